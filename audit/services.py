@@ -1,0 +1,62 @@
+"""Writing audit rows. Every read and write of patient data calls `audit_record`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import models
+
+from audit.middleware import current_request
+from audit.models import AuditAction, AuditEvent
+
+
+def _row(
+    actor: Any,
+    action: AuditAction | str,
+    *,
+    patient_id: int | None,
+    obj: models.Model | None,
+    object_type: str,
+    detail: str,
+) -> AuditEvent:
+    ctx = current_request.get()
+    return AuditEvent(
+        actor_id=actor.pk if actor is not None and actor.is_authenticated else None,
+        action=action,
+        patient_id=patient_id,
+        object_type=object_type or (obj._meta.label_lower if obj is not None else ""),
+        object_id=str(obj.pk) if obj is not None else "",
+        detail=detail[:500],
+        ip_address=ctx.ip_address if ctx else None,
+        user_agent=ctx.user_agent if ctx else "",
+    )
+
+
+def audit_record(
+    actor: Any,
+    action: AuditAction | str,
+    *,
+    patient: Any = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    detail: str = "",
+) -> AuditEvent:
+    patient_id = patient if isinstance(patient, int) or patient is None else patient.pk
+    row = _row(
+        actor, action, patient_id=patient_id, obj=obj, object_type=object_type, detail=detail
+    )
+    row.save(force_insert=True)
+    return row
+
+
+def audit_record_many(
+    actor: Any, action: AuditAction | str, *, patient_ids: Iterable[int], object_type: str
+) -> None:
+    """One row per patient shown, in one query (for list pages)."""
+    rows = [
+        _row(actor, action, patient_id=pid, obj=None, object_type=object_type, detail="")
+        for pid in patient_ids
+    ]
+    if rows:
+        AuditEvent.objects.bulk_create(rows)

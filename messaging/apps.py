@@ -1,0 +1,9 @@
+"""App configuration for messaging."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MessagingConfig(AppConfig):
+    name = "messaging"
+    verbose_name = _("連絡帳")

@@ -1,0 +1,1 @@
+"""Whom: patients, consent, care teams, the shared record; and the access gate."""

@@ -1,0 +1,297 @@
+"""Patients, consent, care teams and the shared record.
+
+Invariants kept by the database:
+- at most one open-ended primary and one open-ended secondary physician per patient
+  (partial unique indexes); `patients.services` keeps "exactly one primary" and "both are
+  physicians", which a constraint cannot see across tables;
+- a care-team membership ends on or after it starts.
+
+The shared record (problems, medications, allergies, devices, contacts) keeps every change as a
+`RecordChange` row; the patient's wishes (green and yellow card) are append-only: each change is a
+new `CareWish` row and the newest per kind is in force.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from teams.models import Organization
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", _("女性")
+    MALE = "male", _("男性")
+    OTHER = "other", _("その他")
+    UNKNOWN = "unknown", _("不明")
+
+
+class CareLevel(models.TextChoices):
+    NONE = "none", _("なし")
+    PENDING = "pending", _("申請中")
+    SUPPORT_1 = "support_1", _("要支援1")
+    SUPPORT_2 = "support_2", _("要支援2")
+    CARE_1 = "care_1", _("要介護1")
+    CARE_2 = "care_2", _("要介護2")
+    CARE_3 = "care_3", _("要介護3")
+    CARE_4 = "care_4", _("要介護4")
+    CARE_5 = "care_5", _("要介護5")
+
+
+class PatientStatus(models.TextChoices):
+    AT_HOME = "at_home", _("在宅")
+    HOSPITALIZED = "hospitalized", _("入院中")
+    DISCHARGED = "discharged", _("終了")
+    DECEASED = "deceased", _("死亡")
+
+
+class Patient(models.Model):
+    name = models.CharField(_("氏名"), max_length=100)
+    name_kana = models.CharField(_("ふりがな"), max_length=100)
+    date_of_birth = models.DateField(_("生年月日"))
+    sex = models.CharField(_("性別"), max_length=10, choices=Sex.choices)
+    care_level = models.CharField(
+        _("要介護度"), max_length=20, choices=CareLevel.choices, default=CareLevel.NONE
+    )
+    status = models.CharField(
+        _("状態"), max_length=20, choices=PatientStatus.choices, default=PatientStatus.AT_HOME
+    )
+    managing_organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="managed_patients",
+        verbose_name=_("管理組織"),
+    )
+    address = models.CharField(_("住所"), max_length=300, blank=True)
+    phone = models.CharField(_("電話番号"), max_length=30, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name_kana", "id"]
+        verbose_name = _("患者")
+        verbose_name_plural = _("患者")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Consent(models.Model):
+    """The patient's consent to share their record within the care team."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consents")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(_("備考"), max_length=500, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-recorded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="one_active_consent_per_patient",
+            ),
+        ]
+
+
+class CareRole(models.TextChoices):
+    PRIMARY_PHYSICIAN = "primary_physician", _("主治医")
+    SECONDARY_PHYSICIAN = "secondary_physician", _("副主治医")
+    VISITING_NURSE = "visiting_nurse", _("訪問看護師")
+    PHARMACIST = "pharmacist", _("薬剤師")
+    THERAPIST = "therapist", _("療法士")
+    CARE_MANAGER = "care_manager", _("ケアマネジャー")
+    CARE_WORKER = "care_worker", _("介護職員")
+    HOSPITAL_LIAISON = "hospital_liaison", _("病院連携担当")
+    OTHER = "other", _("その他")
+
+
+PHYSICIAN_ROLES = (CareRole.PRIMARY_PHYSICIAN, CareRole.SECONDARY_PHYSICIAN)
+
+
+class CareTeamMember(models.Model):
+    """A person's place on a patient's care team, from `start_date` to `end_date` (inclusive).
+
+    A place with no end date is open-ended; the gate treats a place as active on the days
+    between its dates.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="care_team")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="care_team_places"
+    )
+    role = models.CharField(_("役割"), max_length=30, choices=CareRole.choices)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    start_date = models.DateField(_("開始日"))
+    end_date = models.DateField(_("終了日"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["patient_id", "role", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(role="primary_physician", end_date__isnull=True),
+                name="one_open_primary_physician",
+            ),
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(role="secondary_physician", end_date__isnull=True),
+                name="one_open_secondary_physician",
+            ),
+            models.UniqueConstraint(
+                fields=["patient", "user", "role"],
+                condition=Q(end_date__isnull=True),
+                name="one_open_place_per_role",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
+                name="care_team_dates_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "patient"])]
+
+    def __str__(self) -> str:
+        return f"{self.patient}: {self.user} ({self.get_role_display()})"
+
+
+class RecordItem(models.Model):
+    """Common fields of the shared record's list items."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["id"]
+
+
+class Problem(RecordItem):
+    name = models.CharField(_("病名・問題"), max_length=200)
+    onset_date = models.DateField(_("発症日"), null=True, blank=True)
+    is_active = models.BooleanField(_("現在"), default=True)
+    note = models.TextField(_("備考"), blank=True)
+
+
+class Medication(RecordItem):
+    name = models.CharField(_("薬剤名"), max_length=200)
+    dose = models.CharField(_("用量・用法"), max_length=200, blank=True)
+    start_date = models.DateField(_("開始日"), null=True, blank=True)
+    end_date = models.DateField(_("終了日"), null=True, blank=True)
+    note = models.TextField(_("備考"), blank=True)
+
+    class Meta(RecordItem.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True)
+                | Q(start_date__isnull=True)
+                | Q(end_date__gte=F("start_date")),
+                name="medication_dates_ordered",
+            ),
+        ]
+
+
+class Allergy(RecordItem):
+    substance = models.CharField(_("アレルゲン"), max_length=200)
+    reaction = models.CharField(_("症状"), max_length=200, blank=True)
+    severity = models.CharField(
+        _("重症度"),
+        max_length=10,
+        choices=[("mild", _("軽度")), ("moderate", _("中等度")), ("severe", _("重度"))],
+        default="moderate",
+    )
+
+
+class MedicalDevice(RecordItem):
+    name = models.CharField(_("医療機器"), max_length=200)
+    since = models.DateField(_("使用開始日"), null=True, blank=True)
+    note = models.TextField(_("備考"), blank=True)
+
+
+class EmergencyContact(RecordItem):
+    name = models.CharField(_("氏名"), max_length=100)
+    relationship = models.CharField(_("続柄"), max_length=50)
+    phone = models.CharField(_("電話番号"), max_length=30)
+    is_key_person = models.BooleanField(_("キーパーソン"), default=False)
+    note = models.CharField(_("備考"), max_length=300, blank=True)
+
+
+class WishKind(models.TextChoices):
+    GREEN = "green", _("グリーンカード(最期を過ごしたい場所)")
+    YELLOW = "yellow", _("イエローカード(病状変化時の希望病院)")
+
+
+class CareWish(models.Model):
+    """One version of a patient's wish. Never updated: a change adds a row."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="wishes")
+    kind = models.CharField(_("種類"), max_length=10, choices=WishKind.choices)
+    preference = models.CharField(_("希望"), max_length=300)
+    hospital = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("希望病院"),
+    )
+    note = models.TextField(_("備考"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        indexes = [models.Index(fields=["patient", "kind", "-recorded_at"])]
+
+
+class RecordChange(models.Model):
+    """History of the shared record: who changed which item, when, and what it became."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="record_changes")
+    item_type = models.CharField(max_length=40)
+    item_id = models.BigIntegerField()
+    action = models.CharField(max_length=10)  # create / update / delete
+    snapshot = models.JSONField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+
+class BreakGlassGrant(models.Model):
+    """Emergency access to a patient by someone outside the care team, for a limited time."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(_("理由"))
+    granted_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-granted_at"]
+        indexes = [models.Index(fields=["user", "patient", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("granted_at")), name="break_glass_expires_after_grant"
+            ),
+        ]

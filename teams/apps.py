@@ -1,0 +1,9 @@
+"""App configuration for teams."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TeamsConfig(AppConfig):
+    name = "teams"
+    verbose_name = _("組織と人")

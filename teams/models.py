@@ -1,0 +1,162 @@
+"""People, organizations and regional networks of a home-care network.
+
+A `User` is a person who logs in; their profession says what they may be on a care team
+(only physicians may be primary or secondary physician). A person works for one or more
+organizations through `Membership`. Organizations have a kind and capabilities (医療機能),
+which make up the directory (連携リスト). A `Network` groups organizations of a region and
+has coordinators.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Profession(models.TextChoices):
+    PHYSICIAN = "physician", _("医師")
+    NURSE = "nurse", _("看護師")
+    PHARMACIST = "pharmacist", _("薬剤師")
+    PHYSICAL_THERAPIST = "pt", _("理学療法士")
+    OCCUPATIONAL_THERAPIST = "ot", _("作業療法士")
+    SPEECH_THERAPIST = "st", _("言語聴覚士")
+    CARE_MANAGER = "care_manager", _("介護支援専門員")
+    CARE_WORKER = "care_worker", _("介護職員")
+    SOCIAL_WORKER = "social_worker", _("社会福祉士")
+    DENTIST = "dentist", _("歯科医師")
+    DIETITIAN = "dietitian", _("管理栄養士")
+    CLERK = "clerk", _("事務")
+    OTHER = "other", _("その他")
+
+
+class User(AbstractUser):
+    """A person with a login. `display_name` is the name shown to the team (氏名)."""
+
+    display_name = models.CharField(_("氏名"), max_length=100, blank=True)
+    name_kana = models.CharField(_("ふりがな"), max_length=100, blank=True)
+    profession = models.CharField(
+        _("職種"), max_length=20, choices=Profession.choices, default=Profession.OTHER
+    )
+    phone = models.CharField(_("電話番号"), max_length=30, blank=True)
+
+    class Meta:
+        verbose_name = _("利用者")
+        verbose_name_plural = _("利用者")
+
+    def __str__(self) -> str:
+        return self.display_name or self.get_full_name() or self.username
+
+    @property
+    def is_physician(self) -> bool:
+        return self.profession == Profession.PHYSICIAN
+
+
+class OrganizationKind(models.TextChoices):
+    CLINIC = "clinic", _("診療所")
+    HOSPITAL = "hospital", _("病院")
+    NURSING_STATION = "nursing_station", _("訪問看護ステーション")
+    PHARMACY = "pharmacy", _("薬局")
+    CARE_MANAGEMENT = "care_management", _("居宅介護支援事業所")
+    MUNICIPALITY = "municipality", _("自治体")
+    OTHER = "other", _("その他")
+
+
+class CapabilityCode(models.TextChoices):
+    HOME_VISITS = "home_visits", _("訪問診療・訪問")
+    RESPONSE_24H = "response_24h", _("24時間対応")
+    EMERGENCY_ADMISSION = "emergency_admission", _("緊急入院受入")
+    PALLIATIVE_CARE = "palliative_care", _("緩和ケア")
+    PEDIATRIC_HOME_CARE = "pediatric_home_care", _("小児在宅")
+    VENTILATOR = "ventilator", _("人工呼吸器管理")
+    TUBE_FEEDING = "tube_feeding", _("経管栄養")
+    HOME_OXYGEN = "home_oxygen", _("在宅酸素")
+    DEMENTIA = "dementia", _("認知症対応")
+    END_OF_LIFE = "end_of_life", _("看取り")
+    IV_THERAPY = "iv_therapy", _("点滴・注射")
+    REHABILITATION = "rehabilitation", _("リハビリテーション")
+    ASEPTIC_COMPOUNDING = "aseptic_compounding", _("無菌調剤")
+
+
+class Capability(models.Model):
+    """One capability an organization may have. Rows are made by a data migration."""
+
+    code = models.CharField(max_length=40, unique=True, choices=CapabilityCode.choices)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("医療機能")
+        verbose_name_plural = _("医療機能")
+
+    def __str__(self) -> str:
+        return str(CapabilityCode(self.code).label)
+
+
+class Organization(models.Model):
+    name = models.CharField(_("名称"), max_length=200, unique=True)
+    name_kana = models.CharField(_("ふりがな"), max_length=200, blank=True)
+    kind = models.CharField(_("種別"), max_length=30, choices=OrganizationKind.choices)
+    capabilities = models.ManyToManyField(
+        Capability, blank=True, related_name="organizations", verbose_name=_("医療機能")
+    )
+    area = models.CharField(_("地域"), max_length=100, blank=True, db_index=True)
+    postal_code = models.CharField(_("郵便番号"), max_length=10, blank=True)
+    address = models.CharField(_("住所"), max_length=300, blank=True)
+    phone = models.CharField(_("電話番号"), max_length=30, blank=True)
+    fax = models.CharField(_("FAX"), max_length=30, blank=True)
+    notes = models.TextField(_("備考"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name_kana", "name"]
+        verbose_name = _("組織")
+        verbose_name_plural = _("組織")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A person works for an organization. `is_admin` makes them its administrator."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    title = models.CharField(_("役職"), max_length=100, blank=True)
+    is_admin = models.BooleanField(_("管理者"), default=False)
+    is_active = models.BooleanField(_("有効"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="uniq_membership"),
+        ]
+        verbose_name = _("所属")
+        verbose_name_plural = _("所属")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization}"
+
+
+class Network(models.Model):
+    """A regional home-care network (地域連携ネットワーク) grouping organizations."""
+
+    name = models.CharField(_("名称"), max_length=200, unique=True)
+    area = models.CharField(_("地域"), max_length=100, blank=True)
+    organizations = models.ManyToManyField(
+        Organization, blank=True, related_name="networks", verbose_name=_("参加組織")
+    )
+    coordinators = models.ManyToManyField(
+        User, blank=True, related_name="coordinated_networks", verbose_name=_("コーディネーター")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("ネットワーク")
+        verbose_name_plural = _("ネットワーク")
+
+    def __str__(self) -> str:
+        return self.name

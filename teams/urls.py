@@ -1,0 +1,7 @@
+"""Web routes of the teams app."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,120 @@
+"""Shared fixtures: the named personas of one care team, and API clients.
+
+The team of `patient`: `primary` (physician, lead clinic), `secondary` (physician, another
+clinic), `nurse` (visiting-nurse station), `pharmacist`. `coordinator` coordinates the network
+but is on no team. `outsider` works at the lead clinic, beside the primary physician, and is
+not on the team. `stranger` belongs to another network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.test import APIClient
+
+from patients.models import CareRole, Patient
+from teams.models import Organization, OrganizationKind, Profession, User
+from tests.factories import (
+    CareTeamMemberFactory,
+    ConsentFactory,
+    MembershipFactory,
+    NetworkFactory,
+    OrganizationFactory,
+    PatientFactory,
+    UserFactory,
+)
+
+
+@dataclass
+class Network:
+    lead_clinic: Organization
+    clinic: Organization
+    station: Organization
+    pharmacy: Organization
+    other_clinic: Organization
+    primary: User
+    secondary: User
+    nurse: User
+    pharmacist: User
+    coordinator: User
+    outsider: User
+    stranger: User
+    patient: Patient
+
+
+@pytest.fixture
+def net(db: None) -> Network:
+    lead = OrganizationFactory(name="みどり在宅クリニック", kind=OrganizationKind.CLINIC)
+    clinic = OrganizationFactory(name="さくら診療所", kind=OrganizationKind.CLINIC)
+    station = OrganizationFactory(
+        name="ひまわり訪問看護ステーション", kind=OrganizationKind.NURSING_STATION
+    )
+    pharmacy = OrganizationFactory(name="あおば薬局", kind=OrganizationKind.PHARMACY)
+    other_clinic = OrganizationFactory(name="遠方クリニック", kind=OrganizationKind.CLINIC)
+    network = NetworkFactory(name="中央区在宅ネットワーク")
+    network.organizations.add(lead, clinic, station, pharmacy)
+    other_network = NetworkFactory(name="北区在宅ネットワーク")
+    other_network.organizations.add(other_clinic)
+
+    def person(username: str, name: str, profession: str, org: Organization) -> User:
+        user = UserFactory(username=username, display_name=name, profession=profession)
+        MembershipFactory(user=user, organization=org)
+        return user
+
+    primary = person("primary", "山田 太郎", Profession.PHYSICIAN, lead)
+    secondary = person("secondary", "佐藤 花子", Profession.PHYSICIAN, clinic)
+    nurse = person("nurse", "鈴木 恵", Profession.NURSE, station)
+    pharmacist = person("pharmacist", "高橋 健", Profession.PHARMACIST, pharmacy)
+    coordinator = person("coordinator", "田中 陽子", Profession.CARE_MANAGER, lead)
+    network.coordinators.add(coordinator)
+    outsider = person("outsider", "伊藤 誠", Profession.NURSE, lead)
+    stranger = person("stranger", "渡辺 修", Profession.PHYSICIAN, other_clinic)
+
+    patient = PatientFactory(
+        name="小林 ハル", name_kana="こばやし はる", managing_organization=lead
+    )
+    ConsentFactory(patient=patient, recorded_by=primary)
+    CareTeamMemberFactory(
+        patient=patient, user=primary, role=CareRole.PRIMARY_PHYSICIAN, organization=lead
+    )
+    CareTeamMemberFactory(
+        patient=patient, user=secondary, role=CareRole.SECONDARY_PHYSICIAN, organization=clinic
+    )
+    CareTeamMemberFactory(
+        patient=patient, user=nurse, role=CareRole.VISITING_NURSE, organization=station
+    )
+    CareTeamMemberFactory(
+        patient=patient, user=pharmacist, role=CareRole.PHARMACIST, organization=pharmacy
+    )
+    return Network(
+        lead_clinic=lead,
+        clinic=clinic,
+        station=station,
+        pharmacy=pharmacy,
+        other_clinic=other_clinic,
+        primary=primary,
+        secondary=secondary,
+        nurse=nurse,
+        pharmacist=pharmacist,
+        coordinator=coordinator,
+        outsider=outsider,
+        stranger=stranger,
+        patient=patient,
+    )
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def api_as(api: APIClient):
+    """`api_as(user)` returns the API client logged in as that user."""
+
+    def login(user: User) -> APIClient:
+        api.force_authenticate(user=user)
+        return api
+
+    return login

@@ -1,0 +1,85 @@
+"""factory_boy factories that keep related objects consistent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from django.utils import timezone
+
+from patients.models import CareRole, CareTeamMember, Consent, Patient
+from teams.models import Membership, Network, Organization, OrganizationKind, Profession, User
+
+PASSWORD = "kizuna-test-pass"
+
+
+class UserFactory(factory.django.DjangoModelFactory[User]):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    display_name = factory.Sequence(lambda n: f"利用者{n}")
+    name_kana = factory.Sequence(lambda n: f"りようしゃ{n}")
+    profession = Profession.NURSE
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory[Organization]):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"テスト診療所{n}")
+    name_kana = factory.Sequence(lambda n: f"てすとしんりょうじょ{n}")
+    kind = OrganizationKind.CLINIC
+    area = "中央区"
+
+
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+
+
+class NetworkFactory(factory.django.DjangoModelFactory[Network]):
+    class Meta:
+        model = Network
+
+    name = factory.Sequence(lambda n: f"在宅ネットワーク{n}")
+
+
+class PatientFactory(factory.django.DjangoModelFactory[Patient]):
+    class Meta:
+        model = Patient
+
+    name = factory.Sequence(lambda n: f"患者{n}")
+    name_kana = factory.Sequence(lambda n: f"かんじゃ{n}")
+    date_of_birth = dt.date(1940, 4, 1)
+    sex = "female"
+    managing_organization = factory.SubFactory(OrganizationFactory)
+
+
+class ConsentFactory(factory.django.DjangoModelFactory[Consent]):
+    class Meta:
+        model = Consent
+
+    patient = factory.SubFactory(PatientFactory)
+    recorded_by = factory.SubFactory(UserFactory, profession=Profession.PHYSICIAN)
+
+
+class CareTeamMemberFactory(factory.django.DjangoModelFactory[CareTeamMember]):
+    class Meta:
+        model = CareTeamMember
+
+    patient = factory.SubFactory(PatientFactory)
+    user = factory.SubFactory(UserFactory)
+    role = CareRole.VISITING_NURSE
+    start_date = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=30))
