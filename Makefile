@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 messages: $(STAMP)
-	$(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	@command -v msgfmt >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q gettext >/dev/null; } \
+	  || echo "gettext is missing (apt-get install gettext): pages will show Japanese only"
+	@! command -v msgfmt >/dev/null || $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
 
 run: $(STAMP) messages
 	$(BIN)/python deploy/dev/run.py
@@ -28,7 +30,7 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) messages
 	bash deploy/dev/services.sh
-	$(BIN)/pytest
+	$(BIN)/pytest --create-db
 
 test: lint typecheck pytest
 

@@ -31,7 +31,7 @@ class DomainError(Exception):
 
     code = "invalid"
 
-    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, message: str, *, fields: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or {}

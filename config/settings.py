@@ -80,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.context_processors.kizuna",
             ],
         },
     },
@@ -205,6 +206,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `kind`; name each enum after its class so the schema is unambiguous.
+    "ENUM_NAME_OVERRIDES": {
+        "OrganizationKindEnum": "teams.models.OrganizationKind",
+        "WishKindEnum": "patients.models.WishKind",
+        "ThreadKindEnum": "messaging.models.ThreadKind",
+        "MessageKindEnum": "messaging.models.MessageKind",
+    },
 }
 
 # --- Kizuna ------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config import web
+
 api_v1 = [
     path("", include("teams.api_urls")),
     path("", include("patients.api_urls")),
@@ -14,6 +16,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("sw.js", web.service_worker, name="service-worker"),
+    path("manifest.webmanifest", web.manifest, name="manifest"),
+    path("offline/", web.offline, name="offline"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -25,3 +30,5 @@ urlpatterns = [
     path("directory/", include("teams.urls")),
     path("", include("patients.urls")),
 ]
+
+handler404 = "config.web.page_not_found"

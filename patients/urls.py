@@ -1,13 +1,39 @@
-"""Web routes of the patients app."""
+"""Web routes of the patients app: home, the patient page and its edit forms."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
+from patients import views
 
-def home(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("Kizuna")
-
-
-urlpatterns = [path("", home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("patients/<int:patient_id>/", views.patient_detail, name="patient-detail"),
+    path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient-edit"),
+    path("patients/<int:patient_id>/wishes/", views.wishes_section, name="patient-wishes"),
+    path(
+        "patients/<int:patient_id>/wishes/<str:kind>/edit/",
+        views.wish_edit,
+        name="patient-wish-edit",
+    ),
+    path(
+        "patients/<int:patient_id>/records/<str:kind>/",
+        views.record_section,
+        name="patient-record-section",
+    ),
+    path(
+        "patients/<int:patient_id>/records/<str:kind>/new/",
+        views.record_create,
+        name="patient-record-create",
+    ),
+    path(
+        "patients/<int:patient_id>/records/<str:kind>/<int:item_id>/edit/",
+        views.record_edit,
+        name="patient-record-edit",
+    ),
+    path(
+        "patients/<int:patient_id>/records/<str:kind>/<int:item_id>/delete/",
+        views.record_delete,
+        name="patient-record-delete",
+    ),
+]

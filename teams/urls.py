@@ -1,7 +1,9 @@
-"""Web routes of the teams app."""
+"""Web routes of the teams app (mounted at /directory/)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from teams import views
+
+urlpatterns = [path("", views.directory, name="directory")]

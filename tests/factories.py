@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 
 import factory
+from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from patients.models import CareRole, CareTeamMember, Consent, Patient
@@ -13,22 +15,22 @@ from teams.models import Membership, Network, Organization, OrganizationKind, Pr
 PASSWORD = "kizuna-test-pass"
 
 
+@cache
+def password_hash() -> str:
+    """One Argon2 hash of PASSWORD for every test user: hashing per user costs seconds."""
+    return make_password(PASSWORD)
+
+
 class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     display_name = factory.Sequence(lambda n: f"利用者{n}")
     name_kana = factory.Sequence(lambda n: f"りようしゃ{n}")
     profession = Profession.NURSE
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.test")
-    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
-
-    @factory.post_generation
-    def _save(obj, create, extracted, **kwargs):
-        if create:
-            obj.save()
+    password = factory.LazyFunction(password_hash)
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory[Organization]):

@@ -1,0 +1,338 @@
+"""`make run`: bring the whole service up on this machine, with the demo network.
+
+Production-like mode, when PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``) both answer:
+the database is created if missing, migrated, seeded and the static files collected; then
+Daphne, a Celery worker and Celery beat run as separate processes, as in production.
+
+Embedded mode, otherwise (or when ``KIZUNA_EMBEDDED=1`` is set): SQLite, an in-process channel
+layer and Celery tasks run in-process (see ``config/settings.py``); only Daphne runs.
+
+Ctrl-C (SIGINT) or SIGTERM stops every process this script started. Each child runs in its own
+process group, so a child's own children (Celery's pool workers) stop with it. ``PORT``
+overrides the port 8000.
+
+This script uses only the standard library plus psycopg and redis for the probes, and never
+imports Django: the Django commands run in child processes with the chosen environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kizuna"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+PROBE_TIMEOUT = 2  # seconds: a service that does not answer this fast is taken as absent
+STOP_GRACE = 10  # seconds a child gets to stop after SIGTERM before SIGKILL
+EMBEDDED_SQLITE = BASE_DIR / "kizuna.sqlite3"
+
+# The same key logins that `manage.py seed_demo` prints (tests/deploy checks they exist).
+DEMO_PASSWORD = "kizuna-demo"
+KEY_LOGINS = [
+    ("dr.yamada", "主治医 / primary physician"),
+    ("dr.sato", "副主治医 / secondary physician"),
+    ("nurse.suzuki", "訪問看護師 / visiting nurse"),
+    ("pharm.aoki", "薬剤師 / pharmacist"),
+    ("coord.tanaka", "コーディネーター / network coordinator"),
+    ("admin.kato", "組織管理者 / organization administrator (監査ログ)"),
+]
+
+
+def say(message: str = "") -> None:
+    print(f"[run] {message}" if message else "", flush=True)
+
+
+# --- probes ------------------------------------------------------------------------------
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _postgres_params(url: str, dbname: str | None = None) -> dict[str, Any]:
+    parts = urlsplit(url)
+    params: dict[str, Any] = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": parts.username or "postgres",
+        "dbname": dbname or parts.path.lstrip("/") or "postgres",
+        "connect_timeout": PROBE_TIMEOUT,
+    }
+    if parts.password:
+        params["password"] = parts.password
+    return params
+
+
+def probe_postgres(url: str) -> str | None:
+    """None when PostgreSQL answers a real login (to the "postgres" database), else why not."""
+    if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
+        return f"DATABASE_URL is not a PostgreSQL URL ({urlsplit(url).scheme or 'none'})"
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        with psycopg.connect(**_postgres_params(url, "postgres")) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"PostgreSQL at {_where(url)} did not answer: {_first_line(exc)}"
+    return None
+
+
+def probe_redis(url: str) -> str | None:
+    """None when Redis answers PING, else why not."""
+    try:
+        import redis
+    except ImportError:
+        return "the redis package is not installed"
+    try:
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT
+        )
+        client.ping()
+        client.close()
+    except Exception as exc:
+        return f"Redis at {_where(url)} did not answer: {_first_line(exc)}"
+    return None
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname or '?'}:{parts.port or '?'}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def create_database_if_missing(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = _postgres_params(url)["dbname"]
+    assert isinstance(name, str)
+    with psycopg.connect(**_postgres_params(url, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists:
+            say(f"database {name!r} exists")
+            return
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        say(f"created database {name!r}")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Without SO_REUSEADDR a port in TIME_WAIT would look taken though Daphne could use it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_for_port(port: int, timeout: float, children: Sequence[subprocess.Popen[bytes]]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            return False
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+class Supervisor:
+    """Starts children in their own process groups and stops all of them on the way out."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+
+    def manage(self, *args: str) -> None:
+        """Run `manage.py <args>` to completion; stop everything if it fails."""
+        say("manage.py " + " ".join(args))
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            start_new_session=True,
+        )
+        self.children.append((f"manage.py {args[0]}", proc))
+        code = proc.wait()
+        self.children.remove((f"manage.py {args[0]}", proc))
+        if self.stopping:
+            raise SystemExit(130)
+        if code != 0:
+            say(f"manage.py {' '.join(args)} failed (exit {code})")
+            raise SystemExit(code or 1)
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        say(f"starting {name}: {' '.join(argv)}")
+        proc = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, start_new_session=True)
+        self.children.append((name, proc))
+        return proc
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        for name, proc in self.children:
+            if proc.poll() is None:
+                say(f"stopping {name} (pid {proc.pid})")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for name, proc in self.children:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop in {STOP_GRACE}s: killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        # The process group outlives its leader when a grandchild lingers: clear it too.
+        for _name, proc in self.children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def watch(self) -> int:
+        """Wait until a child exits by itself (an error: stop the rest) or a signal arrives."""
+        while not self.stopping:
+            for name, proc in self.children:
+                code = proc.poll()
+                if code is not None:
+                    say(f"{name} exited (code {code}); stopping the others")
+                    return code or 1
+            time.sleep(0.5)
+        return 0
+
+
+class Stop(Exception):
+    """Raised by the signal handler to unwind to the clean-up in `main`."""
+
+
+def _tool(name: str) -> list[str]:
+    """The virtualenv's console script for `name`, or `python -m name` when there is none."""
+    script = Path(sys.executable).with_name(name)
+    return [str(script)] if script.exists() else [sys.executable, "-m", name]
+
+
+def choose_mode(environ: dict[str, str]) -> tuple[bool, str]:
+    """(embedded, why) for the given environment."""
+    if _truthy(environ.get("KIZUNA_EMBEDDED")):
+        return True, "KIZUNA_EMBEDDED=1 is set"
+    database_url = environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    redis_url = environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    reasons = [r for r in (probe_postgres(database_url), probe_redis(redis_url)) if r]
+    if reasons:
+        return True, "; ".join(reasons)
+    return False, f"PostgreSQL at {_where(database_url)} and Redis at {_where(redis_url)} answer"
+
+
+def child_environment(environ: dict[str, str], *, embedded: bool) -> dict[str, str]:
+    env = dict(environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    env["PYTHONUNBUFFERED"] = "1"
+    if embedded:
+        env["KIZUNA_EMBEDDED"] = "1"
+        # A PostgreSQL URL left in the environment would defeat the point of the fallback.
+        if not env.get("DATABASE_URL", "").startswith("sqlite"):
+            env["DATABASE_URL"] = f"sqlite:///{EMBEDDED_SQLITE}"
+    else:
+        env["KIZUNA_EMBEDDED"] = "0"
+        env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+        env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    return env
+
+
+def print_banner(port: int, embedded: bool) -> None:
+    say()
+    say(f"Kizuna is up ({'embedded' if embedded else 'production-like'} mode)")
+    say(f"  open    http://{HOST}:{port}/login/")
+    say(f"  logins  password for everyone: {DEMO_PASSWORD}")
+    width = max(len(u) for u, _ in KEY_LOGINS)
+    for username, role in KEY_LOGINS:
+        say(f"          {username.ljust(width)}  {role}")
+    say("  stop    Ctrl-C")
+    say()
+
+
+def main() -> int:
+    environ = dict(os.environ)
+    try:
+        port = int(environ.get("PORT", "8000"))
+    except ValueError:
+        say(f"PORT must be a number, not {environ['PORT']!r}")
+        return 2
+    if not port_is_free(port):
+        say(f"port {port} on {HOST} is already in use: stop what runs there, or set PORT=<port>")
+        return 1
+
+    embedded, why = choose_mode(environ)
+    if embedded:
+        say(f"mode: EMBEDDED (SQLite, in-process channel layer and tasks) because {why}")
+    else:
+        say(f"mode: PRODUCTION-LIKE (PostgreSQL, Redis, Daphne + Celery worker + beat): {why}")
+    env = child_environment(environ, embedded=embedded)
+
+    supervisor = Supervisor(env)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if not supervisor.stopping:
+            supervisor.stopping = True
+            raise Stop
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    code = 0
+    try:
+        if not embedded:
+            create_database_if_missing(env["DATABASE_URL"])
+        supervisor.manage("migrate", "--noinput")
+        supervisor.manage("seed_demo")
+        supervisor.manage("collectstatic", "--noinput", "-v", "0")
+        daphne = supervisor.start(
+            "daphne",
+            [*_tool("daphne"), "-b", HOST, "-p", str(port), "config.asgi:application"],
+        )
+        if not embedded:
+            celery = _tool("celery")
+            supervisor.start(
+                "celery worker", [*celery, "-A", "config", "worker", "-l", "info", "-Q", "celery"]
+            )
+            supervisor.start("celery beat", [*celery, "-A", "config", "beat", "-l", "info"])
+        if wait_for_port(port, 60, [daphne]):
+            print_banner(port, embedded)
+        code = supervisor.watch()
+    except Stop:
+        say("stopping (signal received)")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        # Further signals must not interrupt the clean-up itself.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.stop_all()
+    say("stopped")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

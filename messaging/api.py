@@ -1,0 +1,263 @@
+"""The messaging API: thin views that parse, call a service or selector, and render.
+
+Thread access always goes through `messaging.access.access_thread` (and patient routes through
+`patients.access.access_patient`): missing and not-visible give the same 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import AuditAction
+from config.api import Pagination
+from messaging import selectors, services
+from messaging.access import access_thread
+from messaging.models import Thread
+from messaging.serializers import (
+    CoordinationThreadInputSerializer,
+    MessageEditInputSerializer,
+    MessageOutputSerializer,
+    MessagePageQuerySerializer,
+    MessagePageSerializer,
+    MessagePostInputSerializer,
+    ReaderSerializer,
+    ReadInputSerializer,
+    ReadOutputSerializer,
+    RevisionSerializer,
+    SearchQuerySerializer,
+    SearchResultSerializer,
+    SyncInputSerializer,
+    ThreadListItemSerializer,
+    ThreadOutputSerializer,
+    TopicThreadInputSerializer,
+    sync_data,
+)
+from patients.access import access_patient
+
+
+def _thread_list_response(view: APIView, request: Request, qs: Any) -> Response:
+    paginator = Pagination()
+    page: list[Thread] = paginator.paginate_queryset(qs, request, view=view) or []
+    selectors.attach_last_messages(page)
+    services.threads_read_audit(request.user, threads=page, action=AuditAction.LIST)
+    return paginator.get_paginated_response(ThreadListItemSerializer(page, many=True).data)
+
+
+class ThreadListView(APIView):
+    """My threads: unread counts, last message, patient name. POST opens a coordination thread."""
+
+    @extend_schema(responses=ThreadListItemSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return _thread_list_response(self, request, selectors.thread_list(request.user))
+
+    @extend_schema(
+        request=CoordinationThreadInputSerializer, responses={201: ThreadOutputSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        data = CoordinationThreadInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        thread = services.thread_create_coordination(
+            request.user,
+            title=data.validated_data["title"],
+            organization_id=data.validated_data.get("organization"),
+            network_id=data.validated_data.get("network"),
+        )
+        return Response(ThreadOutputSerializer(thread).data, status=status.HTTP_201_CREATED)
+
+
+class PatientThreadListView(APIView):
+    """A patient's threads (contact book and topics). POST opens a topic thread."""
+
+    @extend_schema(responses=ThreadListItemSerializer(many=True))
+    def get(self, request: Request, patient_id: str) -> Response:
+        patient = access_patient(request.user, patient_id)
+        return _thread_list_response(
+            self, request, selectors.patient_threads(request.user, patient)
+        )
+
+    @extend_schema(request=TopicThreadInputSerializer, responses={201: ThreadOutputSerializer})
+    def post(self, request: Request, patient_id: str) -> Response:
+        access_patient(request.user, patient_id, for_write=True)
+        data = TopicThreadInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        thread = services.thread_create_topic(
+            request.user, patient_id=patient_id, title=data.validated_data["title"]
+        )
+        return Response(ThreadOutputSerializer(thread).data, status=status.HTTP_201_CREATED)
+
+
+class ThreadDetailView(APIView):
+    @extend_schema(responses=ThreadOutputSerializer)
+    def get(self, request: Request, thread_id: str) -> Response:
+        thread = access_thread(request.user, thread_id)
+        services.thread_read_audit(request.user, thread=thread)
+        return Response(ThreadOutputSerializer(thread).data)
+
+
+class ThreadMessagesView(APIView):
+    """GET: a cursor page of messages. POST: post a message (idempotent by `client_id`)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", int, description="このseqより後を古い順に"),
+            OpenApiParameter("before", int, description="このseqより前を新しい順に"),
+            OpenApiParameter("limit", int, description="既定50、最大200"),
+        ],
+        responses=MessagePageSerializer,
+    )
+    def get(self, request: Request, thread_id: str) -> Response:
+        thread = access_thread(request.user, thread_id)
+        query = MessagePageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows, has_more = selectors.messages_page(
+            thread,
+            after=query.validated_data.get("after"),
+            before=query.validated_data.get("before"),
+            limit=query.validated_data["limit"],
+        )
+        services.thread_read_audit(request.user, thread=thread, detail="messages")
+        return Response(
+            {
+                "results": MessageOutputSerializer(rows, many=True).data,
+                "has_more": has_more,
+                "last_seq": thread.last_seq,
+            }
+        )
+
+    @extend_schema(
+        request=MessagePostInputSerializer,
+        responses={
+            201: MessageOutputSerializer,
+            200: OpenApiResponse(MessageOutputSerializer, description="同じclient_idの再送"),
+        },
+    )
+    def post(self, request: Request, thread_id: str) -> Response:
+        # The gate first: an outsider learns nothing from validation errors.
+        access_thread(request.user, thread_id, for_write=True)
+        data = MessagePostInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.message_post(
+            request.user,
+            thread_id=thread_id,
+            client_id=data.validated_data["client_id"],
+            body=data.validated_data["body"],
+            kind=data.validated_data["kind"],
+            priority=data.validated_data.get("priority"),
+            reply_to_seq=data.validated_data.get("reply_to"),
+        )
+        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(MessageOutputSerializer(result.message).data, status=code)
+
+
+class MessageDetailView(APIView):
+    """One message. PATCH edits and DELETE deletes it (its author only)."""
+
+    @extend_schema(responses=MessageOutputSerializer)
+    def get(self, request: Request, thread_id: str, seq: str) -> Response:
+        thread = access_thread(request.user, thread_id)
+        message = selectors.message_get(thread, seq)
+        services.thread_read_audit(request.user, thread=thread, detail=f"seq={message.seq}")
+        return Response(MessageOutputSerializer(message).data)
+
+    @extend_schema(request=MessageEditInputSerializer, responses=MessageOutputSerializer)
+    def patch(self, request: Request, thread_id: str, seq: str) -> Response:
+        access_thread(request.user, thread_id, for_write=True)
+        data = MessageEditInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_edit(
+            request.user, thread_id=thread_id, seq=seq, body=data.validated_data["body"]
+        )
+        return Response(MessageOutputSerializer(message).data)
+
+    @extend_schema(responses=MessageOutputSerializer)
+    def delete(self, request: Request, thread_id: str, seq: str) -> Response:
+        message = services.message_delete(request.user, thread_id=thread_id, seq=seq)
+        return Response(MessageOutputSerializer(message).data)
+
+
+class MessageReadersView(APIView):
+    """Who has read a message (既読), its author excepted."""
+
+    @extend_schema(responses=ReaderSerializer(many=True))
+    def get(self, request: Request, thread_id: str, seq: str) -> Response:
+        thread = access_thread(request.user, thread_id)
+        readers = selectors.message_readers(thread, seq)
+        return Response(
+            {"count": len(readers), "results": ReaderSerializer(readers, many=True).data}
+        )
+
+
+class MessageRevisionsView(APIView):
+    """The earlier texts of an edited message, oldest first."""
+
+    @extend_schema(responses=RevisionSerializer(many=True))
+    def get(self, request: Request, thread_id: str, seq: str) -> Response:
+        thread = access_thread(request.user, thread_id)
+        revisions = selectors.message_revisions(thread, seq)
+        services.thread_read_audit(request.user, thread=thread, detail=f"revisions seq={seq}")
+        return Response({"results": RevisionSerializer(revisions, many=True).data})
+
+
+class ThreadReadView(APIView):
+    """Mark a thread read up to a seq. The mark never moves backwards."""
+
+    @extend_schema(request=ReadInputSerializer, responses=ReadOutputSerializer)
+    def post(self, request: Request, thread_id: str) -> Response:
+        thread = access_thread(request.user, thread_id)
+        data = ReadInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        mark = services.thread_mark_read(
+            request.user, thread_id=thread.pk, seq=data.validated_data["seq"]
+        )
+        return Response({"thread": thread.pk, "last_read_seq": mark})
+
+
+class SyncView(APIView):
+    """Everything missed in the named threads, and the latest seq of all my other threads."""
+
+    @extend_schema(request=SyncInputSerializer, responses=OpenApiResponse(description="sync"))
+    def post(self, request: Request) -> Response:
+        data = SyncInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = selectors.sync(request.user, data.validated_data["threads"])
+        services.threads_read_audit(
+            request.user,
+            threads=[t.thread for t in result.threads if t.messages],
+            action=AuditAction.READ,
+        )
+        return Response(sync_data(result))
+
+
+class SearchView(APIView):
+    """Messages in my threads containing `q` (Japanese works), newest first."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, required=True)],
+        responses=SearchResultSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        query = SearchQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data["q"]
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.search(request.user, q), request, view=self)
+        page = page or []
+        selectors.attach_read_by(page)
+        services.threads_read_audit(
+            request.user, threads=[m.thread for m in page], action=AuditAction.READ
+        )
+        return paginator.get_paginated_response(
+            [
+                {
+                    "thread": ThreadOutputSerializer(m.thread).data,
+                    "message": MessageOutputSerializer(m).data,
+                }
+                for m in page
+            ]
+        )

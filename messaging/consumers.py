@@ -1,0 +1,231 @@
+"""The one WebSocket per client (`/ws/`): live events in, posts and resyncs out.
+
+Thin, like the API: it authenticates, joins its user's group, relays events, and hands posts
+and resyncs to the same services and selectors as the API. Every client frame gets an answer;
+a bad frame gets an error frame and the socket stays open.
+
+The channel layer is at-most-once and forgets group members after `group_expiry`, so the
+consumer re-joins its group on every ping (which refreshes the membership) and, as a second
+line, closes with code 4000 ("cycle") before the expiry so the client reconnects and resyncs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from audit.models import AuditAction
+from config.api import DomainError, NotFound
+from messaging import selectors, services
+from messaging.groups import user_group
+from messaging.serializers import sync_data
+
+logger = logging.getLogger(__name__)
+
+CYCLE_CLOSE_CODE = 4000
+DEFAULT_PING_SECONDS = 30.0
+DEFAULT_GROUP_EXPIRY = 86400
+
+
+def ping_seconds() -> float:
+    return float(getattr(settings, "KIZUNA_WS_PING_SECONDS", DEFAULT_PING_SECONDS))
+
+
+def group_expiry_seconds() -> float:
+    config = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {})
+    return float(config.get("group_expiry", DEFAULT_GROUP_EXPIRY))
+
+
+def cycle_seconds() -> float:
+    """How long a socket lives before the server closes it with code 4000.
+
+    `KIZUNA_WS_CYCLE_SECONDS` if set; otherwise shortly before the channel layer's group expiry
+    (two pings' margin, at most half the expiry), so that even if a refresh were lost the
+    client rejoins before the layer forgets it.
+    """
+    explicit = getattr(settings, "KIZUNA_WS_CYCLE_SECONDS", None)
+    if explicit:
+        return float(explicit)
+    expiry = group_expiry_seconds()
+    margin = min(max(2 * ping_seconds(), 5.0), expiry / 2)
+    return expiry - margin
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _thread_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise FrameError("invalid_frame", _("thread はスレッドIDで指定してください。"))
+    try:
+        return int(value)
+    except ValueError:
+        raise FrameError("invalid_frame", _("thread はスレッドIDで指定してください。")) from None
+
+
+def _known_threads(value: Any) -> dict[int, int]:
+    if not isinstance(value, dict):
+        raise FrameError("invalid_frame", _("threads は {スレッドID: seq} で指定してください。"))
+    out: dict[int, int] = {}
+    for key, seq in value.items():
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise FrameError("invalid_frame", _("seq は0以上の整数で指定してください。"))
+        try:
+            out[int(key)] = seq
+        except ValueError:
+            raise FrameError("invalid_frame", _("スレッドIDは整数で指定してください。")) from None
+    return out
+
+
+@database_sync_to_async
+def _resync(user: Any, known: dict[int, int]) -> dict[str, Any]:
+    result = selectors.sync(user, known)
+    services.threads_read_audit(
+        user, threads=[t.thread for t in result.threads if t.messages], action=AuditAction.READ
+    )
+    return sync_data(result)
+
+
+@database_sync_to_async
+def _post(user: Any, content: dict[str, Any]) -> services.PostResult:
+    return services.message_post(
+        user,
+        thread_id=_thread_id(content.get("thread")),
+        client_id=content.get("client_id"),
+        body=content.get("body"),
+        kind=content.get("kind"),
+        priority=content.get("priority"),
+        reply_to_seq=content.get("reply_to"),
+    )
+
+
+class KizunaConsumer(AsyncJsonWebsocketConsumer):
+    user: Any = None
+    group: str | None = None
+    keepalive: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close()  # before accept: the handshake is refused (HTTP 403)
+            return
+        self.user = user
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        self.keepalive = asyncio.create_task(self._keepalive())
+
+    async def disconnect(self, code: int) -> None:
+        if self.keepalive is not None and self.keepalive is not asyncio.current_task():
+            self.keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.keepalive
+        if self.group is not None:
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _keepalive(self) -> None:
+        """Ping, refresh the group membership, and cycle the socket before the group expires."""
+        loop = asyncio.get_running_loop()
+        interval = ping_seconds()
+        deadline = loop.time() + cycle_seconds()
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                await self.close(code=CYCLE_CLOSE_CODE)
+                return
+            await asyncio.sleep(min(interval, remaining))
+            if loop.time() >= deadline:
+                continue
+            try:
+                await self.send_json({"type": "ping"})
+                # group_add again moves our membership's timestamp forward: the layer only
+                # forgets channels that have not been (re)added for group_expiry seconds.
+                await self.channel_layer.group_add(self.group, self.channel_name)
+            except Exception:
+                logger.exception("keepalive failed for %s", self.channel_name)
+
+    # --- client frames -------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self._error("invalid_frame", _("JSONのテキストフレームで送ってください。"))
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._error("invalid_json", _("JSONとして読めません。"))
+            return
+        if not isinstance(content, dict):
+            await self._error("invalid_frame", _("フレームはJSONオブジェクトです。"))
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        kind = content.get("type")
+        ref = content.get("client_id") if kind == "post" else None
+        try:
+            if kind == "ping":
+                await self.send_json({"type": "pong"})
+            elif kind == "pong":
+                pass  # the answer to our ping: nothing to do
+            elif kind == "resync":
+                data = await _resync(self.user, _known_threads(content.get("threads")))
+                await self.send_json({"type": "resync", **data})
+            elif kind == "post":
+                result = await _post(self.user, content)
+                await self.send_json(
+                    {
+                        "type": "ack",
+                        "client_id": str(result.message.client_id),
+                        "thread": result.message.thread_id,
+                        "seq": result.message.seq,
+                        "id": result.message.pk,
+                        "created": result.created,
+                    }
+                )
+            else:
+                raise FrameError("unknown_type", _("不明な種類のフレームです。"))
+        except FrameError as exc:
+            await self._error(exc.code, exc.message, ref=ref)
+        except NotFound:
+            await self._error("not_found", _("見つかりません。"), ref=ref)
+        except DomainError as exc:
+            await self._error(exc.code, exc.message, fields=exc.fields, ref=ref)
+        except Exception:
+            # Never let one bad frame kill the socket (or the consumer's other work).
+            logger.exception("socket frame failed: %r", kind)
+            await self._error("server_error", _("処理できませんでした。"), ref=ref)
+
+    async def _error(
+        self,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, list[str]] | None = None,
+        ref: Any = None,
+    ) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": str(message)}
+        if fields:
+            frame["fields"] = {k: [str(m) for m in v] for k, v in fields.items()}
+        if ref is not None:
+            frame["client_id"] = str(ref)
+        await self.send_json(frame)
+
+    # --- events from the channel layer ---------------------------------------------------
+
+    async def kizuna_event(self, message: dict[str, Any]) -> None:
+        """Relay one live event (sent by `messaging.publish` as type "kizuna.event")."""
+        await self.send_json(message["event"])

@@ -1,0 +1,45 @@
+"""The wire format of live events: one function builds each event.
+
+Every event names its thread and a seq, so a client that sees a gap in a thread's message seqs
+knows it missed something (the channel layer is at-most-once) and resyncs from the database.
+The message payload is exactly what the API returns for that message. docs/events.md describes
+the frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from messaging.models import Message
+from messaging.serializers import message_data, user_ref
+
+MESSAGE_NEW = "message.new"
+MESSAGE_EDITED = "message.edited"
+MESSAGE_DELETED = "message.deleted"
+READ_UPDATED = "read.updated"
+
+
+def _message_event(kind: str, message: Message) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "thread": message.thread_id,
+        "seq": message.seq,
+        "message": message_data(message),
+    }
+
+
+def message_new(message: Message) -> dict[str, Any]:
+    return _message_event(MESSAGE_NEW, message)
+
+
+def message_edited(message: Message) -> dict[str, Any]:
+    return _message_event(MESSAGE_EDITED, message)
+
+
+def message_deleted(message: Message) -> dict[str, Any]:
+    return _message_event(MESSAGE_DELETED, message)
+
+
+def read_updated(*, thread_id: int, user: Any, seq: int) -> dict[str, Any]:
+    """`user` has now read `thread_id` up to and including `seq`."""
+    return {"type": READ_UPDATED, "thread": thread_id, "seq": seq, "user": user_ref(user)}

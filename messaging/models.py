@@ -1,0 +1,192 @@
+"""Threads, messages, their history and read state: the tables of the contact book (連絡帳).
+
+Invariants kept by the database:
+- one contact-book thread per patient (partial unique index);
+- a thread is tied to exactly what its kind says: contact-book and topic threads to a patient,
+  coordination threads to exactly one organization or network (check constraint);
+- a message's `seq` is unique in its thread and `client_id` is unique per author, so a retried
+  post can never make a second row.
+
+`seq` is gap-free per thread: `messaging.services` takes it from `Thread.last_seq` with the
+thread row locked, in the same transaction as the insert, so a rollback gives the number back.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from django.utils.translation import gettext_lazy as _
+
+from patients.models import Patient
+from teams.models import Network, Organization
+
+BODY_MAX_LENGTH = 10_000
+
+
+class ThreadKind(models.TextChoices):
+    CONTACT_BOOK = "contact_book", _("連絡帳")
+    TOPIC = "topic", _("話題")
+    COORDINATION = "coordination", _("連携")
+
+
+class Thread(models.Model):
+    kind = models.CharField(_("種類"), max_length=20, choices=ThreadKind.choices)
+    title = models.CharField(_("題名"), max_length=200, blank=True)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="threads"
+    )
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="threads"
+    )
+    network = models.ForeignKey(
+        Network, null=True, blank=True, on_delete=models.PROTECT, related_name="threads"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The seq of the newest message; the next post takes last_seq + 1 with this row locked.
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_message_at", "-id"]
+        verbose_name = _("スレッド")
+        verbose_name_plural = _("スレッド")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(kind="contact_book"),
+                name="one_contact_book_per_patient",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        kind__in=["contact_book", "topic"],
+                        patient__isnull=False,
+                        organization__isnull=True,
+                        network__isnull=True,
+                    )
+                    | Q(
+                        kind="coordination",
+                        patient__isnull=True,
+                        organization__isnull=False,
+                        network__isnull=True,
+                    )
+                    | Q(
+                        kind="coordination",
+                        patient__isnull=True,
+                        organization__isnull=True,
+                        network__isnull=False,
+                    )
+                ),
+                name="thread_scope_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="topic") | ~Q(title=""), name="topic_thread_has_title"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == ThreadKind.CONTACT_BOOK:
+            return f"{_('連絡帳')}: {self.patient}"
+        return self.title or f"#{self.pk}"
+
+
+class MessageKind(models.TextChoices):
+    NOTE = "note", _("連絡")
+    VITALS = "vitals", _("バイタル")
+    QUESTION = "question", _("質問")
+    HANDOVER = "handover", _("申し送り")
+    URGENT = "urgent", _("緊急")
+
+
+class Priority(models.TextChoices):
+    ROUTINE = "routine", _("通常")
+    IMPORTANT = "important", _("重要")
+    URGENT = "urgent", _("緊急")
+
+
+class Message(models.Model):
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages")
+    seq = models.PositiveBigIntegerField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="messages"
+    )
+    client_id = models.UUIDField()
+    body = models.TextField(_("本文"), max_length=BODY_MAX_LENGTH)
+    kind = models.CharField(
+        _("種別"), max_length=20, choices=MessageKind.choices, default=MessageKind.NOTE
+    )
+    priority = models.CharField(
+        _("優先度"), max_length=20, choices=Priority.choices, default=Priority.ROUTINE
+    )
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replies"
+    )
+    mentions = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # A deleted message stays as a tombstone: its place in the thread (and its seq) is kept,
+    # its body is hidden from every output, and the row itself is kept for the record.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["thread_id", "seq"]
+        verbose_name = _("メッセージ")
+        verbose_name_plural = _("メッセージ")
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "seq"], name="unique_seq_per_thread"),
+            models.UniqueConstraint(fields=["author", "client_id"], name="unique_client_id"),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="message_seq_positive"),
+        ]
+        indexes = [
+            # icontains on PostgreSQL compiles to UPPER(body) LIKE UPPER(%q%): the trigram
+            # index is on that expression so the planner can use it. Created on PostgreSQL only
+            # (migration 0002); SQLite scans.
+            GinIndex(OpClass(Upper("body"), name="gin_trgm_ops"), name="message_body_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.thread_id}#{self.seq}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class MessageRevision(models.Model):
+    """The text a message had before one edit. Never updated."""
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="revisions")
+    body = models.TextField()
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # When this text was replaced.
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message_id", "id"]
+
+
+class ReadState(models.Model):
+    """How far a person has read a thread. `last_read_seq` only ever grows."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_states"
+    )
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="read_states")
+    last_read_seq = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "thread"], name="one_read_state"),
+        ]
+        indexes = [models.Index(fields=["thread", "last_read_seq"])]

@@ -1,0 +1,57 @@
+"""Sending live events to the sockets of the people who should see them, after commit.
+
+Recipients are computed when the event is sent, from the thread's members at that moment
+(`messaging.access.thread_member_ids`), so a person taken off the care team receives nothing
+more. Sending never fails the write that caused it: the database is the store of record and
+clients fill any gap by seq, so a full channel or an unreachable Redis is logged and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from messaging.access import thread_member_ids
+from messaging.groups import user_group
+from messaging.metrics import count_dropped
+from messaging.models import Thread
+
+logger = logging.getLogger(__name__)
+
+# The consumer method that relays an event: "kizuna.event" -> KizunaConsumer.kizuna_event.
+RELAY_TYPE = "kizuna.event"
+
+
+def publish_on_commit(thread: Thread, event: dict[str, Any]) -> None:
+    """Send `event` to the thread's members once the current transaction commits."""
+    transaction.on_commit(lambda: publish(thread, event))
+
+
+def publish(thread: Thread, event: dict[str, Any]) -> None:
+    send_to_users(thread_member_ids(thread), event)
+
+
+def send_to_users(user_ids: Iterable[int], event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    groups = [user_group(uid) for uid in user_ids]
+    if groups:
+        async_to_sync(_send_all)(layer, groups, {"type": RELAY_TYPE, "event": event})
+
+
+async def _send_all(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
+    for group in groups:
+        try:
+            await layer.group_send(group, message)
+        except ChannelFull:
+            logger.warning("live event %s dropped: channel full in %s", message["event"], group)
+            count_dropped()
+        except Exception:
+            logger.exception("live event not sent to %s; clients will resync", group)

@@ -1,0 +1,239 @@
+"""Reads of threads and messages, already scoped by the thread gate.
+
+Each function here runs a fixed number of queries, whatever the number of threads or messages,
+so list endpoints and the sync stay flat as a team grows (tests pin the counts).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber
+
+from config.api import NotFound
+from messaging.access import threads_visible_to
+from messaging.models import Message, MessageRevision, ReadState, Thread
+from patients.models import Patient
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+def parse_seq(value: Any) -> int:
+    """A seq from a URL; garbage is `NotFound`, like a missing message."""
+    try:
+        seq = int(value)
+    except (TypeError, ValueError):
+        raise NotFound from None
+    if seq < 1:
+        raise NotFound
+    return seq
+
+
+def messages_base() -> QuerySet[Message]:
+    return Message.objects.select_related("author", "reply_to").prefetch_related("mentions")
+
+
+def _with_read_state(user: Any, threads: QuerySet[Thread]) -> QuerySet[Thread]:
+    """Annotate `my_last_read` and `unread` (others' live messages after my last read)."""
+    my_read = ReadState.objects.filter(thread=OuterRef("pk"), user=user).values("last_read_seq")[:1]
+    unread = (
+        Message.objects.filter(
+            thread=OuterRef("pk"), seq__gt=OuterRef("my_last_read"), deleted_at__isnull=True
+        )
+        .exclude(author=user)
+        .order_by()
+        .values("thread")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return threads.annotate(
+        my_last_read=Coalesce(Subquery(my_read), Value(0), output_field=BigIntegerField())
+    ).annotate(unread=Coalesce(Subquery(unread), Value(0), output_field=BigIntegerField()))
+
+
+def thread_list(user: Any) -> QuerySet[Thread]:
+    """The user's threads, newest activity first, with `my_last_read` and `unread`."""
+    threads = threads_visible_to(user).select_related("patient", "organization", "network")
+    return _with_read_state(user, threads).order_by(
+        F("last_message_at").desc(nulls_last=True), "-id"
+    )
+
+
+def patient_threads(user: Any, patient: Patient) -> QuerySet[Thread]:
+    """The threads of a patient the caller already passed through `access_patient`."""
+    return thread_list(user).filter(patient=patient)
+
+
+def attach_read_by(messages: Iterable[Message]) -> None:
+    """Set `read_by` on each message: how many people other than its author have read it.
+
+    One query for all the messages' threads: read states are one row per reader and thread.
+    """
+    messages = list(messages)
+    thread_ids = {m.thread_id for m in messages}
+    if not thread_ids:
+        return
+    states: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for thread_id, user_id, seq in ReadState.objects.filter(thread_id__in=thread_ids).values_list(
+        "thread_id", "user_id", "last_read_seq"
+    ):
+        states[thread_id].append((user_id, seq))
+    for m in messages:
+        m.read_by = sum(  # type: ignore[attr-defined]
+            1 for uid, seq in states[m.thread_id] if seq >= m.seq and uid != m.author_id
+        )
+
+
+def attach_last_messages(threads: Sequence[Thread]) -> None:
+    """Set `last_message` on each thread (None when empty), in a fixed number of queries."""
+    wanted = Q()
+    for t in threads:
+        if t.last_seq:
+            wanted |= Q(thread_id=t.pk, seq=t.last_seq)
+    by_thread: dict[int, Message] = {}
+    if wanted:
+        by_thread = {m.thread_id: m for m in messages_base().filter(wanted)}
+        attach_read_by(by_thread.values())
+    for t in threads:
+        t.last_message = by_thread.get(t.pk)  # type: ignore[attr-defined]
+
+
+def messages_page(
+    thread: Thread,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int = DEFAULT_PAGE,
+) -> tuple[list[Message], bool]:
+    """A page of the thread's messages and whether there are more in that direction.
+
+    `after`: the messages after that seq, oldest first (catching up). `before`: the messages
+    before that seq, newest first (scrolling back). Neither: the newest, newest first.
+    """
+    limit = max(1, min(limit, MAX_PAGE))
+    qs = messages_base().filter(thread=thread)
+    if after is not None:
+        qs = qs.filter(seq__gt=after).order_by("seq")
+    else:
+        if before is not None:
+            qs = qs.filter(seq__lt=before)
+        qs = qs.order_by("-seq")
+    rows = list(qs[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    attach_read_by(rows)
+    return rows, has_more
+
+
+def message_get(thread: Thread, seq: Any) -> Message:
+    message = messages_base().filter(thread=thread, seq=parse_seq(seq)).first()
+    if message is None:
+        raise NotFound
+    attach_read_by([message])
+    return message
+
+
+def message_readers(thread: Thread, seq: Any) -> list[ReadState]:
+    """Who has read message `seq` (既読), its author excepted, in the order they are named."""
+    message = message_get(thread, seq)
+    return list(
+        ReadState.objects.filter(thread=thread, last_read_seq__gte=message.seq)
+        .exclude(user_id=message.author_id)
+        .select_related("user")
+        .order_by("user__name_kana", "user_id")
+    )
+
+
+def message_revisions(thread: Thread, seq: Any) -> list[MessageRevision]:
+    """The earlier texts of a message, oldest first (its edit history)."""
+    message = message_get(thread, seq)
+    return list(message.revisions.select_related("edited_by").order_by("id"))
+
+
+@dataclass
+class ThreadSync:
+    thread: Thread
+    messages: list[Message] | None = None  # None: the client did not name this thread
+    has_more: bool = False
+
+
+@dataclass
+class SyncResult:
+    threads: list[ThreadSync] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+
+
+def sync(user: Any, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncResult:
+    """Everything the client missed in the threads it names, and the state of all others.
+
+    For each thread the client names with its last seen seq: the messages after it, oldest
+    first, at most `limit` (then `has_more`, and the client pages with `?after=`). For the
+    user's other threads only their latest seq and unread count: sending whole histories of
+    threads the client never opened would be too much. Named threads the user may no longer
+    see are listed in `removed` so the client can drop them.
+    """
+    threads = list(thread_list(user))
+    by_id = {t.pk: t for t in threads}
+    removed = sorted(tid for tid in known if tid not in by_id)
+    named = {tid: seq for tid, seq in known.items() if tid in by_id}
+
+    missed: dict[int, list[Message]] = defaultdict(list)
+    wanted = Q()
+    for tid, seq in named.items():
+        if by_id[tid].last_seq > seq:
+            wanted |= Q(thread_id=tid, seq__gt=seq)
+    if wanted:
+        # One query for all threads; the window numbers each thread's rows so that no thread
+        # sends more than limit + 1 (the extra one only tells us there is more).
+        rows = (
+            messages_base()
+            .filter(wanted)
+            .annotate(
+                nth=Window(RowNumber(), partition_by=[F("thread_id")], order_by=F("seq").asc())
+            )
+            .filter(nth__lte=limit + 1)
+            .order_by("thread_id", "seq")
+        )
+        for m in rows:
+            missed[m.thread_id].append(m)
+        attach_read_by(m for ms in missed.values() for m in ms)
+
+    result = SyncResult(removed=removed)
+    for t in threads:
+        if t.pk in named:
+            rows_for = missed.get(t.pk, [])
+            result.threads.append(
+                ThreadSync(thread=t, messages=rows_for[:limit], has_more=len(rows_for) > limit)
+            )
+        else:
+            result.threads.append(ThreadSync(thread=t))
+    return result
+
+
+def search(user: Any, q: str) -> QuerySet[Message]:
+    """Live messages in the user's threads whose body contains `q`, newest first.
+
+    On PostgreSQL `icontains` is UPPER(body) LIKE UPPER('%q%'), which the trigram index on
+    UPPER(body) serves for queries of three characters or more (Japanese included).
+    """
+    return (
+        messages_base()
+        .select_related("thread", "thread__patient", "thread__organization", "thread__network")
+        .filter(thread__in=threads_visible_to(user), deleted_at__isnull=True, body__icontains=q)
+        .order_by("-created_at", "-id")
+    )

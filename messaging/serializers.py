@@ -1,0 +1,201 @@
+"""Input and output serializers of the messaging API.
+
+The output of a message is also the payload of its live events (`messaging.events`), so a
+client renders an event exactly like the API's answer and never refetches.
+A deleted message renders as a tombstone: `deleted` true, empty body, no mentions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from messaging.models import BODY_MAX_LENGTH, Message, MessageKind, Priority, Thread
+from messaging.selectors import SyncResult
+
+
+def user_ref(user: Any) -> dict[str, Any]:
+    return {"id": user.pk, "username": user.username, "display_name": str(user)}
+
+
+class UserRefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    display_name = serializers.CharField(source="__str__")
+
+
+class MessageOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    thread = serializers.IntegerField(source="thread_id")
+    seq = serializers.IntegerField()
+    author = UserRefSerializer()
+    body = serializers.SerializerMethodField()
+    kind = serializers.CharField()
+    priority = serializers.CharField()
+    reply_to = serializers.SerializerMethodField(help_text="返信先のseq")
+    mentions = serializers.SerializerMethodField()
+    client_id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    edited_at = serializers.DateTimeField(allow_null=True)
+    deleted_at = serializers.DateTimeField(allow_null=True)
+    deleted = serializers.BooleanField(source="is_deleted")
+    read_by = serializers.SerializerMethodField(help_text="投稿者以外で既読の人数")
+
+    def get_body(self, obj: Message) -> str:
+        return "" if obj.is_deleted else obj.body
+
+    def get_reply_to(self, obj: Message) -> int | None:
+        return obj.reply_to.seq if obj.reply_to is not None else None
+
+    def get_mentions(self, obj: Message) -> list[dict[str, Any]]:
+        if obj.is_deleted:
+            return []
+        return [user_ref(u) for u in obj.mentions.all()]
+
+    def get_read_by(self, obj: Message) -> int:
+        # Set by the selectors (`attach_read_by`); a message nobody has counted yet has 0.
+        return int(getattr(obj, "read_by", 0))
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    """A message as the API and the live events show it, as plain JSON-ready types."""
+    return dict(MessageOutputSerializer(message).data)
+
+
+class NamedRefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ThreadOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    patient = NamedRefSerializer(allow_null=True)
+    organization = NamedRefSerializer(allow_null=True)
+    network = NamedRefSerializer(allow_null=True)
+    last_seq = serializers.IntegerField()
+    last_message_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ThreadListItemSerializer(ThreadOutputSerializer):
+    last_read_seq = serializers.IntegerField(source="my_last_read")
+    unread = serializers.IntegerField()
+    last_message = serializers.SerializerMethodField()
+
+    def get_last_message(self, obj: Thread) -> dict[str, Any] | None:
+        message = getattr(obj, "last_message", None)
+        return message_data(message) if message is not None else None
+
+
+class MessagePostInputSerializer(serializers.Serializer[Any]):
+    client_id = serializers.UUIDField(
+        error_messages={"invalid": _("client_id はUUIDで指定してください。")}
+    )
+    body = serializers.CharField(max_length=BODY_MAX_LENGTH)
+    kind = serializers.ChoiceField(choices=MessageKind.choices, default=MessageKind.NOTE)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    reply_to = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+
+class MessageEditInputSerializer(serializers.Serializer[Any]):
+    body = serializers.CharField(max_length=BODY_MAX_LENGTH)
+
+
+class MessagePageQuerySerializer(serializers.Serializer[Any]):
+    after = serializers.IntegerField(min_value=0, required=False)
+    before = serializers.IntegerField(min_value=1, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "after" in attrs and "before" in attrs:
+            raise serializers.ValidationError(
+                {"before": [_("after と before は同時に指定できません。")]}
+            )
+        return attrs
+
+
+class MessagePageSerializer(serializers.Serializer[Any]):
+    results = MessageOutputSerializer(many=True)
+    has_more = serializers.BooleanField()
+    last_seq = serializers.IntegerField()
+
+
+class ReadInputSerializer(serializers.Serializer[Any]):
+    seq = serializers.IntegerField(min_value=0)
+
+
+class ReadOutputSerializer(serializers.Serializer[Any]):
+    thread = serializers.IntegerField()
+    last_read_seq = serializers.IntegerField()
+
+
+class ReaderSerializer(serializers.Serializer[Any]):
+    user = UserRefSerializer()
+    last_read_seq = serializers.IntegerField()
+
+
+class RevisionSerializer(serializers.Serializer[Any]):
+    body = serializers.CharField()
+    edited_by = UserRefSerializer()
+    replaced_at = serializers.DateTimeField()
+
+
+MAX_SYNC_THREADS = 2000
+
+
+class SyncInputSerializer(serializers.Serializer[Any]):
+    threads = serializers.DictField(child=serializers.IntegerField(min_value=0), default=dict)
+
+    def validate_threads(self, value: dict[str, int]) -> dict[int, int]:
+        if len(value) > MAX_SYNC_THREADS:
+            raise serializers.ValidationError(_("スレッドが多すぎます。"))
+        out: dict[int, int] = {}
+        for key, seq in value.items():
+            try:
+                out[int(key)] = seq
+            except (TypeError, ValueError):
+                raise serializers.ValidationError(
+                    _("スレッドIDは整数で指定してください。")
+                ) from None
+        return out
+
+
+class TopicThreadInputSerializer(serializers.Serializer[Any]):
+    title = serializers.CharField(max_length=200)
+
+
+class CoordinationThreadInputSerializer(serializers.Serializer[Any]):
+    title = serializers.CharField(max_length=200)
+    organization = serializers.IntegerField(required=False)
+    network = serializers.IntegerField(required=False)
+
+
+class SearchQuerySerializer(serializers.Serializer[Any]):
+    q = serializers.CharField(max_length=200)
+
+
+class SearchResultSerializer(serializers.Serializer[Any]):
+    thread = ThreadOutputSerializer()
+    message = MessageOutputSerializer()
+
+
+def sync_data(result: SyncResult) -> dict[str, Any]:
+    """The sync answer as the API and the socket's resync frame send it."""
+    out: dict[str, Any] = {}
+    for item in result.threads:
+        t = item.thread
+        entry: dict[str, Any] = {
+            "thread": dict(ThreadOutputSerializer(t).data),
+            "last_seq": t.last_seq,
+            "last_read_seq": t.my_last_read,  # type: ignore[attr-defined]
+            "unread": t.unread,  # type: ignore[attr-defined]
+        }
+        if item.messages is not None:
+            entry["messages"] = [message_data(m) for m in item.messages]
+            entry["has_more"] = item.has_more
+        out[str(t.pk)] = entry
+    return {"threads": out, "removed": result.removed}

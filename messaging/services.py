@@ -1,0 +1,439 @@
+"""Every change of state in messaging: one function per use case.
+
+Each takes the acting user first (except `contact_book_ensure`, which the patient's creation
+calls), checks access through the thread gate, writes in one transaction with its audit row,
+and publishes live events and Celery work only after commit.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.models import AuditAction
+from audit.services import audit_record, audit_record_many
+from config.api import DomainError, NotFound
+from messaging import events
+from messaging.access import access_thread, thread_member_ids
+from messaging.models import (
+    BODY_MAX_LENGTH,
+    Message,
+    MessageKind,
+    MessageRevision,
+    Priority,
+    ReadState,
+    Thread,
+    ThreadKind,
+)
+from messaging.publish import publish_on_commit
+from messaging.selectors import attach_read_by, parse_seq
+from messaging.tasks import notify_message
+from patients.access import access_patient
+from patients.models import Patient
+from teams.models import Membership, Network, User
+
+TITLE_MAX_LENGTH = 200
+
+# @username: the login names of team members (ASCII, as Django's default allows less the "@").
+# Not preceded by a name character, so "taro@example.jp" is an address, not a mention; a
+# trailing "." or "-" is punctuation ("@nurse." at the end of a sentence).
+MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.+\-@])@([A-Za-z0-9_.+\-]*[A-Za-z0-9_+])")
+
+
+# --- threads -----------------------------------------------------------------------------
+
+
+def contact_book_ensure(patient: Patient) -> Thread:
+    """The patient's contact-book thread, made if missing. Safe to call twice at once."""
+    thread = Thread.objects.filter(kind=ThreadKind.CONTACT_BOOK, patient=patient).first()
+    if thread is not None:
+        return thread
+    try:
+        with transaction.atomic():
+            return Thread.objects.create(kind=ThreadKind.CONTACT_BOOK, patient=patient)
+    except IntegrityError:
+        # Another request made it between our look and our insert.
+        return Thread.objects.get(kind=ThreadKind.CONTACT_BOOK, patient=patient)
+
+
+def _clean_title(title: Any) -> str:
+    text = str(title or "").strip()
+    if not text:
+        raise DomainError(_("題名を入力してください。"), fields={"title": [_("必須です。")]})
+    if len(text) > TITLE_MAX_LENGTH or "\x00" in text:
+        raise DomainError(
+            _("題名が不正です。"), fields={"title": [_("200文字以内で入力してください。")]}
+        )
+    return text
+
+
+def thread_create_topic(user: Any, *, patient_id: Any, title: str) -> Thread:
+    """A topic thread (wound care, discharge planning, …) on a patient the user may change."""
+    patient = access_patient(user, patient_id, for_write=True)
+    clean = _clean_title(title)
+    with transaction.atomic():
+        thread = Thread.objects.create(
+            kind=ThreadKind.TOPIC, patient=patient, title=clean, created_by=user
+        )
+        audit_record(user, AuditAction.CREATE, patient=patient, obj=thread, detail=clean)
+    return thread
+
+
+def thread_create_coordination(
+    user: Any,
+    *,
+    title: str,
+    organization_id: int | None = None,
+    network_id: int | None = None,
+) -> Thread:
+    """A thread of an organization or a network, not tied to a patient.
+
+    Only an active member of the organization (or, for a network, of one of its organizations,
+    or its coordinator) may open one; anyone else gets `NotFound`, as for a thread.
+    """
+    if (organization_id is None) == (network_id is None):
+        raise DomainError(
+            _("組織かネットワークのどちらか一方を指定してください。"),
+            fields={"organization": [_("どちらか一方を指定してください。")]},
+        )
+    clean = _clean_title(title)
+    memberships = Membership.objects.filter(user=user, is_active=True)
+    if organization_id is not None:
+        if not user.is_active or not memberships.filter(organization_id=organization_id).exists():
+            raise NotFound
+    elif network_id is not None:
+        network = Network.objects.filter(pk=network_id).first()
+        allowed = network is not None and (
+            network.coordinators.filter(pk=user.pk).exists()
+            or memberships.filter(organization__networks=network).exists()
+        )
+        if not user.is_active or not allowed:
+            raise NotFound
+    with transaction.atomic():
+        thread = Thread.objects.create(
+            kind=ThreadKind.COORDINATION,
+            organization_id=organization_id,
+            network_id=network_id,
+            title=clean,
+            created_by=user,
+        )
+        audit_record(user, AuditAction.CREATE, obj=thread, detail=clean)
+    return thread
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+def _clean_body(body: Any) -> str:
+    if not isinstance(body, str):
+        raise DomainError(_("本文が不正です。"), fields={"body": [_("文字列で入力してください。")]})
+    text = body.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        raise DomainError(_("本文を入力してください。"), fields={"body": [_("必須です。")]})
+    if len(text) > BODY_MAX_LENGTH:
+        raise DomainError(
+            _("本文が長すぎます。"),
+            fields={"body": [_("10,000文字以内で入力してください。")]},
+        )
+    if "\x00" in text:
+        raise DomainError(
+            _("本文が不正です。"), fields={"body": [_("使用できない文字が含まれています。")]}
+        )
+    return text
+
+
+def _parse_client_id(client_id: Any) -> uuid.UUID:
+    if isinstance(client_id, uuid.UUID):
+        return client_id
+    try:
+        return uuid.UUID(str(client_id))
+    except (TypeError, ValueError, AttributeError):
+        raise DomainError(
+            _("client_id が不正です。"),
+            fields={"client_id": [_("client_id はUUIDで指定してください。")]},
+        ) from None
+
+
+def _choice(value: Any, choices: Any, field: str, default: str) -> str:
+    if value is None or value == "":
+        return default
+    if value not in choices.values:
+        raise DomainError(_("入力が不正です。"), fields={field: [_("選択肢にない値です。")]})
+    return str(value)
+
+
+def parse_mentions(body: str) -> list[str]:
+    """The usernames @mentioned in `body`, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for name in MENTION_RE.findall(body):
+        seen.setdefault(name, None)
+    return list(seen)
+
+
+def _resolve_mentions(thread: Thread, body: str) -> list[Any]:
+    """The users mentioned in `body`; each must be a current member of the thread."""
+    names = parse_mentions(body)
+    if not names:
+        return []
+    members = {
+        u.username: u
+        for u in User.objects.filter(pk__in=thread_member_ids(thread), username__in=names)
+    }
+    missing = [n for n in names if n not in members]
+    if missing:
+        where = _("この患者のケアチーム") if thread.patient_id else _("このスレッドの参加者")
+        raise DomainError(
+            _("メンションできない相手が含まれています。"),
+            fields={
+                "body": [
+                    _("@%(name)s は%(where)sにいません。") % {"name": n, "where": where}
+                    for n in missing
+                ]
+            },
+        )
+    return [members[n] for n in names]
+
+
+def _reply_target(thread: Thread, reply_to_seq: Any) -> Message | None:
+    if reply_to_seq is None:
+        return None
+    try:
+        seq = int(reply_to_seq)
+    except (TypeError, ValueError):
+        seq = 0
+    target = Message.objects.filter(thread=thread, seq=seq).first() if seq > 0 else None
+    if target is None:
+        raise DomainError(
+            _("返信先が見つかりません。"),
+            fields={"reply_to": [_("同じスレッドのメッセージを指定してください。")]},
+        )
+    return target
+
+
+@dataclass(frozen=True)
+class PostResult:
+    message: Message
+    created: bool  # False: a retry of an earlier post, which is returned unchanged
+
+
+def _earlier_post(user: Any, client_id: uuid.UUID, thread: Thread) -> PostResult | None:
+    message = (
+        Message.objects.select_related("author", "reply_to")
+        .filter(author=user, client_id=client_id)
+        .first()
+    )
+    if message is None:
+        return None
+    if message.thread_id != thread.pk:
+        raise DomainError(
+            _("この client_id は別のスレッドで使われています。"),
+            fields={"client_id": [_("新しいUUIDを指定してください。")]},
+        )
+    attach_read_by([message])
+    return PostResult(message=message, created=False)
+
+
+def _advance_read(user: Any, thread: Thread, seq: int) -> int:
+    """Move the user's read mark in `thread` up to `seq` (never back). Returns the old mark.
+
+    Call inside `atomic`: the read state row is locked so two marks cannot interleave.
+    """
+    state, created = ReadState.objects.select_for_update().get_or_create(
+        user=user, thread=thread, defaults={"last_read_seq": seq}
+    )
+    if created:
+        return 0
+    previous = state.last_read_seq
+    if seq > previous:
+        state.last_read_seq = seq
+        state.save(update_fields=["last_read_seq", "updated_at"])
+    return previous
+
+
+def message_post(
+    user: Any,
+    *,
+    thread_id: Any,
+    client_id: Any,
+    body: Any,
+    kind: str | None = MessageKind.NOTE,
+    priority: str | None = None,
+    reply_to_seq: int | None = None,
+) -> PostResult:
+    """Post a message, or return the earlier one if this `client_id` was already posted.
+
+    The message takes the thread's next seq with the thread row locked, so seqs have no gaps
+    (a rollback undoes both the insert and `last_seq`). It is read by its author at once.
+    An urgent kind is urgent priority unless the caller says otherwise.
+    """
+    thread = access_thread(user, thread_id, for_write=True)
+    cid = _parse_client_id(client_id)
+    earlier = _earlier_post(user, cid, thread)
+    if earlier is not None:
+        return earlier
+    text = _clean_body(body)
+    kind_value = _choice(kind, MessageKind, "kind", MessageKind.NOTE)
+    default_priority = Priority.URGENT if kind_value == MessageKind.URGENT else Priority.ROUTINE
+    priority_value = _choice(priority, Priority, "priority", default_priority)
+    mentions = _resolve_mentions(thread, text)
+    reply_to = _reply_target(thread, reply_to_seq)
+    try:
+        with transaction.atomic():
+            locked = Thread.objects.select_for_update().get(pk=thread.pk)
+            # A retry racing this one waited for the lock above; now it sees the first's row.
+            earlier = _earlier_post(user, cid, thread)
+            if earlier is not None:
+                return earlier
+            seq = locked.last_seq + 1
+            message = Message.objects.create(
+                thread=locked,
+                seq=seq,
+                author=user,
+                client_id=cid,
+                body=text,
+                kind=kind_value,
+                priority=priority_value,
+                reply_to=reply_to,
+            )
+            if mentions:
+                message.mentions.set(mentions)
+            locked.last_seq = seq
+            locked.last_message_at = message.created_at
+            locked.save(update_fields=["last_seq", "last_message_at"])
+            previous_read = _advance_read(user, locked, seq)
+            audit_record(
+                user,
+                AuditAction.CREATE,
+                patient=thread.patient_id,
+                obj=message,
+                detail=f"thread={thread.pk} seq={seq}",
+            )
+            message.read_by = 0  # type: ignore[attr-defined]
+            publish_on_commit(thread, events.message_new(message))
+            if previous_read < seq - 1:
+                # The author skipped over others' unread messages: their read counts changed.
+                publish_on_commit(
+                    thread, events.read_updated(thread_id=thread.pk, user=user, seq=seq)
+                )
+            message_id = message.pk
+            transaction.on_commit(lambda: notify_message.delay(message_id))
+    except IntegrityError:
+        # Two posts with one client_id on different threads, or a race the lock did not
+        # serialise: the unique (author, client_id) kept one row; answer with it.
+        earlier = _earlier_post(user, cid, thread)
+        if earlier is None:
+            raise
+        return earlier
+    return PostResult(message=message, created=True)
+
+
+def _own_message_locked(user: Any, thread: Thread, seq: Any) -> Message:
+    """The message `seq` of `thread`, locked; only its author may change it. Call in `atomic`."""
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("author", "reply_to")
+        .filter(thread=thread, seq=parse_seq(seq))
+        .first()
+    )
+    if message is None:
+        raise NotFound
+    if message.author_id != user.pk:
+        raise PermissionDenied(_("自分のメッセージだけを変更できます。"))
+    if message.is_deleted:
+        raise DomainError(
+            _("削除されたメッセージは変更できません。"),
+            fields={"body": [_("削除済みです。")]},
+        )
+    return message
+
+
+def message_edit(user: Any, *, thread_id: Any, seq: Any, body: Any) -> Message:
+    """Change the text of one's own message. The old text is kept as a `MessageRevision`."""
+    thread = access_thread(user, thread_id, for_write=True)
+    text = _clean_body(body)
+    mentions = _resolve_mentions(thread, text)
+    with transaction.atomic():
+        message = _own_message_locked(user, thread, seq)
+        if text == message.body:
+            attach_read_by([message])
+            return message
+        MessageRevision.objects.create(message=message, body=message.body, edited_by=user)
+        message.body = text
+        message.edited_at = timezone.now()
+        message.save(update_fields=["body", "edited_at"])
+        message.mentions.set(mentions)
+        audit_record(
+            user,
+            AuditAction.UPDATE,
+            patient=thread.patient_id,
+            obj=message,
+            detail=f"thread={thread.pk} seq={message.seq}",
+        )
+        attach_read_by([message])
+        publish_on_commit(thread, events.message_edited(message))
+    return message
+
+
+def message_delete(user: Any, *, thread_id: Any, seq: Any) -> Message:
+    """Delete one's own message, leaving a tombstone: its seq stays, its text is hidden."""
+    thread = access_thread(user, thread_id, for_write=True)
+    with transaction.atomic():
+        message = _own_message_locked(user, thread, seq)
+        message.deleted_at = timezone.now()
+        message.save(update_fields=["deleted_at"])
+        audit_record(
+            user,
+            AuditAction.DELETE,
+            patient=thread.patient_id,
+            obj=message,
+            detail=f"thread={thread.pk} seq={message.seq}",
+        )
+        attach_read_by([message])
+        publish_on_commit(thread, events.message_deleted(message))
+    return message
+
+
+# --- read state --------------------------------------------------------------------------
+
+
+def thread_mark_read(user: Any, *, thread_id: Any, seq: Any) -> int:
+    """Mark the thread read up to `seq` (capped at its last message). Returns the read mark.
+
+    The mark never moves backwards: a late, smaller mark from another device changes nothing.
+    """
+    thread = access_thread(user, thread_id)
+    try:
+        wanted = int(seq)
+    except (TypeError, ValueError):
+        wanted = -1
+    if wanted < 0:
+        raise DomainError(_("seq が不正です。"), fields={"seq": [_("0以上の整数です。")]})
+    with transaction.atomic():
+        last_seq = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
+        target = min(wanted, last_seq)
+        previous = _advance_read(user, thread, target)
+        if target > previous:
+            publish_on_commit(
+                thread, events.read_updated(thread_id=thread.pk, user=user, seq=target)
+            )
+    return max(target, previous)
+
+
+# --- audit of reads ----------------------------------------------------------------------
+
+
+def threads_read_audit(user: Any, *, threads: list[Thread], action: AuditAction) -> None:
+    """One audit row per patient whose thread the user was shown (one query)."""
+    patient_ids = sorted({t.patient_id for t in threads if t.patient_id is not None})
+    audit_record_many(user, action, patient_ids=patient_ids, object_type="messaging.thread")
+
+
+def thread_read_audit(user: Any, *, thread: Thread, detail: str = "") -> None:
+    audit_record(user, AuditAction.READ, patient=thread.patient_id, obj=thread, detail=detail)

@@ -1,0 +1,156 @@
+"""Reads about patients, already scoped by the access gate.
+
+Every function that returns one patient's data first passes `patients.access.access_patient`
+(missing and not-visible both raise `NotFound`) and writes one audit `read` row. The patient
+list is audited by its caller, one `list` row per patient actually shown (the page, not the
+whole queryset), with `audit.services.audit_record_many`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils.translation import gettext as _
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from config.api import DomainError
+from patients.access import access_patient, active_places, active_team, patients_visible_to
+from patients.models import (
+    CareTeamMember,
+    CareWish,
+    Consent,
+    Patient,
+    PatientStatus,
+    RecordChange,
+    RecordItem,
+    WishKind,
+)
+from patients.services import record_model
+
+
+def patient_list(
+    user: Any, *, status: str | None = None, q: str | None = None
+) -> QuerySet[Patient]:
+    """The patients the user may see, with `my_role` (their role on the team, or None).
+
+    Not audited here: the caller audits the rows it shows.
+    """
+    my_role = active_places(user).filter(patient=OuterRef("pk")).order_by("role").values("role")[:1]
+    patients = patients_visible_to(user).annotate(my_role=Subquery(my_role))
+    if status:
+        if status not in PatientStatus.values:
+            raise DomainError(
+                _("入力内容を確認してください。"),
+                fields={"status": [_("状態が正しくありません。")]},
+            )
+        patients = patients.filter(status=status)
+    if q and q.strip():
+        term = q.strip()
+        patients = patients.filter(Q(name__icontains=term) | Q(name_kana__icontains=term))
+    return patients.order_by("name_kana", "id")
+
+
+def patient_get(user: Any, patient_id: Any) -> Patient:
+    """One patient the user may see; an audited read."""
+    patient = access_patient(user, patient_id)
+    audit_record(user, AuditAction.READ, patient=patient, obj=patient)
+    return patient
+
+
+def care_team_list(user: Any, patient_id: Any) -> QuerySet[CareTeamMember]:
+    """The patient's care-team places active today."""
+    patient = access_patient(user, patient_id)
+    audit_record(user, AuditAction.READ, patient=patient, object_type="patients.careteammember")
+    return active_team(patient).select_related("user", "organization").order_by("role", "id")
+
+
+def record_items(user: Any, patient_id: Any, *, kind: str) -> QuerySet[RecordItem]:
+    """One list of the shared record ("problems", "medications", ...)."""
+    model = record_model(kind)
+    patient = access_patient(user, patient_id)
+    audit_record(user, AuditAction.READ, patient=patient, object_type=model._meta.label_lower)
+    items: QuerySet[RecordItem] = model._default_manager.filter(patient=patient)
+    return items.select_related("updated_by").order_by("id")
+
+
+def _current_wishes(patient: Patient) -> dict[str, CareWish | None]:
+    return {
+        kind: CareWish.objects.filter(patient=patient, kind=kind)
+        .select_related("hospital", "recorded_by")
+        .order_by("-recorded_at", "-id")
+        .first()
+        for kind in WishKind.values
+    }
+
+
+def _wish_history(patient: Patient, kind: str) -> QuerySet[CareWish]:
+    if kind not in WishKind.values:
+        raise DomainError(
+            _("入力内容を確認してください。"), fields={"kind": [_("種類が正しくありません。")]}
+        )
+    return (
+        CareWish.objects.filter(patient=patient, kind=kind)
+        .select_related("hospital", "recorded_by")
+        .order_by("-recorded_at", "-id")
+    )
+
+
+def current_wishes(user: Any, patient_id: Any) -> dict[str, CareWish | None]:
+    """The wish in force per kind: {"green": CareWish | None, "yellow": CareWish | None}."""
+    patient = access_patient(user, patient_id)
+    audit_record(user, AuditAction.READ, patient=patient, object_type="patients.carewish")
+    return _current_wishes(patient)
+
+
+def wish_history(user: Any, patient_id: Any, *, kind: str) -> QuerySet[CareWish]:
+    """Every version of one kind of wish, newest first."""
+    patient = access_patient(user, patient_id)
+    history = _wish_history(patient, kind)
+    audit_record(user, AuditAction.READ, patient=patient, object_type="patients.carewish")
+    return history
+
+
+def wishes_overview(user: Any, patient_id: Any) -> dict[str, Any]:
+    """Current wishes and the history of both kinds, for one page: one gate check, one audit row.
+
+    {"current": {kind: CareWish | None}, "history": {kind: [CareWish, ...]}}
+    """
+    patient = access_patient(user, patient_id)
+    audit_record(user, AuditAction.READ, patient=patient, object_type="patients.carewish")
+    history: dict[str, list[CareWish]] = {kind: [] for kind in WishKind.values}
+    for wish in _wish_history_all(patient):
+        history[wish.kind].append(wish)
+    current = {kind: (rows[0] if rows else None) for kind, rows in history.items()}
+    return {"current": current, "history": history}
+
+
+def _wish_history_all(patient: Patient) -> QuerySet[CareWish]:
+    return (
+        CareWish.objects.filter(patient=patient)
+        .select_related("hospital", "recorded_by")
+        .order_by("-recorded_at", "-id")
+    )
+
+
+def record_history(user: Any, patient_id: Any) -> QuerySet[RecordChange]:
+    """Every change to the shared record, newest first."""
+    patient = access_patient(user, patient_id)
+    audit_record(user, AuditAction.READ, patient=patient, object_type="patients.recordchange")
+    return (
+        RecordChange.objects.filter(patient=patient)
+        .select_related("changed_by")
+        .order_by("-changed_at", "-id")
+    )
+
+
+def consent_list(user: Any, patient_id: Any) -> QuerySet[Consent]:
+    """Every consent on record for the patient, newest first (the active one has no withdrawal)."""
+    patient = access_patient(user, patient_id)
+    audit_record(user, AuditAction.READ, patient=patient, object_type="patients.consent")
+    return (
+        Consent.objects.filter(patient=patient)
+        .select_related("recorded_by", "withdrawn_by")
+        .order_by("-recorded_at", "-id")
+    )

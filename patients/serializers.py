@@ -1,0 +1,285 @@
+"""Input and output serializers of the patients API.
+
+Input serializers only parse (types, dates, choices); the rules live in `patients.services`,
+which the web forms call too. Output serializers render what the selectors return and read
+only fields that the selectors load with `select_related`, so list queries stay constant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from patients.models import (
+    Allergy,
+    BreakGlassGrant,
+    CareLevel,
+    CareRole,
+    CareTeamMember,
+    CareWish,
+    Consent,
+    EmergencyContact,
+    MedicalDevice,
+    Medication,
+    Patient,
+    PatientStatus,
+    Problem,
+    RecordChange,
+    RecordItem,
+    Sex,
+    WishKind,
+)
+
+# --- shared pieces -----------------------------------------------------------------------
+
+
+class PatientsUserRefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(read_only=True)
+    display_name = serializers.SerializerMethodField()
+    profession = serializers.CharField(read_only=True)
+
+    def get_display_name(self, user: Any) -> str:
+        return str(user)
+
+
+class PatientsOrganizationRefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+# --- patients ----------------------------------------------------------------------------
+
+
+class PatientListOutSerializer(serializers.ModelSerializer[Patient]):
+    my_role = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "name",
+            "name_kana",
+            "date_of_birth",
+            "sex",
+            "care_level",
+            "status",
+            "managing_organization",
+            "my_role",
+        ]
+        read_only_fields = fields
+
+
+class PatientOutSerializer(serializers.ModelSerializer[Patient]):
+    managing_organization = PatientsOrganizationRefSerializer(read_only=True)
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "name",
+            "name_kana",
+            "date_of_birth",
+            "sex",
+            "care_level",
+            "status",
+            "managing_organization",
+            "address",
+            "phone",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class PatientCreateInSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=100)
+    name_kana = serializers.CharField(max_length=100)
+    date_of_birth = serializers.DateField()
+    sex = serializers.ChoiceField(choices=Sex.choices)
+    care_level = serializers.ChoiceField(choices=CareLevel.choices, default=CareLevel.NONE)
+    status = serializers.ChoiceField(choices=PatientStatus.choices, default=PatientStatus.AT_HOME)
+    managing_organization_id = serializers.IntegerField()
+    primary_physician_id = serializers.IntegerField()
+    consent_note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class PatientUpdateInSerializer(serializers.Serializer[Any]):
+    """Used with `partial=True`: only the fields sent are changed."""
+
+    name = serializers.CharField(max_length=100)
+    name_kana = serializers.CharField(max_length=100)
+    date_of_birth = serializers.DateField()
+    sex = serializers.ChoiceField(choices=Sex.choices)
+    care_level = serializers.ChoiceField(choices=CareLevel.choices)
+    status = serializers.ChoiceField(choices=PatientStatus.choices)
+    address = serializers.CharField(max_length=300, allow_blank=True)
+    phone = serializers.CharField(max_length=30, allow_blank=True)
+
+
+# --- care team ---------------------------------------------------------------------------
+
+
+class CareTeamMemberOutSerializer(serializers.ModelSerializer[CareTeamMember]):
+    user = PatientsUserRefSerializer(read_only=True)
+    organization = PatientsOrganizationRefSerializer(read_only=True, allow_null=True)
+    role_display = serializers.CharField(source="get_role_display", read_only=True)
+
+    class Meta:
+        model = CareTeamMember
+        fields = ["id", "user", "role", "role_display", "organization", "start_date", "end_date"]
+        read_only_fields = fields
+
+
+class CareTeamAddInSerializer(serializers.Serializer[Any]):
+    user_id = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=CareRole.choices)
+    organization_id = serializers.IntegerField(required=False, allow_null=True)
+    start_date = serializers.DateField(required=False, allow_null=True)
+    end_date = serializers.DateField(required=False, allow_null=True)
+
+
+class CareTeamEndInSerializer(serializers.Serializer[Any]):
+    end_date = serializers.DateField()
+
+
+class ReplacePrimaryInSerializer(serializers.Serializer[Any]):
+    user_id = serializers.IntegerField()
+    start_date = serializers.DateField(required=False, allow_null=True)
+
+
+# --- consent -----------------------------------------------------------------------------
+
+
+class ConsentOutSerializer(serializers.ModelSerializer[Consent]):
+    recorded_by = PatientsUserRefSerializer(read_only=True)
+    withdrawn_by = PatientsUserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Consent
+        fields = ["id", "recorded_by", "recorded_at", "note", "withdrawn_at", "withdrawn_by"]
+        read_only_fields = fields
+
+
+class ConsentInSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+# --- the shared record -------------------------------------------------------------------
+
+_ITEM_OUT_FIELDS = ["id", "created_at", "updated_at", "updated_by"]
+
+
+class ProblemInSerializer(serializers.ModelSerializer[Problem]):
+    class Meta:
+        model = Problem
+        fields = ["name", "onset_date", "is_active", "note"]
+
+
+class MedicationInSerializer(serializers.ModelSerializer[Medication]):
+    class Meta:
+        model = Medication
+        fields = ["name", "dose", "start_date", "end_date", "note"]
+
+
+class AllergyInSerializer(serializers.ModelSerializer[Allergy]):
+    class Meta:
+        model = Allergy
+        fields = ["substance", "reaction", "severity"]
+
+
+class MedicalDeviceInSerializer(serializers.ModelSerializer[MedicalDevice]):
+    class Meta:
+        model = MedicalDevice
+        fields = ["name", "since", "note"]
+
+
+class EmergencyContactInSerializer(serializers.ModelSerializer[EmergencyContact]):
+    class Meta:
+        model = EmergencyContact
+        fields = ["name", "relationship", "phone", "is_key_person", "note"]
+
+
+def _out(
+    in_serializer: type[serializers.ModelSerializer[Any]],
+) -> type[serializers.Serializer[Any]]:
+    """The output serializer of a record kind: its input fields plus the kept ones."""
+    meta_model = in_serializer.Meta.model
+    meta_fields = _ITEM_OUT_FIELDS + list(in_serializer.Meta.fields)
+
+    class Out(serializers.ModelSerializer[RecordItem]):
+        updated_by = PatientsUserRefSerializer(read_only=True)
+
+        class Meta:
+            model = meta_model
+            fields = meta_fields
+            read_only_fields = meta_fields
+
+    Out.__name__ = meta_model.__name__ + "OutSerializer"
+    return Out
+
+
+RECORD_IN_SERIALIZERS: dict[str, type[serializers.ModelSerializer[Any]]] = {
+    "problems": ProblemInSerializer,
+    "medications": MedicationInSerializer,
+    "allergies": AllergyInSerializer,
+    "devices": MedicalDeviceInSerializer,
+    "contacts": EmergencyContactInSerializer,
+}
+RECORD_OUT_SERIALIZERS: dict[str, type[serializers.Serializer[Any]]] = {
+    kind: _out(serializer) for kind, serializer in RECORD_IN_SERIALIZERS.items()
+}
+
+
+class RecordChangeOutSerializer(serializers.ModelSerializer[RecordChange]):
+    changed_by = PatientsUserRefSerializer(read_only=True)
+
+    class Meta:
+        model = RecordChange
+        fields = ["id", "item_type", "item_id", "action", "snapshot", "changed_by", "changed_at"]
+        read_only_fields = fields
+
+
+# --- wishes ------------------------------------------------------------------------------
+
+
+class CareWishOutSerializer(serializers.ModelSerializer[CareWish]):
+    hospital = PatientsOrganizationRefSerializer(read_only=True, allow_null=True)
+    recorded_by = PatientsUserRefSerializer(read_only=True)
+
+    class Meta:
+        model = CareWish
+        fields = ["id", "kind", "preference", "hospital", "note", "recorded_by", "recorded_at"]
+        read_only_fields = fields
+
+
+class CareWishInSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=WishKind.choices)
+    preference = serializers.CharField(max_length=300)
+    hospital_id = serializers.IntegerField(required=False, allow_null=True)
+    note = serializers.CharField(required=False, allow_blank=True)
+
+
+class WishesOutSerializer(serializers.Serializer[Any]):
+    current = serializers.DictField(child=CareWishOutSerializer(allow_null=True))
+    history = serializers.DictField(child=CareWishOutSerializer(many=True))
+
+
+# --- break glass -------------------------------------------------------------------------
+
+
+class BreakGlassInSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField()
+    hours = serializers.IntegerField(
+        required=False, min_value=1, max_value=settings.BREAK_GLASS_MAX_HOURS
+    )
+
+
+class BreakGlassOutSerializer(serializers.ModelSerializer[BreakGlassGrant]):
+    """Only the grant itself: nothing about the patient beyond the id the caller sent."""
+
+    class Meta:
+        model = BreakGlassGrant
+        fields = ["id", "patient", "granted_at", "expires_at"]
+        read_only_fields = fields

@@ -1,0 +1,723 @@
+"""Every change of state about a patient: one function per use case.
+
+Each function takes the acting user first and keyword-only arguments after the ids, checks
+access through `patients.access`, validates its input (raising `DomainError` with field
+errors), writes in one transaction and records an audit row for every change. The API and
+the web pages both call these functions; neither writes to the database itself.
+
+Database constraints in `patients.models` are the last line of defence: when two requests
+race past a check, the `IntegrityError` becomes a `DomainError` (HTTP 400), never a 500, and
+the transaction leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.forms.models import model_to_dict
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from config.api import DomainError, NotFound
+from patients.access import access_patient
+from patients.models import (
+    PHYSICIAN_ROLES,
+    Allergy,
+    BreakGlassGrant,
+    CareRole,
+    CareTeamMember,
+    CareWish,
+    Consent,
+    EmergencyContact,
+    MedicalDevice,
+    Medication,
+    Patient,
+    Problem,
+    RecordChange,
+    RecordItem,
+    WishKind,
+)
+from teams.models import Membership, Organization, Profession, User
+
+# The five lists of the shared record, by the name used in URLs and `RecordChange.item_type`.
+RECORD_KINDS: dict[str, type[RecordItem]] = {
+    "problems": Problem,
+    "medications": Medication,
+    "allergies": Allergy,
+    "devices": MedicalDevice,
+    "contacts": EmergencyContact,
+}
+
+# Fields a caller may set on a record item; the rest are kept by the service.
+_RECORD_SYSTEM_FIELDS = {"id", "patient", "created_at", "updated_at", "updated_by"}
+
+PATIENT_EDITABLE_FIELDS = (
+    "name",
+    "name_kana",
+    "date_of_birth",
+    "sex",
+    "care_level",
+    "status",
+    "address",
+    "phone",
+)
+
+BREAK_GLASS_MIN_REASON = 10
+BREAK_GLASS_PROFESSIONS = (Profession.PHYSICIAN, Profession.NURSE)
+EARLIEST_DATE_OF_BIRTH = dt.date(1900, 1, 1)
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+@contextmanager
+def _atomic_write() -> Iterator[None]:
+    """One transaction for a use case; a constraint lost to a race becomes a 400.
+
+    The checks before the writes give precise field errors; this catches what two
+    concurrent requests can still slip past them (the partial unique indexes).
+    """
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise DomainError(
+            _(
+                "同時に別の変更が行われたため保存できませんでした。画面を更新してやり直してください。"
+            )
+        ) from exc
+
+
+def _fail(field: str, message: str) -> DomainError:
+    return DomainError(_("入力内容を確認してください。"), fields={field: [message]})
+
+
+def _raise_from_validation(
+    exc: ValidationError, *, rename: Mapping[str, str] | None = None
+) -> None:
+    rename = rename or {}
+    if hasattr(exc, "error_dict"):
+        fields = {
+            rename.get(name, name): [str(m) for e in errors for m in e.messages]
+            for name, errors in exc.error_dict.items()
+        }
+    else:
+        fields = {"non_field_errors": [str(m) for m in exc.messages]}
+    raise DomainError(_("入力内容を確認してください。"), fields=fields) from exc
+
+
+def _clean(instance: models.Model, *, exclude: list[str] | None = None) -> None:
+    """Run the model's field validation (choices, lengths, blanks, date parsing).
+
+    Constraints are checked by the service itself with clearer messages, and by the
+    database in the end, so they are skipped here.
+    """
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        _raise_from_validation(exc)
+
+
+def _to_date(value: Any, field: str, *, required: bool = False) -> dt.date | None:
+    """A date from a `date` or an ISO string; impossible dates (2月30日) are field errors."""
+    if value is None or value == "":
+        if required:
+            raise _fail(field, _("この項目は必須です。"))
+        return None
+    if isinstance(value, dt.datetime):
+        # A datetime is a date subclass; its calendar day depends on the time zone, so refuse.
+        raise _fail(field, _("日付を指定してください。"))
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise _fail(field, _("日付の形式が正しくありません。"))
+    try:
+        parsed = parse_date(value.strip())
+    except ValueError:
+        raise _fail(field, _("存在しない日付です。")) from None
+    if parsed is None:
+        raise _fail(field, _("日付の形式が正しくありません。"))
+    return parsed
+
+
+def _to_id(value: Any, field: str) -> int:
+    if isinstance(value, bool):
+        raise _fail(field, _("IDが正しくありません。"))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _fail(field, _("IDが正しくありません。")) from None
+
+
+def _get_user(user_id: Any, field: str = "user_id") -> User:
+    user = User.objects.filter(pk=_to_id(user_id, field), is_active=True).first()
+    if user is None:
+        raise _fail(field, _("利用者が見つかりません。"))
+    return user
+
+
+def _get_organization(organization_id: Any, field: str = "organization_id") -> Organization:
+    organization = Organization.objects.filter(pk=_to_id(organization_id, field)).first()
+    if organization is None:
+        raise _fail(field, _("組織が見つかりません。"))
+    return organization
+
+
+def _default_organization(user: User, patient: Patient) -> Organization | None:
+    """The organization a person acts for on this team: the managing one when they belong to it."""
+    memberships = Membership.objects.filter(user=user, is_active=True)
+    if memberships.filter(organization_id=patient.managing_organization_id).exists():
+        return patient.managing_organization
+    first = memberships.select_related("organization").order_by("id").first()
+    return first.organization if first is not None else None
+
+
+def _ranges_overlap(
+    start_a: dt.date, end_a: dt.date | None, start_b: dt.date, end_b: dt.date | None
+) -> bool:
+    return (end_b is None or start_a <= end_b) and (end_a is None or start_b <= end_a)
+
+
+def _check_physician_place(
+    patient: Patient,
+    *,
+    user: User,
+    role: str,
+    start_date: dt.date,
+    end_date: dt.date | None,
+    exclude_id: int | None = None,
+) -> None:
+    """The rules of 主治医・副主治医制 for one place of a physician role.
+
+    Both places need a physician; at any day there is at most one primary and at most one
+    secondary, and the two are different people (otherwise an unanswered call would be
+    escalated to the person who did not answer it).
+    """
+    if role not in PHYSICIAN_ROLES:
+        return
+    if user.profession != Profession.PHYSICIAN:
+        raise _fail("user_id", _("主治医・副主治医には医師のみ登録できます。"))
+    others = CareTeamMember.objects.filter(patient=patient, role__in=PHYSICIAN_ROLES)
+    if exclude_id is not None:
+        others = others.exclude(pk=exclude_id)
+    for place in others:
+        if not _ranges_overlap(start_date, end_date, place.start_date, place.end_date):
+            continue
+        if place.role == role:
+            if role == CareRole.PRIMARY_PHYSICIAN:
+                raise _fail(
+                    "role", _("主治医は既に登録されています。主治医の交代を使ってください。")
+                )
+            raise _fail("role", _("副主治医は既に登録されています。"))
+        if place.user_id == user.pk:
+            raise _fail("user_id", _("主治医と副主治医は別の医師にしてください。"))
+
+
+def _audit_detail(fields: list[str]) -> str:
+    # Field names only: the audit log says what changed, never the clinical values themselves.
+    return "fields=" + ",".join(sorted(fields))
+
+
+# --- patients ----------------------------------------------------------------------------
+
+
+def patient_create(
+    actor: Any,
+    *,
+    name: str,
+    name_kana: str,
+    date_of_birth: Any,
+    sex: str,
+    care_level: str,
+    status: str,
+    managing_organization_id: Any,
+    primary_physician_id: Any,
+    consent_note: str = "",
+) -> Patient:
+    """Register a patient with a primary physician from today and the consent to share.
+
+    The actor must belong to the managing organization (or be staff). The consent is recorded
+    by the actor, who has taken it from the patient or family.
+    """
+    if not actor.is_authenticated or not actor.is_active:
+        raise NotFound
+    organization = _get_organization(managing_organization_id, "managing_organization_id")
+    is_member = Membership.objects.filter(
+        user=actor, organization=organization, is_active=True
+    ).exists()
+    if not (is_member or actor.is_staff):
+        raise _fail("managing_organization_id", _("所属していない組織の患者は登録できません。"))
+    physician = _get_user(primary_physician_id, "primary_physician_id")
+    if physician.profession != Profession.PHYSICIAN:
+        raise _fail("primary_physician_id", _("主治医には医師のみ登録できます。"))
+    birth = _to_date(date_of_birth, "date_of_birth", required=True)
+    assert birth is not None  # required=True raises instead
+    patient = Patient(
+        name=(name or "").strip(),
+        name_kana=(name_kana or "").strip(),
+        date_of_birth=birth,
+        sex=sex,
+        care_level=care_level,
+        status=status,
+        managing_organization=organization,
+    )
+    _clean(patient, exclude=["managing_organization"])
+    _check_date_of_birth(patient.date_of_birth)
+    consent = Consent(note=(consent_note or "").strip())
+    _clean(consent, exclude=["patient", "recorded_by"])
+    today = timezone.localdate()
+    with _atomic_write():
+        patient.save()
+        audit_record(actor, AuditAction.CREATE, patient=patient, obj=patient)
+        place = CareTeamMember.objects.create(
+            patient=patient,
+            user=physician,
+            role=CareRole.PRIMARY_PHYSICIAN,
+            organization=_default_organization(physician, patient),
+            start_date=today,
+        )
+        audit_record(actor, AuditAction.CREATE, patient=patient, obj=place)
+        consent.patient = patient
+        consent.recorded_by = actor
+        consent.save()
+        audit_record(actor, AuditAction.CREATE, patient=patient, obj=consent)
+    return patient
+
+
+def _check_date_of_birth(value: dt.date) -> None:
+    if value > timezone.localdate():
+        raise _fail("date_of_birth", _("生年月日に未来の日付は指定できません。"))
+    if value < EARLIEST_DATE_OF_BIRTH:
+        raise _fail("date_of_birth", _("生年月日が正しくありません。"))
+
+
+def patient_update(actor: Any, patient_id: Any, *, data: Mapping[str, Any]) -> Patient:
+    """Change the patient's own fields (not the managing organization)."""
+    patient = access_patient(actor, patient_id, for_write=True)
+    unknown = sorted(set(data) - set(PATIENT_EDITABLE_FIELDS))
+    if unknown:
+        raise DomainError(
+            _("入力内容を確認してください。"),
+            fields={key: [_("この項目は変更できません。")] for key in unknown},
+        )
+    for key, value in data.items():
+        if key == "date_of_birth":
+            value = _to_date(value, key, required=True)
+        elif isinstance(value, str):
+            value = value.strip()
+        elif value is not None and not isinstance(value, int | float):
+            raise _fail(key, _("値が正しくありません。"))
+        setattr(patient, key, "" if value is None and key in ("address", "phone") else value)
+    _clean(patient, exclude=["managing_organization"])
+    _check_date_of_birth(patient.date_of_birth)
+    with _atomic_write():
+        patient.save()
+        audit_record(
+            actor,
+            AuditAction.UPDATE,
+            patient=patient,
+            obj=patient,
+            detail=_audit_detail(list(data)),
+        )
+    return patient
+
+
+# --- care team ---------------------------------------------------------------------------
+
+
+def care_team_add(
+    actor: Any,
+    patient_id: Any,
+    *,
+    user_id: Any,
+    role: str,
+    organization_id: Any = None,
+    start_date: Any = None,
+    end_date: Any = None,
+) -> CareTeamMember:
+    """Give a person a place on the patient's care team (from today unless told)."""
+    patient = access_patient(actor, patient_id, for_write=True)
+    if role not in CareRole.values:
+        raise _fail("role", _("役割が正しくありません。"))
+    member_user = _get_user(user_id)
+    organization = (
+        _get_organization(organization_id)
+        if organization_id not in (None, "")
+        else _default_organization(member_user, patient)
+    )
+    start = _to_date(start_date, "start_date") or timezone.localdate()
+    end = _to_date(end_date, "end_date")
+    if end is not None and end < start:
+        raise _fail("end_date", _("終了日は開始日以降にしてください。"))
+    _check_physician_place(patient, user=member_user, role=role, start_date=start, end_date=end)
+    same = CareTeamMember.objects.filter(patient=patient, user=member_user, role=role)
+    for place in same:
+        if _ranges_overlap(start, end, place.start_date, place.end_date):
+            raise _fail("user_id", _("この利用者は既にこの役割で登録されています。"))
+    with _atomic_write():
+        place = CareTeamMember.objects.create(
+            patient=patient,
+            user=member_user,
+            role=role,
+            organization=organization,
+            start_date=start,
+            end_date=end,
+        )
+        audit_record(actor, AuditAction.CREATE, patient=patient, obj=place)
+    return place
+
+
+def care_team_end(actor: Any, patient_id: Any, member_id: Any, *, end_date: Any) -> CareTeamMember:
+    """Set the last day of a place. The primary physician's place ends only with a successor."""
+    patient = access_patient(actor, patient_id, for_write=True)
+    try:
+        member_pk = int(member_id)
+    except (TypeError, ValueError):
+        raise NotFound from None
+    place = CareTeamMember.objects.filter(patient=patient, pk=member_pk).first()
+    if place is None:
+        raise NotFound
+    end = _to_date(end_date, "end_date", required=True)
+    assert end is not None
+    if end < place.start_date:
+        raise _fail("end_date", _("終了日は開始日以降にしてください。"))
+    if place.role == CareRole.PRIMARY_PHYSICIAN:
+        next_day = end + dt.timedelta(days=1)
+        successor = (
+            CareTeamMember.objects.filter(
+                patient=patient, role=CareRole.PRIMARY_PHYSICIAN, start_date__lte=next_day
+            )
+            .exclude(pk=place.pk)
+            .filter(Q(end_date__isnull=True) | Q(end_date__gte=next_day))
+        )
+        if not successor.exists():
+            raise _fail("end_date", _("主治医は終了できません。主治医の交代を使ってください。"))
+    if place.end_date is None or end > place.end_date:
+        # A later end can run into another physician's place: the same rules as adding.
+        _check_physician_place(
+            patient,
+            user=place.user,
+            role=place.role,
+            start_date=place.start_date,
+            end_date=end,
+            exclude_id=place.pk,
+        )
+    with _atomic_write():
+        place.end_date = end
+        place.save(update_fields=["end_date"])
+        audit_record(
+            actor, AuditAction.UPDATE, patient=patient, obj=place, detail=f"end_date={end}"
+        )
+    return place
+
+
+def care_team_replace_primary(
+    actor: Any, patient_id: Any, *, user_id: Any, start_date: Any = None
+) -> CareTeamMember:
+    """Hand the primary physician's place to another physician from `start_date` (today).
+
+    The current primary's place ends the day before, in the same transaction, so there is
+    exactly one primary physician on every day.
+    """
+    patient = access_patient(actor, patient_id, for_write=True)
+    physician = _get_user(user_id)
+    start = _to_date(start_date, "start_date") or timezone.localdate()
+    last_day = start - dt.timedelta(days=1)
+    with _atomic_write():
+        # Locked, so two replacements at once cannot both end the same place.
+        current = (
+            CareTeamMember.objects.select_for_update()
+            .filter(patient=patient, role=CareRole.PRIMARY_PHYSICIAN, start_date__lte=start)
+            .filter(Q(end_date__isnull=True) | Q(end_date__gte=start))
+            .order_by("-start_date")
+            .first()
+        )
+        if current is not None:
+            if current.user_id == physician.pk:
+                raise _fail("user_id", _("この医師は既に主治医です。"))
+            if current.start_date >= start:
+                raise _fail("start_date", _("開始日は現在の主治医の開始日より後にしてください。"))
+            # Ending first frees the partial unique index for the new open-ended place.
+            current.end_date = last_day
+            current.save(update_fields=["end_date"])
+            audit_record(
+                actor,
+                AuditAction.UPDATE,
+                patient=patient,
+                obj=current,
+                detail=f"end_date={last_day}",
+            )
+        _check_physician_place(
+            patient,
+            user=physician,
+            role=CareRole.PRIMARY_PHYSICIAN,
+            start_date=start,
+            end_date=None,
+        )
+        place = CareTeamMember.objects.create(
+            patient=patient,
+            user=physician,
+            role=CareRole.PRIMARY_PHYSICIAN,
+            organization=_default_organization(physician, patient),
+            start_date=start,
+        )
+        audit_record(actor, AuditAction.CREATE, patient=patient, obj=place)
+    return place
+
+
+# --- consent -----------------------------------------------------------------------------
+
+
+def consent_record(actor: Any, patient_id: Any, *, note: str = "") -> Consent:
+    """Record the patient's consent to share with the team. One active consent at a time."""
+    patient = access_patient(actor, patient_id, for_write=True)
+    if Consent.objects.filter(patient=patient, withdrawn_at__isnull=True).exists():
+        raise _fail("non_field_errors", _("同意は既に記録されています。"))
+    consent = Consent(patient=patient, recorded_by=actor, note=(note or "").strip())
+    _clean(consent, exclude=["patient", "recorded_by"])
+    with _atomic_write():
+        consent.save()
+        audit_record(actor, AuditAction.CREATE, patient=patient, obj=consent)
+    return consent
+
+
+def consent_withdraw(actor: Any, patient_id: Any) -> Consent:
+    """Mark the active consent withdrawn; the team then loses access (all but the primary)."""
+    patient = access_patient(actor, patient_id, for_write=True)
+    with _atomic_write():
+        consent = (
+            Consent.objects.select_for_update()
+            .filter(patient=patient, withdrawn_at__isnull=True)
+            .first()
+        )
+        if consent is None:
+            raise _fail("non_field_errors", _("有効な同意がありません。"))
+        consent.withdrawn_at = timezone.now()
+        consent.withdrawn_by = actor
+        consent.save(update_fields=["withdrawn_at", "withdrawn_by"])
+        audit_record(actor, AuditAction.UPDATE, patient=patient, obj=consent, detail="withdrawn")
+    return consent
+
+
+# --- the shared record -------------------------------------------------------------------
+
+
+def record_model(kind: str) -> type[RecordItem]:
+    """The model of a record kind ("problems", ...), or a field error for an unknown kind."""
+    model = RECORD_KINDS.get(kind)
+    if model is None:
+        raise _fail("kind", _("記録の種類が正しくありません。"))
+    return model
+
+
+def record_editable_fields(kind: str) -> list[str]:
+    model = record_model(kind)
+    return [
+        f.name
+        for f in model._meta.concrete_fields
+        if f.name not in _RECORD_SYSTEM_FIELDS and f.editable
+    ]
+
+
+def _snapshot(item: models.Model) -> dict[str, Any]:
+    # Through the JSON encoder so dates become ISO strings the JSONField can store.
+    data = model_to_dict(item)
+    data["id"] = item.pk
+    result: dict[str, Any] = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    return result
+
+
+def _apply_record_data(item: RecordItem, kind: str, data: Mapping[str, Any]) -> None:
+    editable = record_editable_fields(kind)
+    unknown = sorted(set(data) - set(editable))
+    if unknown:
+        raise DomainError(
+            _("入力内容を確認してください。"),
+            fields={key: [_("この項目は変更できません。")] for key in unknown},
+        )
+    for key, value in data.items():
+        field = item._meta.get_field(key)
+        if isinstance(field, models.DateField):
+            value = _to_date(value, key)
+        elif isinstance(value, str):
+            value = value.strip()
+        elif value is not None and not isinstance(value, bool | int | float):
+            raise _fail(key, _("値が正しくありません。"))
+        setattr(item, key, value)
+    _clean(item, exclude=["patient", "updated_by"])
+    start = getattr(item, "start_date", None)
+    end = getattr(item, "end_date", None)
+    if start is not None and end is not None and end < start:
+        raise _fail("end_date", _("終了日は開始日以降にしてください。"))
+
+
+def _record_change(actor: Any, patient: Patient, kind: str, item: RecordItem, action: str) -> None:
+    RecordChange.objects.create(
+        patient=patient,
+        item_type=kind,
+        item_id=item.pk,
+        action=action,
+        snapshot=_snapshot(item),
+        changed_by=actor,
+    )
+
+
+def _get_record_item(patient: Patient, kind: str, item_id: Any) -> RecordItem:
+    model = record_model(kind)
+    try:
+        pk = int(item_id)
+    except (TypeError, ValueError):
+        raise NotFound from None
+    item = model._default_manager.filter(patient=patient, pk=pk).first()
+    if item is None:
+        raise NotFound
+    return item
+
+
+def record_item_create(
+    actor: Any, patient_id: Any, *, kind: str, data: Mapping[str, Any]
+) -> RecordItem:
+    """Add an item to one of the record's lists, with its first `RecordChange`."""
+    patient = access_patient(actor, patient_id, for_write=True)
+    model = record_model(kind)
+    item = model(patient=patient, updated_by=actor)
+    _apply_record_data(item, kind, data)
+    with _atomic_write():
+        item.save()
+        _record_change(actor, patient, kind, item, "create")
+        audit_record(
+            actor, AuditAction.CREATE, patient=patient, obj=item, detail=_audit_detail(list(data))
+        )
+    return item
+
+
+def record_item_update(
+    actor: Any, patient_id: Any, *, kind: str, item_id: Any, data: Mapping[str, Any]
+) -> RecordItem:
+    patient = access_patient(actor, patient_id, for_write=True)
+    item = _get_record_item(patient, kind, item_id)
+    _apply_record_data(item, kind, data)
+    item.updated_by = actor
+    with _atomic_write():
+        item.save()
+        _record_change(actor, patient, kind, item, "update")
+        audit_record(
+            actor, AuditAction.UPDATE, patient=patient, obj=item, detail=_audit_detail(list(data))
+        )
+    return item
+
+
+def record_item_delete(actor: Any, patient_id: Any, *, kind: str, item_id: Any) -> None:
+    """Remove an item; its last state stays in the history as a `delete` change."""
+    patient = access_patient(actor, patient_id, for_write=True)
+    item = _get_record_item(patient, kind, item_id)
+    with _atomic_write():
+        _record_change(actor, patient, kind, item, "delete")
+        # The audit row names the item, so it is written while the item still has its id.
+        audit_record(actor, AuditAction.DELETE, patient=patient, obj=item)
+        item.delete()
+
+
+# --- wishes ------------------------------------------------------------------------------
+
+
+def wish_set(
+    actor: Any,
+    patient_id: Any,
+    *,
+    kind: str,
+    preference: str,
+    hospital_id: Any = None,
+    note: str = "",
+) -> CareWish:
+    """Record a new version of the green or yellow card. Old versions stay as they were."""
+    patient = access_patient(actor, patient_id, for_write=True)
+    if kind not in WishKind.values:
+        raise _fail("kind", _("種類が正しくありません。"))
+    hospital = (
+        _get_organization(hospital_id, "hospital_id") if hospital_id not in (None, "") else None
+    )
+    wish = CareWish(
+        patient=patient,
+        kind=kind,
+        preference=(preference or "").strip(),
+        hospital=hospital,
+        note=(note or "").strip(),
+        recorded_by=actor,
+    )
+    _clean(wish, exclude=["patient", "recorded_by", "hospital"])
+    with _atomic_write():
+        wish.save()
+        audit_record(actor, AuditAction.CREATE, patient=patient, obj=wish, detail=f"kind={kind}")
+    return wish
+
+
+# --- break glass -------------------------------------------------------------------------
+
+
+def break_glass_open(
+    actor: Any, patient_id: Any, *, reason: str, hours: Any = 12
+) -> BreakGlassGrant:
+    """Open time-limited emergency access for someone outside the care team.
+
+    Only physicians and nurses may; the reason is typed (10 characters at least) and the
+    grant is audited and announced. The caller learns only whether the patient exists.
+    """
+    if not actor.is_authenticated or not actor.is_active:
+        raise NotFound
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if len(reason) < BREAK_GLASS_MIN_REASON:
+        raise _fail(
+            "reason", _("理由を%(n)d文字以上で入力してください。") % {"n": BREAK_GLASS_MIN_REASON}
+        )
+    max_hours = int(settings.BREAK_GLASS_MAX_HOURS)
+    if isinstance(hours, bool):
+        hours = None
+    try:
+        hours_int = int(hours)
+    except (TypeError, ValueError):
+        hours_int = 0
+    if not 1 <= hours_int <= max_hours:
+        raise _fail("hours", _("時間は1〜%(max)d時間で指定してください。") % {"max": max_hours})
+    if actor.profession not in BREAK_GLASS_PROFESSIONS:
+        raise DomainError(_("緊急アクセスは医師と看護師のみ利用できます。"))
+    try:
+        pk = int(patient_id)
+    except (TypeError, ValueError):
+        raise NotFound from None
+    patient = Patient.objects.filter(pk=pk).only("pk").first()
+    if patient is None:
+        raise NotFound
+    with _atomic_write():
+        grant = BreakGlassGrant.objects.create(
+            patient=patient,
+            user=actor,
+            reason=reason,
+            expires_at=timezone.now() + dt.timedelta(hours=hours_int),
+        )
+        audit_record(
+            actor, AuditAction.BREAK_GLASS, patient=patient, obj=grant, detail=reason[:500]
+        )
+        _announce_break_glass(grant)
+    return grant
+
+
+def _announce_break_glass(grant: BreakGlassGrant) -> None:
+    """Hook: tell the patient's care team in the thread that someone broke the glass.
+
+    Called inside the grant's transaction. Does nothing until the messaging app exists; it
+    will post a system message there (which publishes after commit itself).
+    """
+    return None

@@ -1,0 +1,414 @@
+"""The tablet web pages about patients: home (my patients), the patient page and its edit forms.
+
+Thin, like the API: each view reads through `patients.selectors` (scoped by the gate and
+audited there) and writes through `patients.services`. A patient the user may not see gives
+the styled 404 page, exactly like a patient that does not exist.
+
+Every edit form works with and without JavaScript. With htmx (`request.htmx`), a view answers
+with the one section it changed, to be swapped in place; a refused form comes back with
+status 422 and its errors next to the fields. Without JavaScript, the same URLs render a full
+page (400 when refused), and a saved form redirects back to the patient page.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from http import HTTPStatus
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.models import AuditAction
+from audit.services import audit_record_many
+from config.api import DomainError, NotFound
+from config.web import not_found
+from patients import selectors, services
+from patients.forms import RECORD_FORMS, PatientForm, RecordItemForm, WishForm
+from patients.models import CareRole, Patient, PatientStatus, WishKind
+from patients.web_selectors import SECTION_LABELS, changes_since_last_visit
+
+PATIENTS_PER_PAGE = 50
+
+RECORD_KINDS = tuple(RECORD_FORMS)
+
+
+def age_on(born: dt.date, today: dt.date) -> int:
+    """Full years of age on `today` (a birthday on 29 February counts from 1 March)."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _role_label(role: str | None) -> str:
+    return str(CareRole(role).label) if role in CareRole.values else ""
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+# --- home --------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    status = request.GET.get("status") or None
+    q = (request.GET.get("q") or "").strip() or None
+    error = None
+    try:
+        patients = selectors.patient_list(user, status=status, q=q)
+    except DomainError as exc:
+        error = (exc.fields.get("status") or [exc.message])[0]
+        patients = Patient.objects.none()
+    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    ids = [p.pk for p in rows]
+    # The list is audited by what it shows: one `list` row per patient on this page.
+    audit_record_many(user, AuditAction.LIST, patient_ids=ids, object_type="patients.patient")
+    changes = changes_since_last_visit(user, ids)
+    today = timezone.localdate()
+    entries = [
+        {
+            "patient": p,
+            "age": age_on(p.date_of_birth, today),
+            "my_role": _role_label(getattr(p, "my_role", None)),
+            "changes": changes[p.pk],
+        }
+        for p in rows
+    ]
+    context = {
+        "entries": entries,
+        "page": page,
+        "status": status or "",
+        "q": q or "",
+        "statuses": PatientStatus.choices,
+        "error": error,
+    }
+    return render(request, "patients/home.html", context, status=400 if error else 200)
+
+
+# --- the patient page --------------------------------------------------------------------
+
+
+def _record_section(
+    request: HttpRequest,
+    patient: Patient,
+    kind: str,
+    *,
+    form: RecordItemForm | None = None,
+    editing_id: int | None = None,
+    since: dt.datetime | None = None,
+) -> dict[str, Any]:
+    items = list(selectors.record_items(request.user, patient.pk, kind=kind))
+    return {
+        "kind": kind,
+        "title": SECTION_LABELS[kind],
+        "items": items,
+        "form": form,
+        "editing_id": editing_id,
+        "since": since,
+        "patient": patient,
+        "new_url": reverse("patient-record-create", args=[patient.pk, kind]),
+        "section_url": reverse("patient-record-section", args=[patient.pk, kind]),
+    }
+
+
+def _wish_section(
+    request: HttpRequest,
+    patient: Patient,
+    *,
+    form: WishForm | None = None,
+    editing_kind: str | None = None,
+    since: dt.datetime | None = None,
+) -> dict[str, Any]:
+    overview = selectors.wishes_overview(request.user, patient.pk)
+    cards = [
+        {
+            "kind": kind,
+            "label": label,
+            "current": overview["current"][kind],
+            "history": overview["history"][kind][1:],
+            "edit_url": reverse("patient-wish-edit", args=[patient.pk, kind]),
+        }
+        for kind, label in WishKind.choices
+    ]
+    return {
+        "patient": patient,
+        "cards": cards,
+        "form": form,
+        "editing_kind": editing_kind,
+        "since": since,
+        "section_url": reverse("patient-wishes", args=[patient.pk]),
+    }
+
+
+def _header(patient: Patient, *, form: PatientForm | None = None) -> dict[str, Any]:
+    return {
+        "patient": patient,
+        "age": age_on(patient.date_of_birth, timezone.localdate()),
+        "form": form,
+        "edit_url": reverse("patient-edit", args=[patient.pk]),
+        "section_url": reverse("patient-detail", args=[patient.pk]),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
+    started = timezone.now()
+    user = request.user
+    try:
+        patient = selectors.patient_get(user, patient_id)
+    except NotFound:
+        return not_found(request)
+    changes = changes_since_last_visit(user, [patient.pk], before=started)[patient.pk]
+    since = changes.last_visit
+    team = list(selectors.care_team_list(user, patient.pk))
+    context = {
+        "patient": patient,
+        "header": _header(patient),
+        "changes": changes,
+        "sections": [_record_section(request, patient, k, since=since) for k in RECORD_KINDS],
+        "wishes": _wish_section(request, patient, since=since),
+        "team": team,
+        "my_roles": [m.get_role_display() for m in team if m.user_id == user.pk],
+    }
+    response = render(request, "patients/detail.html", context)
+    # Patient data: never in a shared cache; the service worker keeps its own stamped copy.
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _section_page(
+    request: HttpRequest,
+    patient: Patient,
+    template: str,
+    section: dict[str, Any],
+    *,
+    status: int = 200,
+) -> HttpResponse:
+    """A section alone (htmx) or inside a small full page of its own (no JavaScript)."""
+    if _is_htmx(request):
+        # A refused form goes back to htmx as 422: it is swapped in place (see the
+        # `responseHandling` in base.html), while django-htmx's debug helper, which replaces
+        # the whole page on a 400 when DEBUG is on, leaves it alone.
+        if status == HTTPStatus.BAD_REQUEST:
+            status = HTTPStatus.UNPROCESSABLE_ENTITY
+        return render(request, template, {"section": section}, status=status)
+    context = {"patient": patient, "section_template": template, "section": section}
+    return render(request, "patients/edit_page.html", context, status=status)
+
+
+def _back_to(patient: Patient, anchor: str) -> HttpResponse:
+    return redirect(reverse("patient-detail", args=[patient.pk]) + f"#{anchor}")
+
+
+# --- the shared record -------------------------------------------------------------------
+
+
+def _record_patient(request: HttpRequest, patient_id: int, kind: str) -> Patient | None:
+    if kind not in RECORD_KINDS:
+        return None
+    try:
+        return selectors.patient_get(request.user, patient_id)
+    except NotFound:
+        return None
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def record_section(request: HttpRequest, patient_id: int, kind: str) -> HttpResponse:
+    patient = _record_patient(request, patient_id, kind)
+    if patient is None:
+        return not_found(request)
+    section = _record_section(request, patient, kind)
+    return _section_page(request, patient, "patients/partials/section_record.html", section)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def record_create(request: HttpRequest, patient_id: int, kind: str) -> HttpResponse:
+    patient = _record_patient(request, patient_id, kind)
+    if patient is None:
+        return not_found(request)
+    form_class = RECORD_FORMS[kind]
+    template = "patients/partials/section_record.html"
+    if request.method != "POST":
+        section = _record_section(request, patient, kind, form=form_class(auto_id=f"id_{kind}_%s"))
+        return _section_page(request, patient, template, section)
+    form = form_class(request.POST, auto_id=f"id_{kind}_%s")
+    if form.is_valid():
+        try:
+            services.record_item_create(
+                request.user, patient.pk, kind=kind, data=form.service_data()
+            )
+        except DomainError as exc:
+            form.add_domain_errors(exc)
+        except NotFound:
+            return not_found(request)
+    if form.errors:
+        form.mark_invalid_fields()
+        section = _record_section(request, patient, kind, form=form)
+        return _section_page(request, patient, template, section, status=400)
+    if _is_htmx(request):
+        return render(request, template, {"section": _record_section(request, patient, kind)})
+    messages.success(request, _("保存しました。"))
+    return _back_to(patient, f"sec-{kind}")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def record_edit(request: HttpRequest, patient_id: int, kind: str, item_id: int) -> HttpResponse:
+    patient = _record_patient(request, patient_id, kind)
+    if patient is None:
+        return not_found(request)
+    items = selectors.record_items(request.user, patient.pk, kind=kind)
+    item = items.filter(pk=item_id).first()
+    if item is None:
+        return not_found(request)
+    form_class = RECORD_FORMS[kind]
+    template = "patients/partials/section_record.html"
+    if request.method != "POST":
+        form = form_class(instance=item, auto_id=f"id_{kind}_%s")
+        section = _record_section(request, patient, kind, form=form, editing_id=item.pk)
+        return _section_page(request, patient, template, section)
+    form = form_class(request.POST, instance=item, auto_id=f"id_{kind}_%s")
+    if form.is_valid():
+        try:
+            services.record_item_update(
+                request.user, patient.pk, kind=kind, item_id=item.pk, data=form.service_data()
+            )
+        except DomainError as exc:
+            form.add_domain_errors(exc)
+        except NotFound:
+            return not_found(request)
+    if form.errors:
+        form.mark_invalid_fields()
+        section = _record_section(request, patient, kind, form=form, editing_id=item.pk)
+        return _section_page(request, patient, template, section, status=400)
+    if _is_htmx(request):
+        return render(request, template, {"section": _record_section(request, patient, kind)})
+    messages.success(request, _("保存しました。"))
+    return _back_to(patient, f"sec-{kind}")
+
+
+@login_required
+@require_POST
+def record_delete(request: HttpRequest, patient_id: int, kind: str, item_id: int) -> HttpResponse:
+    patient = _record_patient(request, patient_id, kind)
+    if patient is None:
+        return not_found(request)
+    try:
+        services.record_item_delete(request.user, patient.pk, kind=kind, item_id=item_id)
+    except NotFound:
+        return not_found(request)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    if _is_htmx(request):
+        template = "patients/partials/section_record.html"
+        return render(request, template, {"section": _record_section(request, patient, kind)})
+    messages.success(request, _("削除しました。"))
+    return _back_to(patient, f"sec-{kind}")
+
+
+# --- wishes (green and yellow card) -----------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def wishes_section(request: HttpRequest, patient_id: int) -> HttpResponse:
+    try:
+        patient = selectors.patient_get(request.user, patient_id)
+    except NotFound:
+        return not_found(request)
+    template = "patients/partials/section_wishes.html"
+    return _section_page(request, patient, template, _wish_section(request, patient))
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def wish_edit(request: HttpRequest, patient_id: int, kind: str) -> HttpResponse:
+    if kind not in WishKind.values:
+        return not_found(request)
+    try:
+        patient = selectors.patient_get(request.user, patient_id)
+    except NotFound:
+        return not_found(request)
+    template = "patients/partials/section_wishes.html"
+    if request.method != "POST":
+        current = selectors.current_wishes(request.user, patient.pk)[kind]
+        initial = (
+            {
+                "preference": current.preference,
+                "hospital": current.hospital_id,
+                "note": current.note,
+            }
+            if current is not None
+            else {}
+        )
+        section = _wish_section(
+            request,
+            patient,
+            form=WishForm(initial=initial, auto_id="id_wish_%s"),
+            editing_kind=kind,
+        )
+        return _section_page(request, patient, template, section)
+    form = WishForm(request.POST, auto_id="id_wish_%s")
+    if form.is_valid():
+        try:
+            services.wish_set(request.user, patient.pk, kind=kind, **form.service_data())
+        except DomainError as exc:
+            form.add_domain_errors(exc)
+        except NotFound:
+            return not_found(request)
+    if form.errors:
+        form.mark_invalid_fields()
+        section = _wish_section(request, patient, form=form, editing_kind=kind)
+        return _section_page(request, patient, template, section, status=400)
+    if _is_htmx(request):
+        return render(request, template, {"section": _wish_section(request, patient)})
+    messages.success(request, _("保存しました。"))
+    return _back_to(patient, "sec-wishes")
+
+
+# --- the patient's own fields ------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+    try:
+        patient = selectors.patient_get(request.user, patient_id)
+    except NotFound:
+        return not_found(request)
+    template = "patients/partials/section_header.html"
+    if request.method != "POST":
+        if request.GET.get("cancel"):
+            return _section_page(request, patient, template, _header(patient))
+        form = PatientForm(instance=patient, auto_id="id_patient_%s")
+        return _section_page(request, patient, template, _header(patient, form=form))
+    # Bind to a copy: a refused form must not change the header shown beside it.
+    form = PatientForm(request.POST, instance=copy.copy(patient), auto_id="id_patient_%s")
+    if form.is_valid():
+        try:
+            patient = services.patient_update(request.user, patient.pk, data=form.service_data())
+        except DomainError as exc:
+            form.add_domain_errors(exc)
+        except NotFound:
+            return not_found(request)
+    if form.errors:
+        form.mark_invalid_fields()
+        return _section_page(request, patient, template, _header(patient, form=form), status=400)
+    if _is_htmx(request):
+        return render(request, template, {"section": _header(patient)})
+    messages.success(request, _("保存しました。"))
+    return _back_to(patient, "patient-header")

@@ -1,0 +1,68 @@
+"""Django admin for people, organizations, memberships, networks and capabilities.
+
+The admin is for staff: coordinators keep the directory through the API and the web pages,
+which check who may change what. Capabilities are fixed by a data migration, so their admin
+only lists them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from teams.models import Capability, Membership, Network, Organization, User
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user", "organization"]
+    fields = ["user", "organization", "title", "is_admin", "is_active"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    fieldsets = (
+        *(BaseUserAdmin.fieldsets or ()),
+        (_("職種と連絡先"), {"fields": ("display_name", "name_kana", "profession", "phone")}),
+    )
+    add_fieldsets = (
+        *BaseUserAdmin.add_fieldsets,
+        (_("職種と連絡先"), {"fields": ("display_name", "name_kana", "profession", "phone")}),
+    )
+    list_display = ["username", "display_name", "profession", "email", "is_active", "is_staff"]
+    list_filter = ["profession", "is_active", "is_staff", "memberships__organization__kind"]
+    search_fields = ["username", "display_name", "name_kana", "email"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "name_kana", "kind", "area", "phone"]
+    list_filter = ["kind", "capabilities", "networks"]
+    search_fields = ["name", "name_kana", "area", "address"]
+    filter_horizontal = ["capabilities"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Network)
+class NetworkAdmin(admin.ModelAdmin):
+    list_display = ["name", "area"]
+    search_fields = ["name", "area"]
+    filter_horizontal = ["organizations", "coordinators"]
+
+
+@admin.register(Capability)
+class CapabilityAdmin(admin.ModelAdmin):
+    list_display = ["code", "__str__"]
+    search_fields = ["code"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,235 @@
+"""Input and output serializers of the teams API.
+
+Input serializers only parse types and query parameters; the rules (known kinds and
+capability codes, lengths, unique names, who may write) live in `teams.services`, so the
+API, the web pages and the CSV import refuse the same things with the same messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from teams.models import (
+    CapabilityCode,
+    Membership,
+    Network,
+    Organization,
+    OrganizationKind,
+    Profession,
+    User,
+)
+
+# --- small pieces ---------------------------------------------------------------------------
+
+
+def capability_out(code: str) -> dict[str, str]:
+    """A capability as `{"code", "label"}`, the label in the request's language."""
+    return {"code": code, "label": str(CapabilityCode(code).label)}
+
+
+# A DRF field cannot be called `label` on a Serializer class (every field has a `label`
+# attribute), so the shape of a capability is declared for the schema only.
+CAPABILITY_SCHEMA = inline_serializer(
+    name="Capability",
+    fields={"code": serializers.CharField(), "label": serializers.CharField()},
+    many=True,
+)
+
+
+class NamedRefOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class OrganizationRefOut(serializers.Serializer[Any]):
+    """An organization a person works for, with their title there."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    title = serializers.CharField()
+
+
+class PersonRefOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="__str__")
+
+
+# --- organizations --------------------------------------------------------------------------
+
+
+class OrganizationOut(serializers.ModelSerializer[Organization]):
+    kind_label = serializers.CharField(source="get_kind_display")
+    capabilities = serializers.SerializerMethodField()
+    networks = NamedRefOut(many=True)
+
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "name",
+            "name_kana",
+            "kind",
+            "kind_label",
+            "capabilities",
+            "area",
+            "postal_code",
+            "address",
+            "phone",
+            "fax",
+            "notes",
+            "networks",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(CAPABILITY_SCHEMA)
+    def get_capabilities(self, obj: Organization) -> list[dict[str, str]]:
+        # Prefetched by teams.selectors; no query per organization.
+        return [capability_out(c.code) for c in obj.capabilities.all()]
+
+
+class OrganizationFilterIn(serializers.Serializer[Any]):
+    """Query parameters of the directory list and its CSV export."""
+
+    kind = serializers.ChoiceField(
+        choices=OrganizationKind.choices, required=False, allow_blank=True
+    )
+    capability = serializers.ListField(
+        child=serializers.ChoiceField(choices=CapabilityCode.choices), required=False
+    )
+    area = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class OrganizationIn(serializers.Serializer[Any]):
+    """Body of create and update. Types only; `teams.services` checks the values."""
+
+    name = serializers.CharField(required=False, allow_blank=True)
+    name_kana = serializers.CharField(required=False, allow_blank=True)
+    kind = serializers.CharField(required=False, allow_blank=True)
+    capabilities = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_empty=True
+    )
+    area = serializers.CharField(required=False, allow_blank=True)
+    postal_code = serializers.CharField(required=False, allow_blank=True)
+    address = serializers.CharField(required=False, allow_blank=True)
+    phone = serializers.CharField(required=False, allow_blank=True)
+    fax = serializers.CharField(required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+
+class OrganizationCreateIn(OrganizationIn):
+    name = serializers.CharField(allow_blank=True)
+    kind = serializers.CharField(allow_blank=True)
+    networks = serializers.ListField(child=serializers.IntegerField(), required=False)
+
+
+class ImportIn(serializers.Serializer[Any]):
+    # Empty files are reported by the service with the other file problems.
+    file = serializers.FileField(allow_empty_file=True)
+
+
+class ImportReportOut(serializers.Serializer[Any]):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+class MembershipOut(serializers.ModelSerializer[Membership]):
+    organization = NamedRefOut()
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "title", "is_admin", "is_active"]
+        read_only_fields = fields
+
+
+class PersonOut(serializers.ModelSerializer[User]):
+    name = serializers.CharField(source="__str__")
+    profession_label = serializers.CharField(source="get_profession_display")
+    organizations = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "name",
+            "display_name",
+            "name_kana",
+            "profession",
+            "profession_label",
+            "organizations",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OrganizationRefOut(many=True))
+    def get_organizations(self, obj: User) -> list[dict[str, Any]]:
+        # `memberships` is prefetched with the active ones only (teams.selectors.people_list).
+        return [
+            {"id": m.organization.pk, "name": m.organization.name, "title": m.title}
+            for m in obj.memberships.all()
+        ]
+
+
+class PeopleFilterIn(serializers.Serializer[Any]):
+    organization = serializers.IntegerField(required=False, min_value=1)
+    profession = serializers.ChoiceField(
+        choices=Profession.choices, required=False, allow_blank=True
+    )
+    q = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
+class MeOut(serializers.ModelSerializer[User]):
+    name = serializers.CharField(source="__str__")
+    profession_label = serializers.CharField(source="get_profession_display")
+    memberships = MembershipOut(many=True)
+    coordinated_networks = NamedRefOut(many=True)
+    is_coordinator = serializers.SerializerMethodField()
+    can_manage_directory = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "name",
+            "display_name",
+            "name_kana",
+            "email",
+            "phone",
+            "profession",
+            "profession_label",
+            "is_staff",
+            "memberships",
+            "coordinated_networks",
+            "is_coordinator",
+            "can_manage_directory",
+        ]
+        read_only_fields = fields
+
+    def get_is_coordinator(self, obj: User) -> bool:
+        return bool(obj.coordinated_networks.all())
+
+    def get_can_manage_directory(self, obj: User) -> bool:
+        # Same rule as teams.selectors.can_manage_directory, from the prefetched networks.
+        return obj.is_active and (obj.is_staff or bool(obj.coordinated_networks.all()))
+
+
+# --- networks -------------------------------------------------------------------------------
+
+
+class NetworkOut(serializers.ModelSerializer[Network]):
+    organizations = NamedRefOut(many=True)
+    coordinators = PersonRefOut(many=True)
+
+    class Meta:
+        model = Network
+        fields = ["id", "name", "area", "organizations", "coordinators"]
+        read_only_fields = fields

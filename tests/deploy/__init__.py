@@ -1,0 +1,1 @@
+"""Tests of the development tooling: the demo data and `make run`."""
