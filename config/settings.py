@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
@@ -114,7 +115,14 @@ else:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels_redis blocks up to 5 s waiting for events; redis-py's default socket
+                # timeout is also 5 s, which would kill idle sockets. Keep it well above.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": env.float("CHANNEL_LAYER_SOCKET_TIMEOUT", default=15),
+                    }
+                ],
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
                 "expiry": 60,
                 "group_expiry": env.int("CHANNEL_LAYER_GROUP_EXPIRY", default=86400),
@@ -218,6 +226,10 @@ SPECTACULAR_SETTINGS = {
 # --- Kizuna ------------------------------------------------------------------------------
 
 BREAK_GLASS_MAX_HOURS = 12
+# Live sockets ping every so often (and refresh their group membership); they are cycled before
+# the channel layer's group expiry (0: work it out from CHANNEL_LAYER_GROUP_EXPIRY).
+KIZUNA_WS_PING_SECONDS = env.int("KIZUNA_WS_PING_SECONDS", default=30)
+KIZUNA_WS_CYCLE_SECONDS = env.int("KIZUNA_WS_CYCLE_SECONDS", default=0)
 
 LOGGING = {
     "version": 1,

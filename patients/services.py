@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +32,7 @@ from django.utils.translation import gettext as _
 from audit.models import AuditAction
 from audit.services import audit_record
 from config.api import DomainError, NotFound
+from messaging.services import contact_book_ensure
 from patients.access import access_patient
 from patients.models import (
     PHYSICIAN_ROLES,
@@ -293,6 +295,7 @@ def patient_create(
         consent.recorded_by = actor
         consent.save()
         audit_record(actor, AuditAction.CREATE, patient=patient, obj=consent)
+        contact_book_ensure(patient)
     return patient
 
 
@@ -715,9 +718,28 @@ def break_glass_open(
 
 
 def _announce_break_glass(grant: BreakGlassGrant) -> None:
-    """Hook: tell the patient's care team in the thread that someone broke the glass.
+    """Tell the patient's care team in the contact book that someone broke the glass.
 
-    Called inside the grant's transaction. Does nothing until the messaging app exists; it
-    will post a system message there (which publishes after commit itself).
+    Called inside the grant's transaction; the post publishes to the team after commit.
+    The reason is the grant holder's own text: its "@" is neutralised so that it cannot
+    mention (or fail to mention) anyone.
     """
-    return None
+    from messaging.models import Priority
+    from messaging.services import message_post
+
+    until = timezone.localtime(grant.expires_at).strftime("%Y-%m-%d %H:%M")
+    body = _(
+        "【緊急アクセス】%(user)sさんがこの患者の記録を緊急に参照しています"
+        "(%(until)sまで)。理由: %(reason)s"
+    ) % {
+        "user": grant.user,
+        "until": until,
+        "reason": grant.reason.replace("@", "＠"),
+    }
+    message_post(
+        grant.user,
+        thread_id=contact_book_ensure(grant.patient).pk,
+        client_id=uuid.uuid4(),
+        body=body,
+        priority=Priority.IMPORTANT,
+    )

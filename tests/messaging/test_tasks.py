@@ -1,0 +1,30 @@
+"""The Celery task stays thin and can run twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from messaging import services
+from messaging.tasks import notify_message
+
+pytestmark = pytest.mark.django_db
+
+
+def test_notify_message_is_idempotent(net, book, post):
+    message = post(net.nurse, book)
+    assert notify_message(message.pk) is True
+    assert notify_message(message.pk) is True
+
+
+def test_notify_message_skips_deleted_and_missing_messages(net, book, post):
+    message = post(net.nurse, book)
+    services.message_delete(net.nurse, thread_id=book.pk, seq=message.seq)
+    assert notify_message(message.pk) is False
+    assert notify_message(999_999) is False
+
+
+def test_post_queues_notify_only_after_commit(net, book, post, queued_tasks, on_commit):
+    with on_commit():
+        message = post(net.nurse, book)
+        assert queued_tasks.notify == []
+    assert queued_tasks.notify == [message.pk]
