@@ -11,6 +11,11 @@ class MessagingConfig(AppConfig):
     verbose_name = _("連絡帳")
 
     def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import pre_save
+
         from messaging.metrics import install_over_capacity_counter
+        from messaging.revocation import user_pre_save
 
         install_over_capacity_counter()
+        pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")

@@ -31,6 +31,8 @@ from messaging.serializers import sync_data
 logger = logging.getLogger(__name__)
 
 CYCLE_CLOSE_CODE = 4000
+ACCESS_CHANGED_CLOSE_CODE = 4001  # reconnect at once and resync: some threads are gone
+SIGNED_OUT_CLOSE_CODE = 4003  # do not reconnect: the session is no longer valid
 DEFAULT_PING_SECONDS = 30.0
 DEFAULT_GROUP_EXPIRY = 86400
 
@@ -229,3 +231,8 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
     async def kizuna_event(self, message: dict[str, Any]) -> None:
         """Relay one live event (sent by `messaging.publish` as type "kizuna.event")."""
         await self.send_json(message["event"])
+
+    async def kizuna_revoke(self, message: dict[str, Any]) -> None:
+        """Close this socket: its user's access changed (`publish.revoke_on_commit`)."""
+        signed_out = message.get("reason") == "signed_out"
+        await self.close(code=SIGNED_OUT_CLOSE_CODE if signed_out else ACCESS_CHANGED_CLOSE_CODE)

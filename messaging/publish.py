@@ -46,12 +46,33 @@ def send_to_users(user_ids: Iterable[int], event: dict[str, Any]) -> None:
         async_to_sync(_send_all)(layer, groups, {"type": RELAY_TYPE, "event": event})
 
 
+def revoke_on_commit(user_ids: Iterable[int], *, reason: str) -> None:
+    """Close these users' sockets once the current transaction commits.
+
+    `reason` is "access_changed" (a place on a team ended, consent withdrawn: the client
+    reconnects and resyncs, and the sync answer lists the threads it lost) or "signed_out"
+    (deactivated, password changed: the client stops and goes to the login page).
+    """
+    ids = sorted(set(user_ids))
+    if ids:
+        transaction.on_commit(
+            lambda: send_control(ids, {"type": "kizuna.revoke", "reason": reason})
+        )
+
+
+def send_control(user_ids: Iterable[int], message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    groups = [user_group(uid) for uid in user_ids]
+    if layer is not None and groups:
+        async_to_sync(_send_all)(layer, groups, message)
+
+
 async def _send_all(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
     for group in groups:
         try:
             await layer.group_send(group, message)
         except ChannelFull:
-            logger.warning("live event %s dropped: channel full in %s", message["event"], group)
+            logger.warning("live event %s dropped: channel full in %s", message.get("event"), group)
             count_dropped()
         except Exception:
             logger.exception("live event not sent to %s; clients will resync", group)

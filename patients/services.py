@@ -32,8 +32,9 @@ from django.utils.translation import gettext as _
 from audit.models import AuditAction
 from audit.services import audit_record
 from config.api import DomainError, NotFound
+from messaging.publish import revoke_on_commit
 from messaging.services import contact_book_ensure
-from patients.access import access_patient
+from patients.access import access_patient, active_team
 from patients.models import (
     PHYSICIAN_ROLES,
     Allergy,
@@ -423,6 +424,8 @@ def care_team_end(actor: Any, patient_id: Any, member_id: Any, *, end_date: Any)
         audit_record(
             actor, AuditAction.UPDATE, patient=patient, obj=place, detail=f"end_date={end}"
         )
+        if end < timezone.localdate():
+            revoke_on_commit([place.user_id], reason="access_changed")
     return place
 
 
@@ -511,6 +514,9 @@ def consent_withdraw(actor: Any, patient_id: Any) -> Consent:
         consent.withdrawn_by = actor
         consent.save(update_fields=["withdrawn_at", "withdrawn_by"])
         audit_record(actor, AuditAction.UPDATE, patient=patient, obj=consent, detail="withdrawn")
+        revoke_on_commit(
+            active_team(patient).values_list("user_id", flat=True), reason="access_changed"
+        )
     return consent
 
 
