@@ -9,7 +9,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from audit.models import AuditEvent
-from messaging.models import Thread
+from messaging.models import Message, ReadState, Thread
 from patients.access import active_team, patients_visible_to
 from patients.management.commands.seed_demo import DEMO_PASSWORD, KEY_LOGINS, NETWORK_NAME
 from patients.models import (
@@ -53,6 +53,8 @@ COUNTED = [
     CareWish,
     RecordChange,
     Thread,
+    Message,
+    ReadState,
     AuditEvent,
 ]
 
@@ -180,3 +182,12 @@ def test_seed_demo_brings_back_a_changed_record_item_with_one_history_row():
     updates = RecordChange.objects.filter(item_type="problems", item_id=problem.pk, action="update")
     assert updates.count() == 1
     assert updates.get().snapshot["onset_date"] == onset.isoformat()
+
+
+def test_every_contact_book_opens_with_a_short_exchange_in_seq_order():
+    seed()
+    seed()
+    for thread in Thread.objects.all():
+        seqs = list(thread.messages.values_list("seq", flat=True))
+        assert seqs == [1, 2, 3, 4]
+        assert thread.last_seq == 4

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +26,9 @@ from django.core.management.base import BaseCommand
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.forms.models import model_to_dict
+from django.utils import timezone
 
-from messaging.models import Thread, ThreadKind
+from messaging.models import Message, MessageKind, Priority, ReadState, Thread, ThreadKind
 from patients.models import (
     Allergy,
     CareLevel,
@@ -648,10 +650,64 @@ class Seeder:
         self._record(patient, primary, nurse, i, demo)
         self._wishes(patient, primary, demo)
         # Every patient has one contact-book thread (as patient registration gives them).
-        Thread.objects.get_or_create(
+        thread, _ = Thread.objects.get_or_create(
             kind=ThreadKind.CONTACT_BOOK, patient=patient, defaults={"created_by": primary}
         )
+        self._conversation(thread, [self.users[u] for u, _ in team[:4]], i)
         return patient
+
+    def _conversation(self, thread: Thread, people: list[User], i: int) -> None:
+        """A short demo exchange in the contact book, written once (a thread with messages
+        is left as it is, so a re-run never duplicates or reorders anything)."""
+        if thread.last_seq:
+            return
+        primary, secondary, nurse, pharmacist = people
+        lines = [
+            (
+                nurse,
+                MessageKind.VITALS,
+                Priority.ROUTINE,
+                f"本日訪問。BP {118 + i % 20}/{70 + i % 9}、P {72 + i % 15}、SpO2 {95 + i % 4}%、"
+                "KT 36.6℃。食事は半量程度摂取。",
+            ),
+            (
+                pharmacist,
+                MessageKind.NOTE,
+                Priority.ROUTINE,
+                "定期薬を本日配薬しました。残薬の確認済みです。",
+            ),
+            (
+                primary,
+                MessageKind.NOTE,
+                Priority.ROUTINE,
+                f"@{nurse.username} ありがとうございます。水分摂取の声かけを継続してください。",
+            ),
+            (
+                secondary,
+                MessageKind.NOTE,
+                Priority.ROUTINE,
+                "承知しました。週末の対応はこちらで引き受けます。",
+            ),
+        ]
+        now = timezone.now()
+        for seq, (author, kind, priority, body) in enumerate(lines, start=1):
+            message = Message.objects.create(
+                thread=thread,
+                seq=seq,
+                author=author,
+                client_id=uuid.uuid5(uuid.NAMESPACE_URL, f"kizuna-demo:{thread.pk}:{seq}"),
+                body=body,
+                kind=kind,
+                priority=priority,
+            )
+            if body.startswith("@"):
+                message.mentions.add(nurse)
+            ReadState.objects.update_or_create(
+                user=author, thread=thread, defaults={"last_read_seq": seq}
+            )
+        thread.last_seq = len(lines)
+        thread.last_message_at = now
+        thread.save(update_fields=["last_seq", "last_message_at"])
 
     def _record(
         self, patient: Patient, primary: User, nurse: User, i: int, demo: DemoPatient
