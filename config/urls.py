@@ -30,6 +30,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", include("audit.urls")),
     path("directory/", include("teams.urls")),
+    path("", include("messaging.urls")),
     path("", include("patients.urls")),
 ]
 

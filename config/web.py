@@ -30,6 +30,8 @@ SHELL_STATIC = (
     "django_htmx/htmx-2.min.js",
     "icons/icon-192.png",
     "icons/icon-512.png",
+    "messaging/thread.js",
+    "messaging/thread.css",
 )
 
 # A cached patient page older than this is neither served nor kept (milliseconds, for JS).

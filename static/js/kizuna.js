@@ -14,6 +14,12 @@
 
   function clearPageCaches() {
     var jobs = [];
+    // Outboxes, drafts and last-seen seqs of threads (thread.js keeps them under "kizuna.").
+    try {
+      Object.keys(localStorage).forEach(function (k) {
+        if (k.indexOf("kizuna.") === 0) { localStorage.removeItem(k); }
+      });
+    } catch (e) { /* no storage */ }
     if (navigator.serviceWorker && navigator.serviceWorker.controller) {
       navigator.serviceWorker.controller.postMessage({ type: "clear-pages" });
     }

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
+from messaging.models import Message, MessageRevision, Thread
 from patients.models import CareRole, Patient
 from teams.models import Membership, Network, Organization, OrganizationKind, Profession, User
 from tests.factories import (
@@ -159,8 +160,14 @@ def _clean_up(data: BrowserData) -> None:
     """Best effort: remove the run's rows so that later tests in the session see none of them."""
     users = User.objects.filter(username__endswith=f"-{data.token}")
     orgs = Organization.objects.filter(pk__in=[o.pk for o in data.organizations])
+    patients = [data.patient.pk, data.other_patient.pk]
+    messages = Message.objects.filter(thread__patient__in=patients)
     steps: list[Any] = [
-        lambda: Patient.objects.filter(pk__in=[data.patient.pk, data.other_patient.pk]).delete(),
+        lambda: messages.update(reply_to=None),
+        lambda: MessageRevision.objects.filter(message__in=messages).delete(),
+        lambda: messages.delete(),
+        lambda: Thread.objects.filter(patient__in=patients).delete(),
+        lambda: Patient.objects.filter(pk__in=patients).delete(),
         lambda: Membership.objects.filter(user__in=users).delete(),
         lambda: Network.objects.filter(pk=data.network.pk).delete(),
         lambda: users.delete(),

@@ -1,0 +1,12 @@
+"""Web routes of messaging (the pages without JavaScript); mounted at the site root."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from messaging import views
+
+urlpatterns = [
+    path("threads/<int:thread_id>/older/", views.thread_older, name="thread-older"),
+    path("threads/<int:thread_id>/post/", views.thread_post, name="thread-post"),
+]

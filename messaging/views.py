@@ -1,0 +1,108 @@
+"""The web pages of messaging, for browsers without JavaScript (thread.js does the same live).
+
+Thin, like the API: the thread comes through the gate (`messaging.access.access_thread`),
+reads through `messaging.web_selectors`, posts through `messaging.services.message_post`. A
+thread the user may not see gives the styled 404 page, exactly like a missing one.
+
+- `thread-older`: the page of messages before a seq ("さらに古いメッセージ"), which thread.js
+  replaces by the API when it runs;
+- `thread-post`: the composer's form target; a refused post comes back with the error next
+  to the text (status 400), the text kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from config.api import DomainError, NotFound
+from config.web import not_found
+from messaging import services
+from messaging.access import access_thread
+from messaging.models import MessageKind, Priority, Thread
+from messaging.web_selectors import thread_page
+
+
+def _back_url(thread: Thread) -> str:
+    if thread.patient_id is not None:
+        return reverse("patient-detail", args=[thread.patient_id]) + "#thread"
+    return reverse("home")
+
+
+def _before(request: HttpRequest) -> int | None:
+    raw = request.GET.get("before")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise NotFound from None
+    if value < 1:
+        raise NotFound
+    return value
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def thread_older(request: HttpRequest, thread_id: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id)
+        before = _before(request)
+    except NotFound:
+        return not_found(request)
+    page = thread_page(request.user, thread, before=before)
+    services.thread_read_audit(request.user, thread=thread, detail=f"messages before={before}")
+    context = {"page": page, "thread": thread, "back_url": _back_url(thread)}
+    response = render(request, "messaging/thread_older.html", context)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id, for_write=True)
+    except NotFound:
+        return not_found(request)
+    data: dict[str, Any] = {
+        "body": request.POST.get("body", ""),
+        "kind": request.POST.get("kind") or MessageKind.NOTE,
+        "priority": request.POST.get("priority") or None,
+        "client_id": request.POST.get("client_id", ""),
+    }
+    try:
+        services.message_post(
+            request.user,
+            thread_id=thread.pk,
+            client_id=data["client_id"],
+            body=data["body"],
+            kind=data["kind"],
+            priority=data["priority"],
+        )
+    except NotFound:
+        return not_found(request)
+    except DomainError as exc:
+        if "client_id" in exc.fields:
+            # The key itself was refused (garbage, or used elsewhere): the next try gets a new one.
+            data["client_id"] = str(uuid.uuid4())
+        errors = [m for msgs in exc.fields.values() for m in msgs] or [exc.message]
+        context = {
+            "thread": thread,
+            "data": data,
+            "errors": [str(e) for e in errors],
+            "message": str(exc.message),
+            "kinds": MessageKind.choices,
+            "priorities": Priority.choices,
+            "back_url": _back_url(thread),
+        }
+        response = render(request, "messaging/thread_post.html", context, status=400)
+        response["Cache-Control"] = "private, no-store"
+        return response
+    return redirect(_back_url(thread))
