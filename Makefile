@@ -36,3 +36,16 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) staticfiles kizuna.sqlite3
+
+# The messaging benchmark: its own Redis, database and Daphne processes; ~4 minutes.
+# Results in bench/results/ (see docs/bench.md).
+bench: $(STAMP)
+	bash deploy/dev/services.sh
+	$(BIN)/python -m bench.run
+
+# The bounded fault test (Redis and a Daphne killed mid-run), under ~4 minutes.
+.PHONY: test-load
+test-load: $(STAMP)
+	bash deploy/dev/services.sh
+	DATABASE_URL=$${LOAD_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kizuna_load} \
+	  $(BIN)/pytest tests/load -m load -q --create-db

@@ -1,0 +1,1 @@
+"""Bounded load and fault tests (`make test-load`)."""
