@@ -113,7 +113,7 @@ if EMBEDDED:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "messaging.layer.KizunaRedisChannelLayer",
             "CONFIG": {
                 # channels_redis blocks up to 5 s waiting for events; redis-py's default socket
                 # timeout is also 5 s, which would kill idle sockets. Keep it well above.
