@@ -8,13 +8,16 @@ its coordinators. Missing and not-visible threads give the same `NotFound`.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from config.api import NotFound
 from messaging.models import Thread, ThreadKind
-from patients.access import active_team, patients_visible_to
+from patients.access import active_team, patient_access_sql, patients_visible_to
 from patients.models import CareRole, Consent
 from teams.models import Membership, Network
 
@@ -34,20 +37,64 @@ def threads_visible_to(user: Any) -> QuerySet[Thread]:
     )
 
 
+@cache
+def _coordination_sql() -> str:
+    """`threads_visible_to`'s rule for coordination threads, as SQL on the thread row."""
+    quote = connection.ops.quote_name
+    thread = quote(Thread._meta.db_table)
+    membership = quote(Membership._meta.db_table)
+    network_orgs = quote(Network.organizations.through._meta.db_table)
+    coordinators = quote(Network.coordinators.through._meta.db_table)
+    return (
+        f"(EXISTS (SELECT 1 FROM {membership} kz_m WHERE kz_m.user_id = %s"
+        f" AND kz_m.is_active = %s AND kz_m.organization_id = {thread}.organization_id)"
+        f" OR EXISTS (SELECT 1 FROM {membership} kz_m JOIN {network_orgs} kz_no"
+        " ON kz_no.organization_id = kz_m.organization_id"
+        " WHERE kz_m.user_id = %s AND kz_m.is_active = %s"
+        f" AND kz_no.network_id = {thread}.network_id)"
+        f" OR EXISTS (SELECT 1 FROM {coordinators} kz_c WHERE kz_c.user_id = %s"
+        f" AND kz_c.network_id = {thread}.network_id))"
+    )
+
+
+def thread_access_condition(user: Any) -> RawSQL:
+    """`threads_visible_to`'s rule for the thread row of the query, as one cheap condition.
+
+    A patient's thread: the patient gate (`patients.access.patient_access_sql`). A
+    coordination thread: an active membership in its organization, or for a network thread in
+    one of the network's organizations, or being its coordinator. Written as SQL because
+    composing `threads_visible_to` in the ORM costs more than running it, on every post and
+    every history read; tests/messaging/test_access_fast.py holds the two rules equal.
+    Call it only for an authenticated, active user.
+    """
+    patient_column = f"{connection.ops.quote_name(Thread._meta.db_table)}.patient_id"
+    patient_sql, patient_params = patient_access_sql(user, patient_column)
+    coordination_params = [user.pk, True, user.pk, True, user.pk]
+    return RawSQL(
+        f"({patient_sql} OR {_coordination_sql()})",
+        [*patient_params, *coordination_params],
+        output_field=BooleanField(),
+    )
+
+
 def access_thread(user: Any, thread_id: Any, *, for_write: bool = False) -> Thread:
     """The thread if the user may see it (or post in it, with `for_write`), else `NotFound`.
 
     Reading and writing have the same rule today, as for patients; `for_write` marks the call
-    sites that change data.
+    sites that change data. One query: the thread by pk, on the condition that the user may
+    see it. Views call this once per request and hand the thread to the services
+    (`thread=`), so the gate runs once.
     """
     try:
         pk = int(thread_id)
     except (TypeError, ValueError):
         raise NotFound from None
+    if not user.is_authenticated or not user.is_active:
+        raise NotFound
     thread = (
-        threads_visible_to(user)
-        .select_related("patient", "organization", "network")
-        .filter(pk=pk)
+        Thread.objects.select_related("patient", "organization", "network")
+        .filter(thread_access_condition(user), pk=pk)
+        .order_by()
         .first()
     )
     if thread is None:

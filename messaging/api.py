@@ -1,7 +1,9 @@
 """The messaging API: thin views that parse, call a service or selector, and render.
 
 Thread access always goes through `messaging.access.access_thread` (and patient routes through
-`patients.access.access_patient`): missing and not-visible give the same 404.
+`patients.access.access_patient`): missing and not-visible give the same 404. It runs once per
+request: the view hands the thread it checked to the service (`thread=`). Messages render with
+`message_data` (the shape of `MessageOutputSerializer`, without its per-field cost).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from messaging.serializers import (
     ThreadListItemSerializer,
     ThreadOutputSerializer,
     TopicThreadInputSerializer,
+    message_data,
     sync_data,
 )
 from patients.access import access_patient
@@ -124,7 +127,7 @@ class ThreadMessagesView(APIView):
         services.thread_read_audit(request.user, thread=thread, detail="messages")
         return Response(
             {
-                "results": MessageOutputSerializer(rows, many=True).data,
+                "results": [message_data(m) for m in rows],
                 "has_more": has_more,
                 "last_seq": thread.last_seq,
             }
@@ -139,12 +142,12 @@ class ThreadMessagesView(APIView):
     )
     def post(self, request: Request, thread_id: str) -> Response:
         # The gate first: an outsider learns nothing from validation errors.
-        access_thread(request.user, thread_id, for_write=True)
+        thread = access_thread(request.user, thread_id, for_write=True)
         data = MessagePostInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.message_post(
             request.user,
-            thread_id=thread_id,
+            thread=thread,
             client_id=data.validated_data["client_id"],
             body=data.validated_data["body"],
             kind=data.validated_data["kind"],
@@ -152,7 +155,7 @@ class ThreadMessagesView(APIView):
             reply_to_seq=data.validated_data.get("reply_to"),
         )
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(MessageOutputSerializer(result.message).data, status=code)
+        return Response(message_data(result.message), status=code)
 
 
 class MessageDetailView(APIView):
@@ -163,22 +166,22 @@ class MessageDetailView(APIView):
         thread = access_thread(request.user, thread_id)
         message = selectors.message_get(thread, seq)
         services.thread_read_audit(request.user, thread=thread, detail=f"seq={message.seq}")
-        return Response(MessageOutputSerializer(message).data)
+        return Response(message_data(message))
 
     @extend_schema(request=MessageEditInputSerializer, responses=MessageOutputSerializer)
     def patch(self, request: Request, thread_id: str, seq: str) -> Response:
-        access_thread(request.user, thread_id, for_write=True)
+        thread = access_thread(request.user, thread_id, for_write=True)
         data = MessageEditInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.message_edit(
-            request.user, thread_id=thread_id, seq=seq, body=data.validated_data["body"]
+            request.user, thread=thread, seq=seq, body=data.validated_data["body"]
         )
-        return Response(MessageOutputSerializer(message).data)
+        return Response(message_data(message))
 
     @extend_schema(responses=MessageOutputSerializer)
     def delete(self, request: Request, thread_id: str, seq: str) -> Response:
         message = services.message_delete(request.user, thread_id=thread_id, seq=seq)
-        return Response(MessageOutputSerializer(message).data)
+        return Response(message_data(message))
 
 
 class MessageReadersView(APIView):
@@ -213,7 +216,7 @@ class ThreadReadView(APIView):
         data = ReadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         mark = services.thread_mark_read(
-            request.user, thread_id=thread.pk, seq=data.validated_data["seq"]
+            request.user, thread=thread, seq=data.validated_data["seq"]
         )
         return Response({"thread": thread.pk, "last_read_seq": mark})
 
@@ -248,6 +251,7 @@ class SearchView(APIView):
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.search(request.user, q), request, view=self)
         page = page or []
+        selectors.attach_mentions(page)
         selectors.attach_read_by(page)
         services.threads_read_audit(
             request.user, threads=[m.thread for m in page], action=AuditAction.READ
@@ -256,7 +260,7 @@ class SearchView(APIView):
             [
                 {
                     "thread": ThreadOutputSerializer(m.thread).data,
-                    "message": MessageOutputSerializer(m).data,
+                    "message": message_data(m),
                 }
                 for m in page
             ]

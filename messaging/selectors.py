@@ -6,6 +6,7 @@ so list endpoints and the sync stay flat as a team grows (tests pin the counts).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,36 @@ def parse_seq(value: Any) -> int:
 
 
 def messages_base() -> QuerySet[Message]:
-    return Message.objects.select_related("author", "reply_to").prefetch_related("mentions")
+    """Messages with their author and reply target. Their mentions are not loaded here:
+    callers attach them to the rows they keep with `attach_mentions` (one query)."""
+    return Message.objects.select_related("author", "reply_to")
+
+
+def attach_mentions(messages: Iterable[Message]) -> None:
+    """Set `mentioned_users` on each message: the users it mentions, in one query for all.
+
+    Reads the through table with the users joined, into plain lists: `prefetch_related`
+    builds a queryset per message, which cost more than the query for a page of 50.
+    """
+    by_id = {m.pk: m for m in messages}
+    if not by_id:
+        return
+    found: dict[int, list[Any]] = defaultdict(list)
+    through = Message.mentions.through.objects.filter(message_id__in=by_id)
+    for row in through.select_related("user").order_by("id"):
+        found[row.message_id].append(row.user)
+    for pk, message in by_id.items():
+        message.mentioned_users = found.get(pk, [])  # type: ignore[attr-defined]
+
+
+def mentioned_users(message: Message) -> list[Any]:
+    """The users `message` mentions: as attached by `attach_mentions` (or the service that
+    wrote them), else read now (one query; fine for a single message)."""
+    users = getattr(message, "mentioned_users", None)
+    if users is None:
+        attach_mentions([message])
+        users = message.mentioned_users  # type: ignore[attr-defined]
+    return list(users)
 
 
 def _with_read_state(user: Any, threads: QuerySet[Thread]) -> QuerySet[Thread]:
@@ -83,20 +113,25 @@ def attach_read_by(messages: Iterable[Message]) -> None:
     """Set `read_by` on each message: how many people other than its author have read it.
 
     One query for all the messages' threads: read states are one row per reader and thread.
+    Counted with a binary search over each thread's sorted marks, so a page of a thread with a
+    large team costs O(messages × log readers), not O(messages × readers).
     """
     messages = list(messages)
     thread_ids = {m.thread_id for m in messages}
     if not thread_ids:
         return
-    states: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    marks: dict[int, dict[int, int]] = defaultdict(dict)
     for thread_id, user_id, seq in ReadState.objects.filter(thread_id__in=thread_ids).values_list(
         "thread_id", "user_id", "last_read_seq"
     ):
-        states[thread_id].append((user_id, seq))
+        marks[thread_id][user_id] = seq
+    sorted_marks = {tid: sorted(by_user.values()) for tid, by_user in marks.items()}
     for m in messages:
-        m.read_by = sum(  # type: ignore[attr-defined]
-            1 for uid, seq in states[m.thread_id] if seq >= m.seq and uid != m.author_id
-        )
+        seqs = sorted_marks.get(m.thread_id, [])
+        readers = len(seqs) - bisect_left(seqs, m.seq)  # marks at or past this message
+        if marks[m.thread_id].get(m.author_id, -1) >= m.seq:
+            readers -= 1  # the author's own mark does not count
+        m.read_by = readers  # type: ignore[attr-defined]
 
 
 def attach_last_messages(threads: Sequence[Thread]) -> None:
@@ -109,6 +144,7 @@ def attach_last_messages(threads: Sequence[Thread]) -> None:
     if wanted:
         by_thread = {m.thread_id: m for m in messages_base().filter(wanted)}
         attach_read_by(by_thread.values())
+        attach_mentions(by_thread.values())
     for t in threads:
         t.last_message = by_thread.get(t.pk)  # type: ignore[attr-defined]
 
@@ -136,21 +172,31 @@ def messages_page(
     rows = list(qs[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]
+    attach_mentions(rows)
     attach_read_by(rows)
     return rows, has_more
 
 
+def _message(thread: Thread, seq: Any) -> Message:
+    message = Message.objects.filter(thread=thread, seq=parse_seq(seq)).first()
+    if message is None:
+        raise NotFound
+    return message
+
+
 def message_get(thread: Thread, seq: Any) -> Message:
+    """One message of a gated thread, ready to render (mentions and `read_by` attached)."""
     message = messages_base().filter(thread=thread, seq=parse_seq(seq)).first()
     if message is None:
         raise NotFound
+    attach_mentions([message])
     attach_read_by([message])
     return message
 
 
 def message_readers(thread: Thread, seq: Any) -> list[ReadState]:
     """Who has read message `seq` (既読), its author excepted, in the order they are named."""
-    message = message_get(thread, seq)
+    message = _message(thread, seq)
     return list(
         ReadState.objects.filter(thread=thread, last_read_seq__gte=message.seq)
         .exclude(user_id=message.author_id)
@@ -161,7 +207,7 @@ def message_readers(thread: Thread, seq: Any) -> list[ReadState]:
 
 def message_revisions(thread: Thread, seq: Any) -> list[MessageRevision]:
     """The earlier texts of a message, oldest first (its edit history)."""
-    message = message_get(thread, seq)
+    message = _message(thread, seq)
     return list(message.revisions.select_related("edited_by").order_by("id"))
 
 
@@ -211,6 +257,7 @@ def sync(user: Any, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncResu
         )
         for m in rows:
             missed[m.thread_id].append(m)
+        attach_mentions(m for ms in missed.values() for m in ms)
         attach_read_by(m for ms in missed.values() for m in ms)
 
     result = SyncResult(removed=removed)

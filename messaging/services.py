@@ -7,6 +7,7 @@ and publishes live events and Celery work only after commit.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from patients.access import access_patient
 from patients.models import Patient
 from teams.models import Membership, Network, User
 
+logger = logging.getLogger(__name__)
+
 TITLE_MAX_LENGTH = 200
 
 # @username: the login names of team members (ASCII, as Django's default allows less the "@").
@@ -48,6 +51,17 @@ MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.+\-@])@([A-Za-z0-9_.+\-]*[A-Za-z0-9_+]
 
 
 # --- threads -----------------------------------------------------------------------------
+
+
+def _gated(user: Any, thread_id: Any, thread: Thread | None, *, for_write: bool) -> Thread:
+    """The thread to act on. `thread`: one the caller fetched through `access_thread` for this
+    same user in this request (the gate then runs once per request); else `thread_id`, which
+    goes through the gate here."""
+    if thread is not None:
+        if thread_id is not None:
+            raise TypeError("pass thread_id or thread, not both")
+        return thread
+    return access_thread(user, thread_id, for_write=for_write)
 
 
 def contact_book_ensure(patient: Patient) -> Thread:
@@ -260,7 +274,8 @@ def _advance_read(user: Any, thread: Thread, seq: int) -> int:
 def message_post(
     user: Any,
     *,
-    thread_id: Any,
+    thread_id: Any = None,
+    thread: Thread | None = None,
     client_id: Any,
     body: Any,
     kind: str | None = MessageKind.NOTE,
@@ -271,9 +286,10 @@ def message_post(
 
     The message takes the thread's next seq with the thread row locked, so seqs have no gaps
     (a rollback undoes both the insert and `last_seq`). It is read by its author at once.
-    An urgent kind is urgent priority unless the caller says otherwise.
+    An urgent kind is urgent priority unless the caller says otherwise. Give `thread_id`, or
+    `thread` when the caller already passed it through `access_thread` (see `_gated`).
     """
-    thread = access_thread(user, thread_id, for_write=True)
+    thread = _gated(user, thread_id, thread, for_write=True)
     cid = _parse_client_id(client_id)
     earlier = _earlier_post(user, cid, thread)
     if earlier is not None:
@@ -304,6 +320,8 @@ def message_post(
             )
             if mentions:
                 message.mentions.set(mentions)
+            # The event and the answer render the mentions from here, without a query.
+            message.mentioned_users = mentions  # type: ignore[attr-defined]
             locked.last_seq = seq
             locked.last_message_at = message.created_at
             locked.save(update_fields=["last_seq", "last_message_at"])
@@ -323,7 +341,7 @@ def message_post(
                     thread, events.read_updated(thread_id=thread.pk, user=user, seq=seq)
                 )
             message_id = message.pk
-            transaction.on_commit(lambda: notify_message.delay(message_id))
+            transaction.on_commit(lambda: _queue_notify(message_id))
     except IntegrityError:
         # Two posts with one client_id on different threads, or a race the lock did not
         # serialise: the unique (author, client_id) kept one row; answer with it.
@@ -332,6 +350,19 @@ def message_post(
             raise
         return earlier
     return PostResult(message=message, created=True)
+
+
+def _queue_notify(message_id: int) -> None:
+    """Queue the notification of a committed message; never raise.
+
+    Runs after the commit: the message is stored, so a broker outage (Redis down: kombu's
+    OperationalError) must not turn the post into an error. Logged, like a live event that
+    could not be sent; notifications are best-effort.
+    """
+    try:
+        notify_message.delay(message_id)
+    except Exception:
+        logger.exception("notification of message %s not queued", message_id)
 
 
 def _own_message_locked(user: Any, thread: Thread, seq: Any) -> Message:
@@ -354,9 +385,11 @@ def _own_message_locked(user: Any, thread: Thread, seq: Any) -> Message:
     return message
 
 
-def message_edit(user: Any, *, thread_id: Any, seq: Any, body: Any) -> Message:
+def message_edit(
+    user: Any, *, thread_id: Any = None, thread: Thread | None = None, seq: Any, body: Any
+) -> Message:
     """Change the text of one's own message. The old text is kept as a `MessageRevision`."""
-    thread = access_thread(user, thread_id, for_write=True)
+    thread = _gated(user, thread_id, thread, for_write=True)
     text = _clean_body(body)
     mentions = _resolve_mentions(thread, text)
     with transaction.atomic():
@@ -369,6 +402,7 @@ def message_edit(user: Any, *, thread_id: Any, seq: Any, body: Any) -> Message:
         message.edited_at = timezone.now()
         message.save(update_fields=["body", "edited_at"])
         message.mentions.set(mentions)
+        message.mentioned_users = mentions  # type: ignore[attr-defined]
         audit_record(
             user,
             AuditAction.UPDATE,
@@ -381,9 +415,11 @@ def message_edit(user: Any, *, thread_id: Any, seq: Any, body: Any) -> Message:
     return message
 
 
-def message_delete(user: Any, *, thread_id: Any, seq: Any) -> Message:
+def message_delete(
+    user: Any, *, thread_id: Any = None, thread: Thread | None = None, seq: Any
+) -> Message:
     """Delete one's own message, leaving a tombstone: its seq stays, its text is hidden."""
-    thread = access_thread(user, thread_id, for_write=True)
+    thread = _gated(user, thread_id, thread, for_write=True)
     with transaction.atomic():
         message = _own_message_locked(user, thread, seq)
         message.deleted_at = timezone.now()
@@ -403,12 +439,14 @@ def message_delete(user: Any, *, thread_id: Any, seq: Any) -> Message:
 # --- read state --------------------------------------------------------------------------
 
 
-def thread_mark_read(user: Any, *, thread_id: Any, seq: Any) -> int:
+def thread_mark_read(
+    user: Any, *, thread_id: Any = None, thread: Thread | None = None, seq: Any
+) -> int:
     """Mark the thread read up to `seq` (capped at its last message). Returns the read mark.
 
     The mark never moves backwards: a late, smaller mark from another device changes nothing.
     """
-    thread = access_thread(user, thread_id)
+    thread = _gated(user, thread_id, thread, for_write=False)
     try:
         wanted = int(seq)
     except (TypeError, ValueError):

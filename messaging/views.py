@@ -80,7 +80,7 @@ def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
     try:
         services.message_post(
             request.user,
-            thread_id=thread.pk,
+            thread=thread,  # gated above: the check runs once per request
             client_id=data["client_id"],
             body=data["body"],
             kind=data["kind"],

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging.models import Message, MessageKind, Priority, ReadState, Thread
-from messaging.selectors import messages_base
+from messaging.selectors import attach_mentions, mentioned_users, messages_base
 from messaging.services import MENTION_RE
 from patients.models import CareTeamMember
 from teams.models import Membership
@@ -98,7 +98,7 @@ def body_parts(message: Message) -> list[BodyPart]:
     """
     if message.is_deleted:
         return []
-    names = {u.username for u in message.mentions.all()}
+    names = {u.username for u in mentioned_users(message)}
     parts: list[BodyPart] = []
     pos = 0
     for match in MENTION_RE.finditer(message.body):
@@ -165,6 +165,7 @@ def thread_page(
     has_older = len(rows) > limit
     rows = rows[:limit]
     rows.reverse()
+    attach_mentions(rows)
     marks = dict(ReadState.objects.filter(thread=thread).values_list("user_id", "last_read_seq"))
     orgs = _organizations(thread, {m.author_id for m in rows})
     _attach(rows, marks, orgs)

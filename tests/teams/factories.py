@@ -11,7 +11,8 @@ from tests.factories import OrganizationFactory, UserFactory
 def org_with(*codes: str, **fields: Any) -> Organization:
     """An organization holding the capabilities with these codes."""
     org = OrganizationFactory(**fields)
-    org.capabilities.set(Capability.objects.filter(code__in=codes))
+    # get_or_create: a transactional test elsewhere may have flushed the migration's rows.
+    org.capabilities.set([Capability.objects.get_or_create(code=code)[0] for code in codes])
     return org
 
 

@@ -24,7 +24,7 @@ def test_changelist_and_change_pages_open(net, admin_client_, model):
         "user": net.coordinator,
         "organization": net.lead_clinic,
         "network": net.lead_clinic.networks.get(),
-        "capability": Capability.objects.first(),
+        "capability": Capability.objects.get_or_create(code="palliative_care")[0],
     }[model]
     response = admin_client_.get(reverse(f"admin:teams_{model}_change", args=[obj.pk]))
     assert response.status_code == 200
