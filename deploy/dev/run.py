@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -144,9 +144,14 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def wait_for_port(port: int, timeout: float, children: Sequence[subprocess.Popen[bytes]]) -> bool:
+def wait_for_port(
+    port: int,
+    timeout: float,
+    children: Sequence[subprocess.Popen[bytes]],
+    stopping: Callable[[], bool] = lambda: False,
+) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stopping():
         if any(child.poll() is not None for child in children):
             return False
         with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
@@ -176,15 +181,19 @@ class Supervisor:
             start_new_session=True,
         )
         self.children.append((f"manage.py {args[0]}", proc))
-        code = proc.wait()
-        self.children.remove((f"manage.py {args[0]}", proc))
+        while proc.poll() is None and not self.stopping:
+            time.sleep(0.2)
         if self.stopping:
-            raise SystemExit(130)
+            raise Stop
+        code = proc.returncode
+        self.children.remove((f"manage.py {args[0]}", proc))
         if code != 0:
             say(f"manage.py {' '.join(args)} failed (exit {code})")
             raise SystemExit(code or 1)
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        if self.stopping:
+            raise Stop
         say(f"starting {name}: {' '.join(argv)}")
         proc = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, start_new_session=True)
         self.children.append((name, proc))
@@ -224,7 +233,7 @@ class Supervisor:
 
 
 class Stop(Exception):
-    """Raised by the signal handler to unwind to the clean-up in `main`."""
+    """Raised by the main flow, once it sees the stop flag, to unwind to the clean-up."""
 
 
 def _tool(name: str) -> list[str]:
@@ -294,9 +303,9 @@ def main() -> int:
     supervisor = Supervisor(env)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        if not supervisor.stopping:
-            supervisor.stopping = True
-            raise Stop
+        # Only a flag: the main flow polls it. Raising from a handler could unwind from the
+        # middle of anything (a print, Popen's bookkeeping) and leave a child running.
+        supervisor.stopping = True
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -318,9 +327,11 @@ def main() -> int:
                 "celery worker", [*celery, "-A", "config", "worker", "-l", "info", "-Q", "celery"]
             )
             supervisor.start("celery beat", [*celery, "-A", "config", "beat", "-l", "info"])
-        if wait_for_port(port, 60, [daphne]):
+        if wait_for_port(port, 60, [daphne], lambda: supervisor.stopping):
             print_banner(port, embedded)
         code = supervisor.watch()
+        if supervisor.stopping:
+            raise Stop
     except Stop:
         say("stopping (signal received)")
     except SystemExit as exc:
