@@ -101,10 +101,9 @@ else:
         "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/kizuna")
     }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-# Keep connections between requests (a new PostgreSQL backend per request cost more than the
-# post itself in bench/); check them before reuse so a restarted server costs no request.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Under ASGI, Django's persistent connections are kept per thread and pile up (bench/ hit
+# PostgreSQL's "too many clients" with 60 s); a connection pool is the way to reuse them.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
