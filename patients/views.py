@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -235,7 +236,46 @@ def record_section(request: HttpRequest, patient_id: int, kind: str) -> HttpResp
     if patient is None:
         return not_found(request)
     section = _record_section(request, patient, kind)
-    return _section_page(request, patient, "patients/partials/section_record.html", section)
+    return _section_page(request, patient, RECORD_TEMPLATE, section)
+
+
+RECORD_TEMPLATE = "patients/partials/section_record.html"
+
+
+def _record_form_page(
+    request: HttpRequest,
+    patient: Any,
+    kind: str,
+    *,
+    instance: Any = None,
+    save: Callable[[dict[str, Any]], Any],
+) -> HttpResponse:
+    """The create and edit pages of a record item: show the form, or save it through `save`
+    (a service call) and show what the service refused next to the field it is about."""
+    form_class = RECORD_FORMS[kind]
+    editing_id = instance.pk if instance is not None else None
+    auto_id = f"id_{kind}_%s"
+    if request.method != "POST":
+        form = form_class(instance=instance, auto_id=auto_id)
+        section = _record_section(request, patient, kind, form=form, editing_id=editing_id)
+        return _section_page(request, patient, RECORD_TEMPLATE, section)
+    form = form_class(request.POST, instance=instance, auto_id=auto_id)
+    if form.is_valid():
+        try:
+            save(form.service_data())
+        except DomainError as exc:
+            form.add_domain_errors(exc)
+        except NotFound:
+            return not_found(request)
+    if form.errors:
+        form.mark_invalid_fields()
+        section = _record_section(request, patient, kind, form=form, editing_id=editing_id)
+        return _section_page(request, patient, RECORD_TEMPLATE, section, status=400)
+    if _is_htmx(request):
+        section = _record_section(request, patient, kind)
+        return render(request, RECORD_TEMPLATE, {"section": section})
+    messages.success(request, _("保存しました。"))
+    return _back_to(patient, f"sec-{kind}")
 
 
 @login_required
@@ -244,29 +284,14 @@ def record_create(request: HttpRequest, patient_id: int, kind: str) -> HttpRespo
     patient = _record_patient(request, patient_id, kind)
     if patient is None:
         return not_found(request)
-    form_class = RECORD_FORMS[kind]
-    template = "patients/partials/section_record.html"
-    if request.method != "POST":
-        section = _record_section(request, patient, kind, form=form_class(auto_id=f"id_{kind}_%s"))
-        return _section_page(request, patient, template, section)
-    form = form_class(request.POST, auto_id=f"id_{kind}_%s")
-    if form.is_valid():
-        try:
-            services.record_item_create(
-                request.user, patient.pk, kind=kind, data=form.service_data()
-            )
-        except DomainError as exc:
-            form.add_domain_errors(exc)
-        except NotFound:
-            return not_found(request)
-    if form.errors:
-        form.mark_invalid_fields()
-        section = _record_section(request, patient, kind, form=form)
-        return _section_page(request, patient, template, section, status=400)
-    if _is_htmx(request):
-        return render(request, template, {"section": _record_section(request, patient, kind)})
-    messages.success(request, _("保存しました。"))
-    return _back_to(patient, f"sec-{kind}")
+    return _record_form_page(
+        request,
+        patient,
+        kind,
+        save=lambda data: services.record_item_create(
+            request.user, patient.pk, kind=kind, data=data
+        ),
+    )
 
 
 @login_required
@@ -275,34 +300,18 @@ def record_edit(request: HttpRequest, patient_id: int, kind: str, item_id: int) 
     patient = _record_patient(request, patient_id, kind)
     if patient is None:
         return not_found(request)
-    items = selectors.record_items(request.user, patient.pk, kind=kind)
-    item = items.filter(pk=item_id).first()
+    item = selectors.record_items(request.user, patient.pk, kind=kind).filter(pk=item_id).first()
     if item is None:
         return not_found(request)
-    form_class = RECORD_FORMS[kind]
-    template = "patients/partials/section_record.html"
-    if request.method != "POST":
-        form = form_class(instance=item, auto_id=f"id_{kind}_%s")
-        section = _record_section(request, patient, kind, form=form, editing_id=item.pk)
-        return _section_page(request, patient, template, section)
-    form = form_class(request.POST, instance=item, auto_id=f"id_{kind}_%s")
-    if form.is_valid():
-        try:
-            services.record_item_update(
-                request.user, patient.pk, kind=kind, item_id=item.pk, data=form.service_data()
-            )
-        except DomainError as exc:
-            form.add_domain_errors(exc)
-        except NotFound:
-            return not_found(request)
-    if form.errors:
-        form.mark_invalid_fields()
-        section = _record_section(request, patient, kind, form=form, editing_id=item.pk)
-        return _section_page(request, patient, template, section, status=400)
-    if _is_htmx(request):
-        return render(request, template, {"section": _record_section(request, patient, kind)})
-    messages.success(request, _("保存しました。"))
-    return _back_to(patient, f"sec-{kind}")
+    return _record_form_page(
+        request,
+        patient,
+        kind,
+        instance=item,
+        save=lambda data: services.record_item_update(
+            request.user, patient.pk, kind=kind, item_id=item.pk, data=data
+        ),
+    )
 
 
 @login_required
@@ -318,8 +327,9 @@ def record_delete(request: HttpRequest, patient_id: int, kind: str, item_id: int
     except DomainError as exc:
         messages.error(request, exc.message)
     if _is_htmx(request):
-        template = "patients/partials/section_record.html"
-        return render(request, template, {"section": _record_section(request, patient, kind)})
+        return render(
+            request, RECORD_TEMPLATE, {"section": _record_section(request, patient, kind)}
+        )
     messages.success(request, _("削除しました。"))
     return _back_to(patient, f"sec-{kind}")
 
