@@ -48,4 +48,4 @@ bench: $(STAMP)
 test-load: $(STAMP)
 	bash deploy/dev/services.sh
 	DATABASE_URL=$${LOAD_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kizuna_load} \
-	  $(BIN)/pytest tests/load -m load -q --create-db
+	  $(BIN)/pytest tests/load -m load --create-db
