@@ -22,12 +22,12 @@ from audit.forms import AuditFilterForm
 from audit.models import AuditAction, AuditEvent
 from audit.selectors import TOKYO, audit_events_filtered, can_read_audit
 from audit.services import audit_record
+from config.spreadsheet import BOM, escape_cell
 
 PAGE_SIZE = 50
 
 # Spreadsheet programs run a cell that starts with one of these as a formula; free text in the
 # log (details, user agents) must not become one in the administrator's Excel.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _require_reader(request: HttpRequest) -> None:
@@ -52,13 +52,6 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/audit_list.html", {"form": form, "page_obj": page_obj})
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_PREFIXES):
-        return "'" + text
-    return text
-
-
 def _csv_rows(events: Iterable[AuditEvent]) -> Iterable[list[str]]:
     yield [
         _("日時"),
@@ -74,16 +67,16 @@ def _csv_rows(events: Iterable[AuditEvent]) -> Iterable[list[str]]:
     ]
     for event in events:
         yield [
-            _cell(event.at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S")),
-            _cell(event.actor_id),
-            _cell(event.actor if event.actor is not None else ""),
-            _cell(event.get_action_display()),
-            _cell(event.patient_id),
-            _cell(event.object_type),
-            _cell(event.object_id),
-            _cell(event.detail),
-            _cell(event.ip_address),
-            _cell(event.user_agent),
+            escape_cell(event.at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S")),
+            escape_cell(event.actor_id),
+            escape_cell(event.actor if event.actor is not None else ""),
+            escape_cell(event.get_action_display()),
+            escape_cell(event.patient_id),
+            escape_cell(event.object_type),
+            escape_cell(event.object_id),
+            escape_cell(event.detail),
+            escape_cell(event.ip_address),
+            escape_cell(event.user_agent),
         ]
 
 
@@ -100,7 +93,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
     # The byte-order mark makes Excel on Japanese Windows read the file as UTF-8, not Shift_JIS.
-    response.write("\ufeff")
+    response.write(BOM)
     writer = csv.writer(response)
     count = 0
     for row in _csv_rows(events.iterator(chunk_size=2000)):

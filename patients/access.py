@@ -23,20 +23,22 @@ from config.api import NotFound
 from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Consent, Patient
 
 
+def _active_on(places: QuerySet[CareTeamMember], day: Any = None) -> QuerySet[CareTeamMember]:
+    """The places among `places` that are active on `day` (today when not given)."""
+    day = day or timezone.localdate()
+    return places.filter(start_date__lte=day).filter(
+        Q(end_date__isnull=True) | Q(end_date__gte=day)
+    )
+
+
 def active_places(user: Any, *, on: Any = None) -> QuerySet[CareTeamMember]:
     """The user's care-team places that are active today (or on the date `on`)."""
-    today = on or timezone.localdate()
-    return CareTeamMember.objects.filter(user=user, start_date__lte=today).filter(
-        Q(end_date__isnull=True) | Q(end_date__gte=today)
-    )
+    return _active_on(CareTeamMember.objects.filter(user=user), on)
 
 
 def active_team(patient: Patient | int) -> QuerySet[CareTeamMember]:
     """The patient's care-team places that are active today."""
-    today = timezone.localdate()
-    return CareTeamMember.objects.filter(patient=patient, start_date__lte=today).filter(
-        Q(end_date__isnull=True) | Q(end_date__gte=today)
-    )
+    return _active_on(CareTeamMember.objects.filter(patient=patient))
 
 
 def patients_visible_to(user: Any) -> QuerySet[Patient]:

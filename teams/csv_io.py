@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from config.api import DomainError
+from config.spreadsheet import BOM, escape_cell, unescape_cell
 from teams.models import Organization
 
 COLUMNS = (
@@ -41,30 +42,11 @@ COLUMNS = (
     "notes",
 )
 REQUIRED_COLUMNS = ("name", "kind")
-BOM = "\ufeff"
 # A directory is a few thousand rows; anything far bigger is a mistake, not a directory.
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Digits, spaces, hyphens, parentheses (and full-width digits) after a sign: a phone number,
-# which no spreadsheet can turn into a function call.
-_PLAIN_NUMBER = re.compile(r"[+\-]?[0-9０-９()\-\s]*")
 _CAPABILITY_SPLIT = re.compile(r"[|\s]+")
-
-
-def escape_cell(value: str) -> str:
-    """Guard a cell against formula injection when the file is opened in a spreadsheet."""
-    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def unescape_cell(value: str) -> str:
-    """Undo `escape_cell`."""
-    if value.startswith("'") and value[1:].startswith(_FORMULA_START):
-        return value[1:]
-    return value
 
 
 def split_capabilities(cell: str) -> list[str]:
