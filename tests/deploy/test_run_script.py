@@ -150,8 +150,14 @@ def test_run_script_serves_the_login_page_and_stops_everything_on_sigint(tmp_pat
             if status == 200:
                 break
             time.sleep(0.5)
-        log.seek(0)
-        output = log.read().decode(errors="replace")
+        # Daphne answers a moment before run.py prints its banner: wait for the banner too.
+        banner_deadline = time.monotonic() + 15
+        while True:
+            log.seek(0)
+            output = log.read().decode(errors="replace")
+            if "kizuna-demo" in output or time.monotonic() > banner_deadline:
+                break
+            time.sleep(0.2)
         assert status == 200, output
         assert "EMBEDDED" in output
         assert f"http://127.0.0.1:{port}/" in output
