@@ -62,10 +62,21 @@ RESULTS = BASE_DIR / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kizuna_bench"
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdef"
 
+SCENARIOS = ("fanout", "history", "throughput", "socket")
+
 TARGETS = {
     "fanout_100_p99_ms": ("fan-out p99 with 100 listeners", "< 50 ms", lambda v: v < 50),
     "fanout_100_lost": ("fan-out messages lost with 100 listeners", "0", lambda v: v == 0),
-    "throughput_msgs_per_s": ("throughput, accepted messages/s", ">= 1000", lambda v: v >= 1000),
+    "throughput_msgs_per_s": (
+        "throughput over HTTP, accepted messages/s",
+        ">= 1000",
+        lambda v: v >= 1000,
+    ),
+    "throughput_socket_msgs_per_s": (
+        "throughput over the socket, accepted messages/s",
+        ">= 1000",
+        lambda v: v >= 1000,
+    ),
     "history_p50_ms": ("history (latest 50 of 5,000) p50", "< 10 ms", lambda v: v < 10),
 }
 
@@ -260,6 +271,70 @@ def throughput(
     }
 
 
+def throughput_socket(
+    base: str, *, senders: list[tuple[str, int]], seconds: float, warmup: float = 2.0
+) -> dict[str, Any]:
+    """Like `throughput`, over the live socket: each (cookie, thread) sender in its own OS
+    thread (its own event loop and socket) sends a `post` frame and waits for its `ack`."""
+    barrier = threading.Barrier(len(senders) + 1)
+    window: dict[str, float] = {}
+    per_thread: list[dict[str, Any]] = [
+        {"latency": [], "accepted": 0, "failed": 0} for _ in senders
+    ]
+
+    async def session(i: int, cookie: str, thread: int) -> None:
+        out = per_thread[i]
+        ws = await open_socket(base, cookie)
+
+        async def post(body: str) -> bool:
+            cid = str(uuid.uuid4())
+            frame = {"type": "post", "thread": thread, "client_id": cid, "body": body}
+            await ws.send(json.dumps(frame))
+            while True:  # skip the live events (the sender is on the team, too)
+                answer = json.loads(await ws.recv())
+                if answer.get("client_id") == cid and answer.get("type") in ("ack", "error"):
+                    return bool(answer["type"] == "ack" and answer.get("created"))
+
+        try:
+            await asyncio.to_thread(barrier.wait)
+            while time.perf_counter() < window["warm"]:
+                await post("w")
+            while (start := time.perf_counter()) < window["end"]:
+                ok = await post(f"送信 {i}")
+                done = time.perf_counter()
+                if done > window["end"]:
+                    break
+                out["latency"].append(done - start)
+                out["accepted" if ok else "failed"] += 1
+        finally:
+            await ws.close()
+
+    workers = [
+        threading.Thread(
+            target=lambda i=i, c=cookie, t=thread: asyncio.run(session(i, c, t)),
+            name=f"socket-sender-{i}",
+        )
+        for i, (cookie, thread) in enumerate(senders)
+    ]
+    for w in workers:
+        w.start()
+    window["warm"] = time.perf_counter() + warmup
+    window["end"] = window["warm"] + seconds
+    barrier.wait()
+    for w in workers:
+        w.join()
+    latency = [x for out in per_thread for x in out["latency"]]
+    accepted = sum(out["accepted"] for out in per_thread)
+    return {
+        "senders": len(senders),
+        "seconds": seconds,
+        "accepted": accepted,
+        "failed": sum(out["failed"] for out in per_thread),
+        "accepted_per_s": round(accepted / seconds, 1),
+        "latency": summary_ms(latency),
+    }
+
+
 async def history(base: str, *, token: str, thread: int, requests: int) -> dict[str, Any]:
     """`requests` sequential GETs of the newest 50 messages of a long thread."""
     url = f"{base}/api/v1/threads/{thread}/messages/?limit=50"
@@ -281,7 +356,8 @@ async def history(base: str, *, token: str, thread: int, requests: int) -> dict[
 
 
 async def log_everyone_in(base: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Session cookies for the listeners; tokens for the senders and the reader."""
+    """Session cookies for the listeners and the socket senders; tokens for the HTTP senders
+    and the reader."""
     password = data["password"]
     gate = asyncio.Semaphore(8)
     async with httpx.AsyncClient(timeout=60) as http:
@@ -297,8 +373,15 @@ async def log_everyone_in(base: str, data: dict[str, Any]) -> dict[str, Any]:
         cookies = await asyncio.gather(*(cookie(u) for u in data["fanout"]["listeners"]))
         sender = await token(data["fanout"]["sender"])
         senders = await asyncio.gather(*(token(s["user"]) for s in data["throughput"]))
+        socket_senders = await asyncio.gather(*(cookie(s["user"]) for s in data["throughput"]))
         reader = await token(data["history"]["user"])
-    return {"cookies": cookies, "sender": sender, "senders": senders, "reader": reader}
+    return {
+        "cookies": cookies,
+        "sender": sender,
+        "senders": senders,
+        "socket_senders": socket_senders,
+        "reader": reader,
+    }
 
 
 # --- profiling -----------------------------------------------------------------------------
@@ -350,18 +433,24 @@ class Profiler:
 
 
 def verdicts(results: dict[str, Any]) -> dict[str, Any]:
+    """Each target whose scenario ran, with its value and whether it is met."""
     s = results["scenarios"]
-    # The targets are for 100 listeners; a shorter run is judged on its largest fan-out.
-    fan = s[f"fanout_{max(results['config']['listeners'])}"]
-    values = {
-        "fanout_100_p99_ms": fan["delay"]["p99_ms"],
-        "fanout_100_lost": fan["lost"],
-        "throughput_msgs_per_s": s["throughput"]["accepted_per_s"],
-        "history_p50_ms": s["history"]["latency"]["p50_ms"],
-    }
+    values: dict[str, float] = {}
+    if results["config"]["listeners"] and f"fanout_{max(results['config']['listeners'])}" in s:
+        # The targets are for 100 listeners; a shorter run is judged on its largest fan-out.
+        fan = s[f"fanout_{max(results['config']['listeners'])}"]
+        values["fanout_100_p99_ms"] = fan["delay"]["p99_ms"]
+        values["fanout_100_lost"] = fan["lost"]
+    if "throughput" in s:
+        values["throughput_msgs_per_s"] = s["throughput"]["accepted_per_s"]
+    if "throughput_socket" in s:
+        values["throughput_socket_msgs_per_s"] = s["throughput_socket"]["accepted_per_s"]
+    if "history" in s:
+        values["history_p50_ms"] = s["history"]["latency"]["p50_ms"]
     return {
         key: {"what": what, "target": target, "value": values[key], "met": bool(check(values[key]))}
         for key, (what, target, check) in TARGETS.items()
+        if key in values
     }
 
 
@@ -401,6 +490,8 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for listeners in c["listeners"]:
+        if f"fanout_{listeners}" not in s:
+            continue
         f = s[f"fanout_{listeners}"]
         d = f["delay"]
         lines.append(
@@ -414,19 +505,23 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             f"| fan-out sender's POST, {f['listeners']} listeners | {sl['n']} | {sl['p50_ms']} | "
             f"{sl['p95_ms']} | {sl['p99_ms']} | {sl['max_ms']} | |"
         )
-    t = s["throughput"]
-    tl = t["latency"]
-    lines.append(
-        f"| throughput, {t['senders']} senders, {t['seconds']:g} s | {tl['n']} | {tl['p50_ms']} | "
-        f"{tl['p95_ms']} | {tl['p99_ms']} | {tl['max_ms']} | **{t['accepted_per_s']} "
-        f"accepted/s**, {t['failed']} failed |"
-    )
-    h = s["history"]
-    hl = h["latency"]
-    lines.append(
-        f"| history, newest 50 of {c['history_messages']} | {hl['n']} | {hl['p50_ms']} | "
-        f"{hl['p95_ms']} | {hl['p99_ms']} | {hl['max_ms']} | {h['bad_answers']} bad answers |"
-    )
+    for key, how in (("throughput", "HTTP POST"), ("throughput_socket", "socket post + ack")):
+        if key not in s:
+            continue
+        t = s[key]
+        tl = t["latency"]
+        lines.append(
+            f"| throughput, {how}, {t['senders']} senders, {t['seconds']:g} s | {tl['n']} | "
+            f"{tl['p50_ms']} | {tl['p95_ms']} | {tl['p99_ms']} | {tl['max_ms']} | "
+            f"**{t['accepted_per_s']} accepted/s**, {t['failed']} failed |"
+        )
+    if "history" in s:
+        h = s["history"]
+        hl = h["latency"]
+        lines.append(
+            f"| history, newest 50 of {c['history_messages']} | {hl['n']} | {hl['p50_ms']} | "
+            f"{hl['p95_ms']} | {hl['p99_ms']} | {hl['max_ms']} | {h['bad_answers']} bad answers |"
+        )
     mem = s["memory"]
     lines += [
         "",
@@ -458,7 +553,7 @@ async def scenarios(base: str, data: dict[str, Any], args: argparse.Namespace, *
     pid0: int = hooks["pid0"]
     sampler.mark("setup")
     out: dict[str, Any] = {}
-    for listeners in args.listeners:
+    for listeners in args.listeners if "fanout" in args.only else []:
         say(f"fan-out: {listeners} listeners, {args.messages} messages at {args.rate:g}/s")
         if listeners == max(args.listeners):
             profiler.start(f"fanout_{listeners}", pid0, args.messages / args.rate)
@@ -474,29 +569,43 @@ async def scenarios(base: str, data: dict[str, Any], args: argparse.Namespace, *
         sampler.mark(f"fanout_{listeners}")
         f = out[f"fanout_{listeners}"]
         say(f"  delay p50 {f['delay']['p50_ms']} p99 {f['delay']['p99_ms']} ms, lost {f['lost']}")
-    say(f"history: newest 50 of {data['history']['messages']}, {args.history_requests} requests")
-    out["history"] = await history(
-        base,
-        token=creds["reader"],
-        thread=data["history"]["thread"],
-        requests=args.history_requests,
-    )
-    sampler.mark("history")
-    say(f"  p50 {out['history']['latency']['p50_ms']} ms")
-    say(f"throughput: {len(creds['senders'])} senders for {args.seconds:g}s")
-    profiler.start("throughput", pid0, args.seconds + 2)
-    out["throughput"] = await asyncio.to_thread(
-        throughput,
-        base,
-        senders=[
-            (token, s["thread"])
-            for token, s in zip(creds["senders"], data["throughput"], strict=True)
-        ],
-        seconds=args.seconds,
-    )
-    profiler.stop()
-    sampler.mark("throughput")
-    say(f"  {out['throughput']['accepted_per_s']} accepted/s")
+    if "history" in args.only:
+        say(
+            f"history: newest 50 of {data['history']['messages']}, {args.history_requests} requests"
+        )
+        out["history"] = await history(
+            base,
+            token=creds["reader"],
+            thread=data["history"]["thread"],
+            requests=args.history_requests,
+        )
+        sampler.mark("history")
+        say(f"  p50 {out['history']['latency']['p50_ms']} ms")
+    threads = [s["thread"] for s in data["throughput"]]
+    if "throughput" in args.only:
+        say(f"throughput over HTTP: {len(creds['senders'])} senders for {args.seconds:g}s")
+        profiler.start("throughput", pid0, args.seconds + 2)
+        out["throughput"] = await asyncio.to_thread(
+            throughput,
+            base,
+            senders=list(zip(creds["senders"], threads, strict=True)),
+            seconds=args.seconds,
+        )
+        profiler.stop()
+        sampler.mark("throughput")
+        say(f"  {out['throughput']['accepted_per_s']} accepted/s")
+    if "socket" in args.only:
+        say(f"throughput over the socket: {len(threads)} senders for {args.seconds:g}s")
+        profiler.start("throughput_socket", pid0, args.seconds + 2)
+        out["throughput_socket"] = await asyncio.to_thread(
+            throughput_socket,
+            base,
+            senders=list(zip(creds["socket_senders"], threads, strict=True)),
+            seconds=args.seconds,
+        )
+        profiler.stop()
+        sampler.mark("throughput_socket")
+        say(f"  {out['throughput_socket']['accepted_per_s']} accepted/s")
     return out
 
 
@@ -515,6 +624,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput duration")
     parser.add_argument("--history", type=int, default=5000, help="messages in the long thread")
     parser.add_argument("--history-requests", type=int, default=200)
+    parser.add_argument(
+        "--only",
+        type=lambda v: set(v.split(",")),
+        default=set(SCENARIOS),
+        help=f"scenarios to run, comma-separated (default: all of {','.join(SCENARIOS)})",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database")
     parser.add_argument("--profile", action="store_true", help="py-spy one Daphne per scenario")
@@ -609,15 +724,19 @@ def main(argv: list[str] | None = None) -> int:
                 "history_messages": args.history,
                 "history_requests": args.history_requests,
                 "extra_env": args.env,
+                "scenarios": sorted(args.only),
             },
             "scenarios": out,
         }
         results["verdicts"] = verdicts(results)
         args.out.mkdir(parents=True, exist_ok=True)
-        json_path = args.out / f"{now:%Y-%m-%d}-messaging.json"
+        # A run of some scenarios (--only) must not replace the figures of a whole run.
+        partial = "" if args.only >= set(SCENARIOS) else "-partial"
+        json_path = args.out / f"{now:%Y-%m-%d}-messaging{partial}.json"
         json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-        write_markdown(results, args.out / "latest.md")
-        say(f"results: {json_path} and {args.out / 'latest.md'}")
+        md_path = args.out / ("latest.md" if not partial else "partial.md")
+        write_markdown(results, md_path)
+        say(f"results: {json_path} and {md_path}")
         for v in results["verdicts"].values():
             say(
                 f"  {v['what']}: {v['value']} (target {v['target']}) "

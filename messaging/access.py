@@ -11,8 +11,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
+from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import BooleanField, Exists, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from config.api import NotFound
@@ -77,28 +77,62 @@ def thread_access_condition(user: Any) -> RawSQL:
     )
 
 
+# The thread's relations as `access_thread` loads them: what their names need (titles,
+# `ThreadOutputSerializer`); the other fields load if touched.
+_RELATED: tuple[Any, ...] = (Thread.patient.field, Thread.organization.field, Thread.network.field)
+
+
+@cache
+def _thread_by_pk_sql() -> str:
+    """The thread row by pk with its relations' names, on the condition of
+    `thread_access_condition` (appended)."""
+    quote = connection.ops.quote_name
+    table = quote(Thread._meta.db_table)
+    columns = [f"{table}.{quote(str(f.column))}" for f in Thread._meta.concrete_fields]
+    joins = []
+    for i, field in enumerate(_RELATED):
+        alias = f"kz_r{i}"
+        columns.append(f"{alias}.{quote('name')}")
+        joins.append(
+            f" LEFT JOIN {quote(field.related_model._meta.db_table)} {alias}"
+            f" ON {alias}.{quote('id')} = {table}.{quote(str(field.column))}"
+        )
+    return (
+        f"SELECT {', '.join(columns)} FROM {table}{''.join(joins)}"
+        f" WHERE {table}.{quote('id')} = %s AND "
+    )
+
+
 def access_thread(user: Any, thread_id: Any, *, for_write: bool = False) -> Thread:
     """The thread if the user may see it (or post in it, with `for_write`), else `NotFound`.
 
     Reading and writing have the same rule today, as for patients; `for_write` marks the call
-    sites that change data. One query: the thread by pk, on the condition that the user may
-    see it. Views call this once per request and hand the thread to the services
-    (`thread=`), so the gate runs once.
+    sites that change data. One plain query (no ORM compilation: this runs on every post and
+    every history read): the thread by pk, with the names of its patient, organization or
+    network, on the condition that the user may see it. Views call this once per request and
+    hand the thread to the services (`thread=`), so the gate runs once.
     """
     try:
         pk = int(thread_id)
     except (TypeError, ValueError):
         raise NotFound from None
-    if not user.is_authenticated or not user.is_active:
+    if not user.is_authenticated or not user.is_active or not 0 < pk < 2**63:
         raise NotFound
-    thread = (
-        Thread.objects.select_related("patient", "organization", "network")
-        .filter(thread_access_condition(user), pk=pk)
-        .order_by()
-        .first()
-    )
-    if thread is None:
+    condition = thread_access_condition(user)
+    with connection.cursor() as cursor:
+        cursor.execute(_thread_by_pk_sql() + condition.sql, [pk, *condition.params])
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound
+    fields = Thread._meta.concrete_fields
+    thread = Thread.from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], row[: len(fields)])
+    for field, name in zip(_RELATED, row[len(fields) :], strict=True):
+        related_id = getattr(thread, field.attname)
+        if related_id is not None:
+            related = field.related_model.from_db(
+                DEFAULT_DB_ALIAS, ["id", "name"], [related_id, name]
+            )
+            field.set_cached_value(thread, related)
     return thread
 
 
@@ -110,12 +144,10 @@ def thread_member_ids(thread: Thread) -> list[int]:
     organization or network. Computed per event, so a person who leaves stops receiving at once.
     """
     if thread.patient_id is not None:
-        places = active_team(thread.patient_id).filter(user__is_active=True)
-        has_consent = Consent.objects.filter(
-            patient_id=thread.patient_id, withdrawn_at__isnull=True
-        ).exists()
-        if not has_consent:
-            places = places.filter(role=CareRole.PRIMARY_PHYSICIAN)
+        consent = Consent.objects.filter(patient_id=thread.patient_id, withdrawn_at__isnull=True)
+        places = active_team(thread.patient_id).filter(
+            Q(role=CareRole.PRIMARY_PHYSICIAN) | Exists(consent), user__is_active=True
+        )
         return sorted(set(places.values_list("user_id", flat=True)))
     members = Membership.objects.filter(is_active=True, user__is_active=True)
     if thread.kind == ThreadKind.COORDINATION and thread.organization_id is not None:

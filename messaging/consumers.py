@@ -229,8 +229,8 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
     # --- events from the channel layer ---------------------------------------------------
 
     async def kizuna_event(self, message: dict[str, Any]) -> None:
-        """Relay one live event (sent by `messaging.publish` as type "kizuna.event")."""
-        await self.send_json(message["event"])
+        """Relay one live event, already encoded (`messaging.publish`, type "kizuna.event")."""
+        await self.send(text_data=message["text"])
 
     async def kizuna_revoke(self, message: dict[str, Any]) -> None:
         """Close this socket: its user's access changed (`publish.revoke_on_commit`)."""

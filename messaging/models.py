@@ -18,6 +18,7 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from patients.models import Patient
@@ -130,7 +131,8 @@ class Message(models.Model):
     mentions = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the service, so the thread's `last_message_at` can be the very same instant.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     edited_at = models.DateTimeField(null=True, blank=True)
     # A deleted message stays as a tombstone: its place in the thread (and its seq) is kept,
     # its body is hidden from every output, and the row itself is kept for the record.

@@ -10,8 +10,10 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -29,6 +31,7 @@ from config.api import NotFound
 from messaging.access import threads_visible_to
 from messaging.models import Message, MessageRevision, ReadState, Thread
 from patients.models import Patient
+from teams.models import User
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -149,6 +152,45 @@ def attach_last_messages(threads: Sequence[Thread]) -> None:
         t.last_message = by_thread.get(t.pk)  # type: ignore[attr-defined]
 
 
+# What `serializers.user_ref` reads of a user (its `__str__` included); the rest is deferred.
+USER_REF_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
+
+
+@cache
+def _page_sql() -> str:
+    """The page query of `messages_page`, built once: messages with their author, the seq of
+    their reply target, their mentions (as JSON) and their read count, in one statement.
+
+    Plain SQL because compiling the equivalent ORM queries cost more than running them, on
+    every history read (bench/: 4 ms of 12 per page). `read_by` counts the read marks at or past
+    the message other than its author's, as `attach_read_by` does; tests hold the two equal.
+    """
+    q = connection.ops.quote_name
+    message, user = q(Message._meta.db_table), q(User._meta.db_table)
+    mentions = q(Message.mentions.through._meta.db_table)
+    read_state = q(ReadState._meta.db_table)
+    message_cols = ", ".join(f"m.{q(str(f.column))}" for f in Message._meta.concrete_fields)
+    author_cols = ", ".join(f"a.{q(name)}" for name in USER_REF_FIELDS)
+    mention_cols = ", ".join(f"mu.{q(name)}" for name in USER_REF_FIELDS)
+    return (
+        f"SELECT {message_cols}, {author_cols}, r.seq,"
+        f" (SELECT json_agg(json_build_array({mention_cols}) ORDER BY mm.id)"
+        f"  FROM {mentions} mm JOIN {user} mu ON mu.id = mm.user_id"
+        f"  WHERE mm.message_id = m.id),"
+        f" (SELECT count(*) FROM {read_state} rs WHERE rs.thread_id = m.thread_id"
+        f"  AND rs.last_read_seq >= m.seq AND rs.user_id <> m.author_id)"
+        f" FROM {message} m JOIN {user} a ON a.id = m.author_id"
+        f" LEFT JOIN {message} r ON r.id = m.reply_to_id"
+        " WHERE m.thread_id = %s AND m.seq > %s AND m.seq < %s"
+        " ORDER BY m.seq {order} LIMIT %s"
+    )
+
+
+def _user_ref_instance(values: Sequence[Any]) -> Any:
+    """A `User` with only the fields a user reference shows (the others load if touched)."""
+    return User.from_db(DEFAULT_DB_ALIAS, USER_REF_FIELDS, values)
+
+
 def messages_page(
     thread: Thread,
     *,
@@ -160,20 +202,34 @@ def messages_page(
 
     `after`: the messages after that seq, oldest first (catching up). `before`: the messages
     before that seq, newest first (scrolling back). Neither: the newest, newest first.
+    The messages come with their author, reply target, mentions and `read_by`, in one query.
     """
     limit = max(1, min(limit, MAX_PAGE))
-    qs = messages_base().filter(thread=thread)
-    if after is not None:
-        qs = qs.filter(seq__gt=after).order_by("seq")
-    else:
-        if before is not None:
-            qs = qs.filter(seq__lt=before)
-        qs = qs.order_by("-seq")
-    rows = list(qs[: limit + 1])
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    attach_mentions(rows)
-    attach_read_by(rows)
+    low = after if after is not None else 0
+    high = before if after is None and before is not None else 2**63 - 1
+    sql = _page_sql().replace("{order}", "ASC" if after is not None else "DESC")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [thread.pk, low, high, limit + 1])
+        raw = cursor.fetchall()
+    has_more = len(raw) > limit
+    fields = Message._meta.concrete_fields
+    n_message, n_user = len(fields), len(USER_REF_FIELDS)
+    attnames = [f.attname for f in fields]
+    author_field, reply_field = Message.author.field, Message.reply_to.field
+    rows: list[Message] = []
+    for values in raw[:limit]:
+        message = Message.from_db(DEFAULT_DB_ALIAS, attnames, values[:n_message])
+        author_field.set_cached_value(message, _user_ref_instance(values[n_message:][:n_user]))
+        reply_seq, mentions, read_by = values[n_message + n_user :]
+        reply = None
+        if message.reply_to_id is not None:
+            reply = Message.from_db(
+                DEFAULT_DB_ALIAS, ["id", "seq"], [message.reply_to_id, reply_seq]
+            )
+        reply_field.set_cached_value(message, reply)
+        message.mentioned_users = [_user_ref_instance(u) for u in mentions or []]  # type: ignore[attr-defined]
+        message.read_by = read_by  # type: ignore[attr-defined]
+        rows.append(message)
     return rows, has_more
 
 

@@ -11,10 +11,11 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -254,21 +255,56 @@ def _earlier_post(user: Any, client_id: uuid.UUID, thread: Thread) -> PostResult
     return PostResult(message=message, created=False)
 
 
+@cache
+def _advance_read_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(ReadState._meta.db_table)
+    # The data-modifying CTE runs whether or not the SELECT reads it; `previous` is the mark
+    # before it (0 when there was none), read with the row locked.
+    return (
+        f"WITH previous AS (SELECT last_read_seq FROM {table}"
+        "  WHERE user_id = %s AND thread_id = %s FOR UPDATE),"
+        f" advanced AS (INSERT INTO {table} (user_id, thread_id, last_read_seq, updated_at)"
+        "  VALUES (%s, %s, %s, %s) ON CONFLICT (user_id, thread_id) DO UPDATE"
+        "  SET last_read_seq = EXCLUDED.last_read_seq, updated_at = EXCLUDED.updated_at"
+        f"  WHERE {table}.last_read_seq < EXCLUDED.last_read_seq)"
+        " SELECT COALESCE((SELECT last_read_seq FROM previous), 0)"
+    )
+
+
 def _advance_read(user: Any, thread: Thread, seq: int) -> int:
     """Move the user's read mark in `thread` up to `seq` (never back). Returns the old mark.
 
-    Call inside `atomic`: the read state row is locked so two marks cannot interleave.
+    One statement (it runs on every post): the read state row is locked, so two marks cannot
+    interleave, and made if missing.
     """
-    state, created = ReadState.objects.select_for_update().get_or_create(
-        user=user, thread=thread, defaults={"last_read_seq": seq}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _advance_read_sql(), [user.pk, thread.pk, user.pk, thread.pk, seq, timezone.now()]
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+@cache
+def _next_seq_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"UPDATE {quote(Thread._meta.db_table)} SET last_seq = last_seq + 1,"
+        " last_message_at = %s WHERE id = %s RETURNING last_seq"
     )
-    if created:
-        return 0
-    previous = state.last_read_seq
-    if seq > previous:
-        state.last_read_seq = seq
-        state.save(update_fields=["last_read_seq", "updated_at"])
-    return previous
+
+
+def _take_next_seq(thread: Thread, at: Any) -> int:
+    """The thread's next seq, with its row locked until the transaction ends. Call in `atomic`:
+    a rollback gives the number back, so seqs have no gaps."""
+    with connection.cursor() as cursor:
+        cursor.execute(_next_seq_sql(), [at, thread.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound
+    thread.last_seq, thread.last_message_at = int(row[0]), at
+    return thread.last_seq
 
 
 def message_post(
@@ -288,28 +324,31 @@ def message_post(
     (a rollback undoes both the insert and `last_seq`). It is read by its author at once.
     An urgent kind is urgent priority unless the caller says otherwise. Give `thread_id`, or
     `thread` when the caller already passed it through `access_thread` (see `_gated`).
+
+    A retry (same author and `client_id`) gets the original back: the unique constraint
+    refuses its second row, and a retry whose input no longer passes (it mentions someone who
+    has since left the team) is looked up before its error is raised.
     """
     thread = _gated(user, thread_id, thread, for_write=True)
     cid = _parse_client_id(client_id)
-    earlier = _earlier_post(user, cid, thread)
-    if earlier is not None:
-        return earlier
-    text = _clean_body(body)
-    kind_value = _choice(kind, MessageKind, "kind", MessageKind.NOTE)
-    default_priority = Priority.URGENT if kind_value == MessageKind.URGENT else Priority.ROUTINE
-    priority_value = _choice(priority, Priority, "priority", default_priority)
-    mentions = _resolve_mentions(thread, text)
-    reply_to = _reply_target(thread, reply_to_seq)
+    try:
+        text = _clean_body(body)
+        kind_value = _choice(kind, MessageKind, "kind", MessageKind.NOTE)
+        default_priority = Priority.URGENT if kind_value == MessageKind.URGENT else Priority.ROUTINE
+        priority_value = _choice(priority, Priority, "priority", default_priority)
+        mentions = _resolve_mentions(thread, text)
+        reply_to = _reply_target(thread, reply_to_seq)
+    except DomainError:
+        earlier = _earlier_post(user, cid, thread)
+        if earlier is not None:
+            return earlier
+        raise
     try:
         with transaction.atomic():
-            locked = Thread.objects.select_for_update().get(pk=thread.pk)
-            # A retry racing this one waited for the lock above; now it sees the first's row.
-            earlier = _earlier_post(user, cid, thread)
-            if earlier is not None:
-                return earlier
-            seq = locked.last_seq + 1
+            now = timezone.now()
+            seq = _take_next_seq(thread, now)
             message = Message.objects.create(
-                thread=locked,
+                thread=thread,
                 seq=seq,
                 author=user,
                 client_id=cid,
@@ -317,15 +356,15 @@ def message_post(
                 kind=kind_value,
                 priority=priority_value,
                 reply_to=reply_to,
+                created_at=now,
             )
             if mentions:
-                message.mentions.set(mentions)
+                Message.mentions.through.objects.bulk_create(
+                    Message.mentions.through(message=message, user=u) for u in mentions
+                )
             # The event and the answer render the mentions from here, without a query.
             message.mentioned_users = mentions  # type: ignore[attr-defined]
-            locked.last_seq = seq
-            locked.last_message_at = message.created_at
-            locked.save(update_fields=["last_seq", "last_message_at"])
-            previous_read = _advance_read(user, locked, seq)
+            previous_read = _advance_read(user, thread, seq)
             audit_record(
                 user,
                 AuditAction.CREATE,
@@ -343,8 +382,8 @@ def message_post(
             message_id = message.pk
             transaction.on_commit(lambda: _queue_notify(message_id))
     except IntegrityError:
-        # Two posts with one client_id on different threads, or a race the lock did not
-        # serialise: the unique (author, client_id) kept one row; answer with it.
+        # A retry of a post that committed while this one waited for the thread's lock (or
+        # one client_id on two threads): the unique (author, client_id) kept one row.
         earlier = _earlier_post(user, cid, thread)
         if earlier is None:
             raise

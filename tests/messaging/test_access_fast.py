@@ -17,7 +17,7 @@ from config.api import NotFound
 from messaging import access, api, services, views
 from messaging.access import access_thread, threads_visible_to
 from messaging.models import Message, Thread
-from messaging.selectors import messages_page
+from messaging.selectors import attach_mentions, attach_read_by, messages_base, messages_page
 from messaging.serializers import MessageOutputSerializer, message_data
 from patients.models import BreakGlassGrant, CareTeamMember, Consent
 from teams.models import Membership
@@ -202,3 +202,25 @@ def test_message_data_is_exactly_the_serializer_output(net, book, post) -> None:
     for m in rows:
         assert message_data(m) == dict(MessageOutputSerializer(m).data)
     assert [len(message_data(m)["mentions"]) for m in rows] == [0, 0, 2]
+
+
+def test_page_query_renders_like_the_orm_path(net, book, post) -> None:
+    """`messages_page` reads a page in one plain query; each message renders exactly as the
+    same message loaded through the ORM with `attach_mentions` and `attach_read_by`."""
+    first = post(net.nurse, book, "@primary @pharmacist 訪問しました")
+    post(net.primary, book, "了解です", reply_to_seq=first.seq, kind="question")
+    gone = post(net.pharmacist, book, "@nurse 消します")
+    services.message_delete(net.pharmacist, thread_id=book.pk, seq=gone.seq)
+    post(net.secondary, book, "夜間は私が対応します")
+    rows, has_more = messages_page(book, limit=3)
+    orm = list(messages_base().filter(thread=book).order_by("-seq")[:3])
+    attach_mentions(orm)
+    attach_read_by(orm)
+    assert has_more
+    assert [message_data(m) for m in rows] == [message_data(m) for m in orm]
+    older, _ = messages_page(book, before=rows[-1].seq)
+    assert [m.seq for m in older] == [1]
+    newer, _ = messages_page(book, after=1, limit=2)
+    assert [m.seq for m in newer] == [2, 3]
+    # Each author's post moved their own mark: nurse 1, primary 2, pharmacist 3, secondary 4.
+    assert [message_data(m)["read_by"] for m in rows] == [0, 1, 2]

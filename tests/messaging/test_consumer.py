@@ -296,7 +296,7 @@ async def test_without_refresh_the_layer_forgets_a_group_member(net, layer_confi
     channel = await layer.new_channel()
     await layer.group_add(user_group(net.nurse.pk), channel)
     await asyncio.sleep(2.2)
-    await layer.group_send(user_group(net.nurse.pk), {"type": "kizuna.event", "event": {}})
+    await layer.group_send(user_group(net.nurse.pk), {"type": "kizuna.event", "text": "{}"})
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(channel), timeout=0.5)
 

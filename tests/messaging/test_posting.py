@@ -64,22 +64,29 @@ def test_client_id_reused_on_another_thread_is_refused(api_as, net, book):
     assert "client_id" in res.json()["error"]["fields"]
 
 
-def test_lost_race_on_the_unique_client_id_answers_with_the_original(net, book, post, monkeypatch):
+def test_retry_refused_by_the_unique_client_id_answers_with_the_original_and_keeps_seqs(
+    net, book, post
+):
+    # No look-up precedes the insert: the unique (author, client_id) refuses the retry's row,
+    # its transaction (and the seq it took) is rolled back, and the original is the answer.
     cid = uuid.uuid4()
     original = post(net.nurse, book, client_id=cid)
-    real = services._earlier_post
-    calls = {"n": 0}
-
-    def blind_twice(user, client_id, thread):
-        # The first two looks (before and under the lock) miss the row, as in a race.
-        calls["n"] += 1
-        return None if calls["n"] <= 2 else real(user, client_id, thread)
-
-    monkeypatch.setattr(services, "_earlier_post", blind_twice)
     result = message_post(net.nurse, thread_id=book.pk, client_id=cid, body="again")
-    assert (result.created, result.message.pk) == (False, original.pk)
+    assert (result.created, result.message.pk, result.message.body) == (
+        False,
+        original.pk,
+        original.body,
+    )
     book.refresh_from_db()
     assert book.last_seq == 1
+    assert post(net.nurse, book).seq == 2
+
+
+def test_retry_whose_input_no_longer_passes_still_answers_with_the_original(net, book, post):
+    cid = uuid.uuid4()
+    original = post(net.nurse, book, client_id=cid)
+    result = message_post(net.nurse, thread_id=book.pk, client_id=cid, body="  ")
+    assert (result.created, result.message.pk) == (False, original.pk)
 
 
 def test_failed_post_gives_its_seq_back(net, book, post, monkeypatch):
