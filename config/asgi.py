@@ -5,6 +5,7 @@ WebSockets carry the user's cookies from any site, so the origin check is not op
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -37,6 +38,7 @@ class SyncChainASGIHandler(ASGIHandler):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django serves HTTP only, not {scope['type']}")
+        serve_on(asyncio.get_running_loop())
         await self.handle(scope, receive, send)
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -50,6 +52,7 @@ django.setup(set_prefix=False)
 django_asgi_app = SyncChainASGIHandler()
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from messaging.publish import serve_on  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

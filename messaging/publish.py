@@ -4,10 +4,16 @@ Recipients are computed when the event is sent, from the thread's members at tha
 (`messaging.access.thread_member_ids`), so a person taken off the care team receives nothing
 more. Sending never fails the write that caused it: the database is the store of record and
 clients fill any gap by seq, so a full channel or an unreachable Redis is logged and counted.
+
+Under the server (`config.asgi` names its event loop with `serve_on`), a request does not wait
+for its events: they go to a per-process outbox on the event loop, sent one after another in
+the order they were published. Elsewhere (Celery, management commands, tests) sending blocks
+until done. Revocations always block: a closed door must be closed before the answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -46,7 +52,59 @@ def send_to_users(user_ids: Iterable[int], event: dict[str, Any]) -> None:
     if groups:
         # Encoded once here, not once per socket: a post to a team of 100 is 100 frames.
         message = {"type": RELAY_TYPE, "text": json.dumps(event)}
-        async_to_sync(_send_all)(layer, groups, message)
+        if not _to_outbox(layer, groups, message):
+            async_to_sync(_send_all)(layer, groups, message)
+
+
+# --- the outbox on the server's event loop --------------------------------------------------
+
+OUTBOX_LIMIT = 10_000  # events waiting to be sent; beyond it they are dropped and counted
+_server_loop: asyncio.AbstractEventLoop | None = None
+_Outbox = asyncio.Queue[tuple[Any, list[str], dict[str, Any]]]
+# The outbox, with the loop it belongs to and the task that drains it (kept: a task that
+# nothing references may be garbage-collected mid-run).
+_outbox: tuple[asyncio.AbstractEventLoop, _Outbox, asyncio.Task[None]] | None = None
+
+
+def serve_on(loop: asyncio.AbstractEventLoop) -> None:
+    """Name the event loop this process serves from (called from that loop)."""
+    global _server_loop
+    _server_loop = loop
+
+
+def _to_outbox(layer: Any, groups: list[str], message: dict[str, Any]) -> bool:
+    """Hand the send to the server's loop without waiting; False where there is none to use
+    (not under the server, or called on that loop itself)."""
+    loop = _server_loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return False
+    try:
+        if asyncio.get_running_loop() is loop:
+            return False
+    except RuntimeError:
+        pass  # a sync thread: the usual case
+    loop.call_soon_threadsafe(_enqueue, layer, groups, message)
+    return True
+
+
+def _enqueue(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
+    global _outbox
+    loop = asyncio.get_running_loop()
+    if _outbox is None or _outbox[0] is not loop:
+        queue: _Outbox = asyncio.Queue()
+        _outbox = (loop, queue, loop.create_task(_drain(queue), name="kizuna-outbox"))
+    outbox = _outbox[1]
+    if outbox.qsize() >= OUTBOX_LIMIT:
+        logger.warning("live event dropped: the outbox holds %s events", outbox.qsize())
+        count_dropped()
+        return
+    outbox.put_nowait((layer, groups, message))
+
+
+async def _drain(outbox: _Outbox) -> None:
+    while True:
+        layer, groups, message = await outbox.get()
+        await _send_all(layer, groups, message)  # logs and counts its own failures
 
 
 def revoke_on_commit(user_ids: Iterable[int], *, reason: str) -> None:

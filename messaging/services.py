@@ -379,8 +379,9 @@ def message_post(
                 publish_on_commit(
                     thread, events.read_updated(thread_id=thread.pk, user=user, seq=seq)
                 )
-            message_id = message.pk
-            transaction.on_commit(lambda: _queue_notify(message_id))
+            if needs_notice(message):
+                message_id = message.pk
+                transaction.on_commit(lambda: _queue_notify(message_id))
     except IntegrityError:
         # A retry of a post that committed while this one waited for the thread's lock (or
         # one client_id on two threads): the unique (author, client_id) kept one row.
@@ -389,6 +390,16 @@ def message_post(
             raise
         return earlier
     return PostResult(message=message, created=True)
+
+
+def needs_notice(message: Message) -> bool:
+    """Whether a new message is handed to notification delivery (`tasks.notify_message`).
+
+    Important and urgent messages, and messages that @mention someone, call for a notice; a
+    routine note reaches the team through the live thread and its unread count, and a push
+    for every routine note would teach people to ignore pushes.
+    """
+    return message.priority != Priority.ROUTINE or bool(getattr(message, "mentioned_users", None))
 
 
 def _queue_notify(message_id: int) -> None:

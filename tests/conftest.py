@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
+from messaging import publish
 from patients.models import CareRole, Patient
 from teams.models import Organization, OrganizationKind, Profession, User
 from tests.factories import (
@@ -41,6 +42,14 @@ class Network:
     outsider: User
     stranger: User
     patient: Patient
+
+
+@pytest.fixture(autouse=True)
+def _no_server_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts outside a server: a socket test names its own event loop as the
+    server's (`messaging.publish.serve_on`), which must not outlive that test."""
+    monkeypatch.setattr(publish, "_server_loop", None)
+    monkeypatch.setattr(publish, "_outbox", None)
 
 
 @pytest.fixture

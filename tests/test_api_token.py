@@ -27,3 +27,37 @@ def test_schema_is_served(net, api_as):
     response = api_as(net.nurse).get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/v1/patients/" in response.content
+
+
+def _token_for(api, username: str) -> str:
+    response = api.post("/api/v1/auth/token/", {"username": username, "password": PASSWORD})
+    return str(response.json()["token"])
+
+
+# Session authentication comes first in DRF's list, so a refused token answers 403 (DRF says
+# 401 only when the first scheme can name itself in WWW-Authenticate).
+def test_an_unknown_token_is_refused_in_the_error_shape(net, api):
+    api.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
+    response = api.get("/api/v1/patients/")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_the_token_of_a_deactivated_user_is_refused(net, api):
+    token = _token_for(api, "nurse")
+    net.nurse.is_active = False
+    net.nurse.save(update_fields=["is_active"])
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    response = api.get("/api/v1/patients/")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_token_request_reads_its_user_in_one_query(net, api, django_assert_num_queries):
+    token = _token_for(api, "nurse")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    # the token with its user, then the patients and their count
+    # the token with its user, then the patients' count and page, and the audit row
+    with django_assert_num_queries(4) as queries:
+        assert api.get("/api/v1/patients/").status_code == 200
+    assert "authtoken_token" in queries.captured_queries[0]["sql"]

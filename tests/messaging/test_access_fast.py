@@ -183,7 +183,8 @@ def test_broker_outage_after_commit_still_answers_201(api_as, net, book, monkeyp
     monkeypatch.setattr(services, "notify_message", DownBroker)
     url = reverse("messaging:thread-messages", kwargs={"thread_id": book.pk})
     cid = str(uuid.uuid4())
-    res = api_as(net.nurse).post(url, {"client_id": cid, "body": "届きました"}, format="json")
+    payload = {"client_id": cid, "body": "届きました", "priority": "important"}
+    res = api_as(net.nurse).post(url, payload, format="json")
     assert res.status_code == 201
     message = Message.objects.get(author=net.nurse, client_id=cid, body="届きました")
     assert tried == [message.pk]

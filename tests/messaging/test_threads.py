@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from config.api import NotFound
@@ -15,8 +18,9 @@ from messaging.services import (
     thread_create_coordination,
     thread_create_topic,
 )
+from patients.models import Consent
 from teams.models import Membership
-from tests.factories import NetworkFactory
+from tests.factories import CareTeamMemberFactory, NetworkFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +158,28 @@ def test_thread_members_are_the_current_active_team(net, book):
     assert thread_member_ids(book) == sorted(
         [net.primary.pk, net.secondary.pk, net.nurse.pk, net.pharmacist.pk]
     )
+
+
+def test_thread_members_leave_out_ended_future_and_inactive_places(net, book):
+    today = timezone.localdate()
+    # An ended place, a place that starts tomorrow, and an inactive user: none receive.
+    CareTeamMemberFactory(
+        patient=net.patient,
+        user=net.outsider,
+        start_date=today - dt.timedelta(days=60),
+        end_date=today - dt.timedelta(days=1),
+    )
+    CareTeamMemberFactory(
+        patient=net.patient, user=net.coordinator, start_date=today + dt.timedelta(days=1)
+    )
+    CareTeamMemberFactory(patient=net.patient, user=net.stranger, end_date=today)
+    net.stranger.is_active = False
+    net.stranger.save(update_fields=["is_active"])
+    assert thread_member_ids(book) == sorted(
+        [net.primary.pk, net.secondary.pk, net.nurse.pk, net.pharmacist.pk]
+    )
+
+
+def test_thread_members_are_only_the_primary_while_consent_is_withdrawn(net, book):
+    Consent.objects.filter(patient=net.patient).update(withdrawn_at=timezone.now())
+    assert thread_member_ids(book) == [net.primary.pk]
