@@ -6,6 +6,7 @@ WebSockets carry the user's cookies from any site, so the origin check is not op
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from typing import Any
 
@@ -48,6 +49,26 @@ class SyncChainASGIHandler(ASGIHandler):
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 
+# Collector settings for a long-running server process (see `tune_gc`).
+GC_THRESHOLDS = (20_000, 50, 1_000)
+
+
+def tune_gc() -> None:
+    """Keep Python's cycle collector out of the live path.
+
+    With the default thresholds (700, 10, 10) a busy process runs a full collection every few
+    seconds over its whole heap (Django, DRF, Channels: ~100 MB), and each one stalls every
+    socket of the process: bench/ saw fan-out p99 of 110-150 ms against a p50 of 25 ms. Objects
+    alive after start-up are frozen (never scanned again), and collections run less often.
+    `KIZUNA_GC_TUNING=0` keeps Python's defaults.
+    """
+    if os.environ.get("KIZUNA_GC_TUNING", "1") == "0":
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 django.setup(set_prefix=False)
 django_asgi_app = SyncChainASGIHandler()
 
@@ -62,3 +83,4 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+tune_gc()  # last: everything imported and built so far is frozen
