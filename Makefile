@@ -37,7 +37,7 @@ test: lint typecheck pytest
 clean:
 	rm -rf $(VENV) staticfiles kizuna.sqlite3
 
-# The messaging benchmark: its own Redis, database and Daphne processes; ~4 minutes.
+# The messaging benchmark: its own Redis, database and Daphne processes; ~2 minutes.
 # Results in bench/results/ (see docs/bench.md).
 bench: $(STAMP)
 	bash deploy/dev/services.sh

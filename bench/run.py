@@ -217,18 +217,67 @@ async def fanout(
     }
 
 
+Window = dict[str, float]  # "warm": when the measured window opens, "end": when it closes
+Tally = dict[str, Any]  # one sender's "latency" list and "accepted"/"failed" counts
+
+
+def _run_senders(
+    senders: list[tuple[str, int]],
+    work: Any,
+    *,
+    seconds: float,
+    warmup: float,
+    name: str,
+) -> dict[str, Any]:
+    """Run `work(i, credential, thread, tally, window, barrier)` for each sender in its own OS
+    thread; all start together, and only whole sends inside the window count."""
+    barrier = threading.Barrier(len(senders) + 1)
+    window: Window = {}
+    tallies: list[Tally] = [{"latency": [], "accepted": 0, "failed": 0} for _ in senders]
+    workers = [
+        threading.Thread(
+            target=work,
+            args=(i, credential, thread, tallies[i], window, barrier),
+            name=f"{name}-{i}",
+        )
+        for i, (credential, thread) in enumerate(senders)
+    ]
+    for w in workers:
+        w.start()
+    window["warm"] = time.perf_counter() + warmup
+    window["end"] = window["warm"] + seconds
+    barrier.wait()
+    for w in workers:
+        w.join()
+    accepted = sum(t["accepted"] for t in tallies)
+    return {
+        "senders": len(senders),
+        "seconds": seconds,
+        "accepted": accepted,
+        "failed": sum(t["failed"] for t in tallies),
+        "accepted_per_s": round(accepted / seconds, 1),
+        "latency": summary_ms([x for t in tallies for x in t["latency"]]),
+    }
+
+
+def _count(tally: Tally, window: Window, start: float, ok: bool) -> bool:
+    """Count one send that began at `start`; False once the window has closed."""
+    done = time.perf_counter()
+    if done > window["end"]:
+        return False
+    tally["latency"].append(done - start)
+    tally["accepted" if ok else "failed"] += 1
+    return True
+
+
 def throughput(
     base: str, *, senders: list[tuple[str, int]], seconds: float, warmup: float = 2.0
 ) -> dict[str, Any]:
-    """Each (token, thread) sender in its own OS thread posts back to back for `seconds`."""
-    barrier = threading.Barrier(len(senders) + 1)
-    window: dict[str, float] = {}
-    per_thread: list[dict[str, Any]] = [
-        {"latency": [], "accepted": 0, "failed": 0} for _ in senders
-    ]
+    """Each (token, thread) sender in its own OS thread POSTs back to back for `seconds`."""
 
-    def work(i: int, token: str, thread: int) -> None:
-        out = per_thread[i]
+    def work(
+        i: int, token: str, thread: int, tally: Tally, window: Window, barrier: threading.Barrier
+    ) -> None:
         headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         url = f"{base}/api/v1/threads/{thread}/messages/"
         with httpx.Client(timeout=30, headers=headers) as http:
@@ -242,33 +291,10 @@ def throughput(
                     ok = answer.status_code == 201
                 except httpx.HTTPError:
                     ok = False
-                done = time.perf_counter()
-                if done > window["end"]:
-                    break  # only whole requests inside the window count
-                out["latency"].append(done - start)
-                out["accepted" if ok else "failed"] += 1
+                if not _count(tally, window, start, ok):
+                    break
 
-    workers = [
-        threading.Thread(target=work, args=(i, token, thread), name=f"sender-{i}")
-        for i, (token, thread) in enumerate(senders)
-    ]
-    for w in workers:
-        w.start()
-    window["warm"] = time.perf_counter() + warmup
-    window["end"] = window["warm"] + seconds
-    barrier.wait()
-    for w in workers:
-        w.join()
-    latency = [x for out in per_thread for x in out["latency"]]
-    accepted = sum(out["accepted"] for out in per_thread)
-    return {
-        "senders": len(senders),
-        "seconds": seconds,
-        "accepted": accepted,
-        "failed": sum(out["failed"] for out in per_thread),
-        "accepted_per_s": round(accepted / seconds, 1),
-        "latency": summary_ms(latency),
-    }
+    return _run_senders(senders, work, seconds=seconds, warmup=warmup, name="sender")
 
 
 def throughput_socket(
@@ -276,14 +302,10 @@ def throughput_socket(
 ) -> dict[str, Any]:
     """Like `throughput`, over the live socket: each (cookie, thread) sender in its own OS
     thread (its own event loop and socket) sends a `post` frame and waits for its `ack`."""
-    barrier = threading.Barrier(len(senders) + 1)
-    window: dict[str, float] = {}
-    per_thread: list[dict[str, Any]] = [
-        {"latency": [], "accepted": 0, "failed": 0} for _ in senders
-    ]
 
-    async def session(i: int, cookie: str, thread: int) -> None:
-        out = per_thread[i]
+    async def session(
+        i: int, cookie: str, thread: int, tally: Tally, window: Window, barrier: threading.Barrier
+    ) -> None:
         ws = await open_socket(base, cookie)
 
         async def post(body: str) -> bool:
@@ -301,38 +323,15 @@ def throughput_socket(
                 await post("w")
             while (start := time.perf_counter()) < window["end"]:
                 ok = await post(f"送信 {i}")
-                done = time.perf_counter()
-                if done > window["end"]:
+                if not _count(tally, window, start, ok):
                     break
-                out["latency"].append(done - start)
-                out["accepted" if ok else "failed"] += 1
         finally:
             await ws.close()
 
-    workers = [
-        threading.Thread(
-            target=lambda i=i, c=cookie, t=thread: asyncio.run(session(i, c, t)),
-            name=f"socket-sender-{i}",
-        )
-        for i, (cookie, thread) in enumerate(senders)
-    ]
-    for w in workers:
-        w.start()
-    window["warm"] = time.perf_counter() + warmup
-    window["end"] = window["warm"] + seconds
-    barrier.wait()
-    for w in workers:
-        w.join()
-    latency = [x for out in per_thread for x in out["latency"]]
-    accepted = sum(out["accepted"] for out in per_thread)
-    return {
-        "senders": len(senders),
-        "seconds": seconds,
-        "accepted": accepted,
-        "failed": sum(out["failed"] for out in per_thread),
-        "accepted_per_s": round(accepted / seconds, 1),
-        "latency": summary_ms(latency),
-    }
+    def work(*args: Any) -> None:
+        asyncio.run(session(*args))
+
+    return _run_senders(senders, work, seconds=seconds, warmup=warmup, name="socket-sender")
 
 
 async def history(base: str, *, token: str, thread: int, requests: int) -> dict[str, Any]:
@@ -582,30 +581,23 @@ async def scenarios(base: str, data: dict[str, Any], args: argparse.Namespace, *
         sampler.mark("history")
         say(f"  p50 {out['history']['latency']['p50_ms']} ms")
     threads = [s["thread"] for s in data["throughput"]]
-    if "throughput" in args.only:
-        say(f"throughput over HTTP: {len(creds['senders'])} senders for {args.seconds:g}s")
-        profiler.start("throughput", pid0, args.seconds + 2)
-        out["throughput"] = await asyncio.to_thread(
-            throughput,
+    for scenario, key, run, credentials, how in (
+        ("throughput", "throughput", throughput, creds["senders"], "HTTP"),
+        ("socket", "throughput_socket", throughput_socket, creds["socket_senders"], "the socket"),
+    ):
+        if scenario not in args.only:
+            continue
+        say(f"throughput over {how}: {len(threads)} senders for {args.seconds:g}s")
+        profiler.start(key, pid0, args.seconds + 2)
+        out[key] = await asyncio.to_thread(
+            run,
             base,
-            senders=list(zip(creds["senders"], threads, strict=True)),
+            senders=list(zip(credentials, threads, strict=True)),
             seconds=args.seconds,
         )
         profiler.stop()
-        sampler.mark("throughput")
-        say(f"  {out['throughput']['accepted_per_s']} accepted/s")
-    if "socket" in args.only:
-        say(f"throughput over the socket: {len(threads)} senders for {args.seconds:g}s")
-        profiler.start("throughput_socket", pid0, args.seconds + 2)
-        out["throughput_socket"] = await asyncio.to_thread(
-            throughput_socket,
-            base,
-            senders=list(zip(creds["socket_senders"], threads, strict=True)),
-            seconds=args.seconds,
-        )
-        profiler.stop()
-        sampler.mark("throughput_socket")
-        say(f"  {out['throughput_socket']['accepted_per_s']} accepted/s")
+        sampler.mark(key)
+        say(f"  {out[key]['accepted_per_s']} accepted/s")
     return out
 
 
