@@ -104,7 +104,11 @@ def _enqueue(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
 async def _drain(outbox: _Outbox) -> None:
     while True:
         layer, groups, message = await outbox.get()
-        await _send_all(layer, groups, message)  # logs and counts its own failures
+        try:
+            await _send_all(layer, groups, message)  # logs and counts its own failures
+        except Exception:
+            # Whatever happens to one event, the outbox keeps draining for the next ones.
+            logger.exception("live event not sent; clients will resync")
 
 
 def revoke_on_commit(user_ids: Iterable[int], *, reason: str) -> None:

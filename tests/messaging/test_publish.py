@@ -55,3 +55,28 @@ async def test_a_request_thread_does_not_wait_and_events_keep_their_order(slow_l
 def test_without_a_server_loop_sending_blocks_until_done(slow_layer):
     publish.send_to_users([1], {"n": 7})
     assert slow_layer.sent == [7]
+
+
+async def test_the_outbox_keeps_draining_after_a_send_fails(slow_layer, monkeypatch):
+    real_send_all = publish._send_all
+    failed: list[int] = []
+
+    async def first_one_breaks(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
+        if not failed:
+            failed.append(1)
+            raise RuntimeError("an unexpected failure in the send path")
+        await real_send_all(layer, groups, message)
+
+    monkeypatch.setattr(publish, "_send_all", first_one_breaks)
+    publish.serve_on(asyncio.get_running_loop())
+
+    def request() -> None:
+        for n in range(3):
+            publish.send_to_users([1], {"n": n})
+
+    await asyncio.to_thread(request)
+    for _ in range(50):
+        if len(slow_layer.sent) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert slow_layer.sent == [1, 2]
