@@ -33,6 +33,21 @@ def _row(
     )
 
 
+def audit_row(
+    actor: Any,
+    action: AuditAction | str,
+    *,
+    patient_id: int | None,
+    object_type: str,
+    detail: str = "",
+) -> AuditEvent:
+    """The row `audit_record` would write, unsaved: for a statement that writes the audit row
+    together with the change it records (`messaging.services.message_post`)."""
+    return _row(
+        actor, action, patient_id=patient_id, obj=None, object_type=object_type, detail=detail
+    )
+
+
 def audit_record(
     actor: Any,
     action: AuditAction | str,

@@ -89,19 +89,39 @@ def test_retry_whose_input_no_longer_passes_still_answers_with_the_original(net,
     assert (result.created, result.message.pk) == (False, original.pk)
 
 
-def test_failed_post_gives_its_seq_back(net, book, post, monkeypatch):
+def test_failed_post_gives_its_seq_back_and_leaves_no_trace(net, book, post, monkeypatch):
     post(net.nurse, book)
 
-    def broken_audit(*args, **kwargs):
-        raise RuntimeError("audit down")
+    def broken(*args, **kwargs):
+        raise RuntimeError("mentions down")
 
-    monkeypatch.setattr(services, "audit_record", broken_audit)
+    # The mentions are written after the post's statement, in the same transaction.
+    monkeypatch.setattr(Message.mentions.through.objects, "bulk_create", broken)
     with pytest.raises(RuntimeError):
-        post(net.nurse, book)
+        post(net.nurse, book, "@primary 確認をお願いします")
     monkeypatch.undo()
     third = post(net.nurse, book)
     assert third.seq == 2
     assert list(Message.objects.values_list("seq", flat=True)) == [1, 2]
+    book.refresh_from_db()
+    assert book.last_seq == 2
+    assert AuditEvent.objects.filter(object_type="messaging.message").count() == 2
+    assert ReadState.objects.get(user=net.nurse, thread=book).last_read_seq == 2
+
+
+def test_a_post_writes_its_audit_row_and_the_authors_read_mark(net, book, post):
+    message = post(net.nurse, book)
+    row = AuditEvent.objects.get(object_type="messaging.message", object_id=str(message.pk))
+    assert (row.actor_id, row.action, row.patient_id, row.detail) == (
+        net.nurse.pk,
+        "create",
+        net.patient.pk,
+        f"thread={book.pk} seq=1",
+    )
+    assert row.at == message.created_at
+    assert ReadState.objects.get(user=net.nurse, thread=book).last_read_seq == 1
+    book.refresh_from_db()
+    assert (book.last_seq, book.last_message_at) == (1, message.created_at)
 
 
 @pytest.mark.parametrize(
@@ -300,3 +320,15 @@ def test_concurrent_posts_get_gap_free_seqs(net):
         w.join()
     assert errors == []
     assert sorted(Message.objects.values_list("seq", flat=True)) == list(range(1, n + 1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_post_over_the_api_costs_three_queries(api_as, net, django_assert_num_queries):
+    # The gate, the post itself (one statement, its own transaction), and the recipients of
+    # its live event after the commit.
+    book = services.contact_book_ensure(net.patient)
+    client = api_as(net.nurse)
+    url = reverse("messaging:thread-messages", kwargs={"thread_id": book.pk})
+    with django_assert_num_queries(3):
+        answer = client.post(url, {"client_id": str(uuid.uuid4()), "body": "訪問済"}, format="json")
+    assert answer.status_code == 201
