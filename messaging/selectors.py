@@ -157,7 +157,7 @@ USER_REF_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
 
 
 @cache
-def _page_sql() -> str:
+def _page_sql(order: str) -> str:
     """The page query of `messages_page`, built once: messages with their author, the seq of
     their reply target, their mentions (as JSON) and their read count, in one statement.
 
@@ -182,7 +182,7 @@ def _page_sql() -> str:
         f" FROM {message} m JOIN {user} a ON a.id = m.author_id"
         f" LEFT JOIN {message} r ON r.id = m.reply_to_id"
         " WHERE m.thread_id = %s AND m.seq > %s AND m.seq < %s"
-        " ORDER BY m.seq {order} LIMIT %s"
+        f" ORDER BY m.seq {order} LIMIT %s"
     )
 
 
@@ -207,7 +207,7 @@ def messages_page(
     limit = max(1, min(limit, MAX_PAGE))
     low = after if after is not None else 0
     high = before if after is None and before is not None else 2**63 - 1
-    sql = _page_sql().replace("{order}", "ASC" if after is not None else "DESC")
+    sql = _page_sql("ASC" if after is not None else "DESC")
     with connection.cursor() as cursor:
         cursor.execute(sql, [thread.pk, low, high, limit + 1])
         raw = cursor.fetchall()

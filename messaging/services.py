@@ -256,19 +256,27 @@ def _earlier_post(user: Any, client_id: uuid.UUID, thread: Thread) -> PostResult
     return PostResult(message=message, created=False)
 
 
-@cache
-def _advance_read_sql() -> str:
-    quote = connection.ops.quote_name
-    table = quote(ReadState._meta.db_table)
-    # The data-modifying CTE runs whether or not the SELECT reads it; `previous` is the mark
-    # before it (0 when there was none), read with the row locked.
+def _read_mark_ctes(new_mark: str) -> str:
+    """The read-mark rule as two CTEs, shared by `_advance_read` and the post statement:
+    `previous`, the mark of %(author)s in %(thread)s before (row locked), and `marked`, which
+    moves it up to the seq that `new_mark` selects (a SELECT tail), never back, and makes the
+    row if missing. A data-modifying CTE runs whether or not the query reads it."""
+    table = connection.ops.quote_name(ReadState._meta.db_table)
     return (
-        f"WITH previous AS (SELECT last_read_seq FROM {table}"
-        "  WHERE user_id = %s AND thread_id = %s FOR UPDATE),"
-        f" advanced AS (INSERT INTO {table} (user_id, thread_id, last_read_seq, updated_at)"
-        "  VALUES (%s, %s, %s, %s) ON CONFLICT (user_id, thread_id) DO UPDATE"
+        f"previous AS (SELECT last_read_seq FROM {table}"
+        "  WHERE user_id = %(author)s AND thread_id = %(thread)s FOR UPDATE),"
+        f" marked AS (INSERT INTO {table} (user_id, thread_id, last_read_seq, updated_at)"
+        f"  SELECT %(author)s::bigint, %(thread)s::bigint, {new_mark}"
+        "  ON CONFLICT (user_id, thread_id) DO UPDATE"
         "  SET last_read_seq = EXCLUDED.last_read_seq, updated_at = EXCLUDED.updated_at"
         f"  WHERE {table}.last_read_seq < EXCLUDED.last_read_seq)"
+    )
+
+
+@cache
+def _advance_read_sql() -> str:
+    return (
+        f"WITH {_read_mark_ctes('%(seq)s::bigint, %(at)s::timestamptz')}"
         " SELECT COALESCE((SELECT last_read_seq FROM previous), 0)"
     )
 
@@ -276,13 +284,12 @@ def _advance_read_sql() -> str:
 def _advance_read(user: Any, thread: Thread, seq: int) -> int:
     """Move the user's read mark in `thread` up to `seq` (never back). Returns the old mark.
 
-    One statement (it runs on every post): the read state row is locked, so two marks cannot
-    interleave, and made if missing.
+    One statement: the read state row is locked, so two marks cannot interleave, and made if
+    missing.
     """
+    params = {"author": user.pk, "thread": thread.pk, "seq": seq, "at": timezone.now()}
     with connection.cursor() as cursor:
-        cursor.execute(
-            _advance_read_sql(), [user.pk, thread.pk, user.pk, thread.pk, seq, timezone.now()]
-        )
+        cursor.execute(_advance_read_sql(), params)
         row = cursor.fetchone()
     return int(row[0]) if row else 0
 
@@ -295,11 +302,12 @@ def _post_sql() -> str:
     and seq and the author's read mark before it; no row when the `client_id` was taken.
 
     One statement is one transaction, and one round trip instead of eight on every post; the
-    steps are those of `_advance_read` and `audit_record`, and tests/messaging pin them.
+    read mark is `_read_mark_ctes`, the audit row is `audit_row`'s, and tests/messaging pin
+    them.
     """
     q = connection.ops.quote_name
     thread, message = q(Thread._meta.db_table), q(Message._meta.db_table)
-    read, audit = q(ReadState._meta.db_table), q(AuditEvent._meta.db_table)
+    audit = q(AuditEvent._meta.db_table)
     return (
         f"WITH locked AS (SELECT id, last_seq FROM {thread} WHERE id = %(thread)s FOR UPDATE),"
         f" posted AS (INSERT INTO {message} (thread_id, seq, author_id, client_id, body, kind,"
@@ -309,13 +317,7 @@ def _post_sql() -> str:
         "  FROM locked ON CONFLICT (author_id, client_id) DO NOTHING RETURNING id, seq),"
         f" counted AS (UPDATE {thread} SET last_seq = posted.seq, last_message_at = %(at)s"
         f"  FROM posted WHERE {thread}.id = %(thread)s),"
-        f" previous AS (SELECT last_read_seq FROM {read}"
-        "  WHERE user_id = %(author)s AND thread_id = %(thread)s FOR UPDATE),"
-        f" marked AS (INSERT INTO {read} (user_id, thread_id, last_read_seq, updated_at)"
-        "  SELECT %(author)s::bigint, %(thread)s::bigint, seq, %(at)s::timestamptz FROM posted"
-        "  ON CONFLICT (user_id, thread_id) DO UPDATE"
-        "  SET last_read_seq = EXCLUDED.last_read_seq, updated_at = EXCLUDED.updated_at"
-        f"  WHERE {read}.last_read_seq < EXCLUDED.last_read_seq),"
+        f" {_read_mark_ctes('seq, %(at)s::timestamptz FROM posted')},"
         f" audited AS (INSERT INTO {audit} (actor_id, action, patient_id, object_type,"
         "  object_id, detail, at, ip_address, user_agent)"
         "  SELECT %(actor)s::bigint, %(action)s::text, %(patient)s::bigint, %(object_type)s::text,"
