@@ -101,32 +101,25 @@ else:
         "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/kizuna")
     }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-# Under ASGI, Django's persistent connections are kept per thread and pile up (bench/ hit
-# PostgreSQL's "too many clients" with 60 s), so connections are not kept per thread; each
-# process keeps a psycopg pool instead. Opening a PostgreSQL connection costs more than most
-# requests (bench/: an API read 16 ms without the pool). DATABASE_POOL_MAX bounds the
-# connections of one process: mind PostgreSQL's max_connections times the process count.
-DATABASES["default"]["CONN_MAX_AGE"] = 0
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DATABASE_POOL", default=True
-):
-    # A pooled connection is tested when it is taken (one empty round trip), so a PostgreSQL
-    # restart or failover costs no request an error.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_HEALTH_CHECKS", default=True)
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env.int("DATABASE_POOL_MIN", default=2),
-        "max_size": env.int("DATABASE_POOL_MAX", default=10),
-        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10),
-    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Each Daphne process does its database work on one sync thread (config.asgi), so one
+    # persistent connection serves it: opening a PostgreSQL connection costs more than most
+    # requests (bench/: an API read 16 ms with a new connection each time). It is checked
+    # before each request or socket call without a round trip (config.database), so a
+    # PostgreSQL restart costs no request an error, and renewed every DATABASE_CONN_MAX_AGE
+    # seconds. Connections per deployment: one per Daphne process and per Celery worker
+    # process; mind PostgreSQL's max_connections.
+    DATABASES["default"]["ENGINE"] = "config.database"
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Server-side binding lets psycopg prepare a statement on its connection after it has run
     # a few times (Django turns that off unless told): the gate and the history page cost
     # more to plan than to run.
-    DATABASES["default"]["OPTIONS"]["server_side_binding"] = env.bool(
-        "DATABASE_SERVER_SIDE_BINDING", default=True
-    )
-    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int(
-        "DATABASE_PREPARE_THRESHOLD", default=5
-    )
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
+    options["prepare_threshold"] = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")

@@ -44,6 +44,17 @@ class Network:
     patient: Patient
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _connections_closed_after_each_request() -> None:
+    """Tests close the database connection after each request, as Django's own test client
+    does: a connection kept from one test would meet the next test's database blocker. The
+    kept connection itself is tested in tests/test_database.py."""
+    from django.db import connections
+
+    for alias in connections:
+        connections[alias].settings_dict["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _no_server_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts outside a server: a socket test names its own event loop as the
