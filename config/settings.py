@@ -131,16 +131,10 @@ if EMBEDDED:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "messaging.layer.KizunaRedisChannelLayer",
+            # Redis publish/subscribe, one subscription per process (messaging/layer.py).
+            "BACKEND": "messaging.layer.KizunaPubSubLayer",
             "CONFIG": {
-                # channels_redis blocks up to 5 s waiting for events; redis-py's default socket
-                # timeout is also 5 s, which would kill idle sockets. Keep it well above.
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "socket_timeout": env.float("CHANNEL_LAYER_SOCKET_TIMEOUT", default=15),
-                    }
-                ],
+                "url": REDIS_URL,
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
                 "expiry": 60,
                 "group_expiry": env.int("CHANNEL_LAYER_GROUP_EXPIRY", default=86400),

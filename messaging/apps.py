@@ -14,8 +14,6 @@ class MessagingConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import pre_save
 
-        from messaging.metrics import install_over_capacity_counter
         from messaging.revocation import user_pre_save
 
-        install_over_capacity_counter()
         pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")

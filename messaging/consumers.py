@@ -4,9 +4,12 @@ Thin, like the API: it authenticates, joins its user's group, relays events, and
 and resyncs to the same services and selectors as the API. Every client frame gets an answer;
 a bad frame gets an error frame and the socket stays open.
 
-The channel layer is at-most-once and forgets group members after `group_expiry`, so the
-consumer re-joins its group on every ping (which refreshes the membership) and, as a second
-line, closes with code 4000 ("cycle") before the expiry so the client reconnects and resyncs.
+The channel layer (messaging/layer.py) is at-most-once and forgets group members after
+`group_expiry`, so the consumer re-joins its group on every ping (which refreshes the
+membership) and, as a second line, closes with code 4000 ("cycle") before the expiry so the
+client reconnects and resyncs. It also closes with 4000 when the layer reports that its Redis
+subscription broke (`kizuna.lost`): events may have been lost, and the client's resync on
+reconnect fetches them from the database.
 """
 
 from __future__ import annotations
@@ -248,6 +251,11 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
     async def kizuna_event(self, message: dict[str, Any]) -> None:
         """Relay one live event, already encoded (`messaging.publish`, type "kizuna.event")."""
         await self.send(text_data=message["text"])
+
+    async def kizuna_lost(self, message: dict[str, Any]) -> None:
+        """The layer's Redis subscription broke and is back: events may have been lost while
+        it was down. Cycling makes the client reconnect and resync from the database."""
+        await self.close(code=CYCLE_CLOSE_CODE)
 
     async def kizuna_revoke(self, message: dict[str, Any]) -> None:
         """Close this socket: its user's access changed (`publish.revoke_on_commit`)."""

@@ -1,12 +1,12 @@
 """Counters of live delivery: how many events the channel layer dropped.
 
-The channel layer is at-most-once: an over-full channel loses events (clients fill the gap
+The channel layer is at-most-once: an over-full inbox loses events (clients fill the gap
 from the database by seq). We count every drop in the shared cache (Redis in production) under
 `kizuna:ws:dropped`, so a rising number is visible across all Daphne processes.
 
-Drops reach us two ways: `ChannelFull` raised by a layer's send, and channels_redis's
-`group_send`, which skips over-capacity channels and only logs
-"%s of %s channels over capacity in group %s"; a logging handler counts those.
+Drops are counted where they happen: by the receiving process's layer (`messaging.layer`) when
+an inbox is full, by the outbox when it is full, and by `messaging.publish` when a layer's send
+raises `ChannelFull` or fails.
 """
 
 from __future__ import annotations
@@ -38,27 +38,3 @@ def dropped_events() -> int:
     except Exception:
         logger.exception("could not read the dropped-events counter")
         return 0
-
-
-class OverCapacityCounter(logging.Handler):
-    """Counts the channels that channels_redis's group_send skipped for being full."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not isinstance(record.msg, str) or not record.msg.startswith(_OVER_CAPACITY_PREFIX):
-            return
-        try:
-            n = int(str(record.args[0])) if isinstance(record.args, tuple) and record.args else 1
-        except (TypeError, ValueError):
-            n = 1
-        count_dropped(n)
-
-
-def install_over_capacity_counter() -> None:
-    """Attach the counter to channels_redis's logger once (called from the app's `ready`)."""
-    redis_logger = logging.getLogger(_REDIS_LOGGER)
-    if any(isinstance(h, OverCapacityCounter) for h in redis_logger.handlers):
-        return
-    redis_logger.addHandler(OverCapacityCounter(level=logging.INFO))
-    # The message is logged at INFO: make sure it is created even when the root level is higher.
-    if redis_logger.getEffectiveLevel() > logging.INFO:
-        redis_logger.setLevel(logging.INFO)

@@ -53,7 +53,7 @@ def send_to_users(user_ids: Iterable[int], event: dict[str, Any]) -> None:
         # Encoded once here, not once per socket: a post to a team of 100 is 100 frames.
         message = {"type": RELAY_TYPE, "text": json.dumps(event)}
         if not _to_outbox(layer, groups, message):
-            async_to_sync(_send_all)(layer, groups, message)
+            _send_now(layer, groups, message)
 
 
 # --- the outbox on the server's event loop --------------------------------------------------
@@ -129,20 +129,28 @@ def send_control(user_ids: Iterable[int], message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     groups = [user_group(uid) for uid in user_ids]
     if layer is not None and groups:
+        _send_now(layer, groups, message)
+
+
+def _send_now(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
+    """Send from sync code, blocking until Redis has it."""
+    if not hasattr(layer, "group_send_many_sync"):
         async_to_sync(_send_all)(layer, groups, message)
+        return
+    try:
+        layer.group_send_many_sync(groups, message)
+    except Exception:
+        logger.exception("live event not sent to %s groups; clients will resync", len(groups))
 
 
 async def _send_all(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
     if hasattr(layer, "group_send_many"):
-        # One batched send (messaging.layer): two Redis round trips whatever the team size.
+        # One batched send (messaging.layer): one Redis round trip whatever the team size.
+        # A full inbox is counted where it is, by the receiving process.
         try:
-            dropped = await layer.group_send_many(groups, message)
+            await layer.group_send_many(groups, message)
         except Exception:
             logger.exception("live event not sent to %s groups; clients will resync", len(groups))
-            return
-        if dropped:
-            logger.warning("live event dropped by %s full inbox(es)", dropped)
-            count_dropped(dropped)
         return
     for group in groups:  # other layers (the in-memory one of the embedded mode)
         try:

@@ -23,7 +23,7 @@ from messaging.models import Message, Thread
 def isolated_channel_layer(settings: Any) -> None:
     layers = copy.deepcopy(settings.CHANNEL_LAYERS)
     config = layers["default"].setdefault("CONFIG", {})
-    if "hosts" in config:
+    if "url" in config:
         config["prefix"] = f"kizuna-test-{uuid.uuid4().hex[:12]}"
     settings.CHANNEL_LAYERS = layers
 
