@@ -138,21 +138,32 @@ def access_thread(user: Any, thread_id: Any, *, for_write: bool = False) -> Thre
 
 
 @cache
-def _recipients_sql() -> str:
+def recipients_sql() -> str:
     """A patient thread's members: the active users with a place on the patient's care team
     today; while consent is withdrawn, only the primary physician (as the gate says). Plain
-    SQL: it runs after every post, and the ORM took longer to build it than PostgreSQL to run
-    it."""
+    SQL: it runs with every post, and the ORM took longer to build it than PostgreSQL to run
+    it. Named parameters (`recipients_params`), so the post statement can embed it."""
     quote = connection.ops.quote_name
     return (
         f"SELECT DISTINCT kz_p.user_id FROM {quote(CareTeamMember._meta.db_table)} kz_p"
         f" JOIN {quote(User._meta.db_table)} kz_u ON kz_u.id = kz_p.user_id"
-        " WHERE kz_p.patient_id = %s AND kz_u.is_active"
-        " AND kz_p.start_date <= %s AND (kz_p.end_date IS NULL OR kz_p.end_date >= %s)"
-        f" AND (kz_p.role = %s OR EXISTS (SELECT 1 FROM {quote(Consent._meta.db_table)} kz_c"
+        " WHERE kz_p.patient_id = %(rcpt_patient)s AND kz_u.is_active"
+        " AND kz_p.start_date <= %(rcpt_today)s"
+        " AND (kz_p.end_date IS NULL OR kz_p.end_date >= %(rcpt_today)s)"
+        f" AND (kz_p.role = %(rcpt_primary)s OR EXISTS (SELECT 1"
+        f" FROM {quote(Consent._meta.db_table)} kz_c"
         " WHERE kz_c.patient_id = kz_p.patient_id AND kz_c.withdrawn_at IS NULL))"
         " ORDER BY kz_p.user_id"
     )
+
+
+def recipients_params(patient_id: int) -> dict[str, Any]:
+    today = connection.ops.adapt_datefield_value(timezone.localdate())
+    return {
+        "rcpt_patient": patient_id,
+        "rcpt_today": today,
+        "rcpt_primary": CareRole.PRIMARY_PHYSICIAN.value,
+    }
 
 
 def thread_member_ids(thread: Thread) -> list[int]:
@@ -163,12 +174,8 @@ def thread_member_ids(thread: Thread) -> list[int]:
     organization or network. Computed per event, so a person who leaves stops receiving at once.
     """
     if thread.patient_id is not None:
-        today = connection.ops.adapt_datefield_value(timezone.localdate())
         with connection.cursor() as cursor:
-            cursor.execute(
-                _recipients_sql(),
-                [thread.patient_id, today, today, CareRole.PRIMARY_PHYSICIAN.value],
-            )
+            cursor.execute(recipients_sql(), recipients_params(thread.patient_id))
             return [row[0] for row in cursor.fetchall()]
     members = Membership.objects.filter(is_active=True, user__is_active=True)
     if thread.kind == ThreadKind.COORDINATION and thread.organization_id is not None:

@@ -35,9 +35,16 @@ logger = logging.getLogger(__name__)
 RELAY_TYPE = "kizuna.event"
 
 
-def publish_on_commit(thread: Thread, event: dict[str, Any]) -> None:
-    """Send `event` to the thread's members once the current transaction commits."""
-    transaction.on_commit(lambda: publish(thread, event))
+def publish_on_commit(
+    thread: Thread, event: dict[str, Any], *, members: list[int] | None = None
+) -> None:
+    """Send `event` to the thread's members once the current transaction commits: `members`
+    when the caller read them in its transaction (a post does, in its statement), else as
+    they are after the commit."""
+    if members is None:
+        transaction.on_commit(lambda: publish(thread, event))
+    else:
+        transaction.on_commit(lambda: send_to_users(members, event))
 
 
 def publish(thread: Thread, event: dict[str, Any]) -> None:

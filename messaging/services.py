@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
@@ -24,7 +24,12 @@ from audit.models import AuditAction, AuditEvent
 from audit.services import audit_record, audit_record_many, audit_row
 from config.api import DomainError, NotFound
 from messaging import events
-from messaging.access import access_thread, thread_member_ids
+from messaging.access import (
+    access_thread,
+    recipients_params,
+    recipients_sql,
+    thread_member_ids,
+)
 from messaging.models import (
     BODY_MAX_LENGTH,
     Message,
@@ -299,7 +304,9 @@ def _post_sql() -> str:
     """A post in one statement: the thread row locked, the message inserted with the next
     seq (none if its author already used this `client_id`), the thread's `last_seq` moved,
     the author's read mark advanced and the audit row written. It answers the message's id
-    and seq and the author's read mark before it; no row when the `client_id` was taken.
+    and seq, the author's read mark before it and, for a patient's thread, who receives its
+    events (`access.recipients_sql`, read under the thread's lock); no row when the
+    `client_id` was taken.
 
     One statement is one transaction, and one round trip instead of eight on every post; the
     read mark is `_read_mark_ctes`, the audit row is `audit_row`'s, and tests/messaging pin
@@ -323,9 +330,16 @@ def _post_sql() -> str:
         "  SELECT %(actor)s::bigint, %(action)s::text, %(patient)s::bigint, %(object_type)s::text,"
         "  id::text, %(detail)s::text || seq, %(at)s::timestamptz, %(ip)s::inet,"
         "  %(user_agent)s::text FROM posted)"
-        " SELECT posted.id, posted.seq, COALESCE((SELECT last_read_seq FROM previous), 0)"
+        " SELECT posted.id, posted.seq, COALESCE((SELECT last_read_seq FROM previous), 0),"
+        f" ARRAY(SELECT user_id FROM ({recipients_sql()}) kz_r)"
         " FROM posted"
     )
+
+
+class Inserted(NamedTuple):
+    message: Message
+    previous_read: int  # the author's read mark before the post
+    members: list[int] | None  # who receives the events (patient threads), read in the statement
 
 
 def _insert_post(
@@ -338,9 +352,9 @@ def _insert_post(
     priority: str,
     reply_to: Message | None,
     at: Any,
-) -> tuple[Message, int] | None:
-    """Run `_post_sql`: the new message and the author's previous read mark, or None when
-    this author already used `cid`."""
+) -> Inserted | None:
+    """Run `_post_sql`: the new message, the author's previous read mark and the recipients,
+    or None when this author already used `cid`."""
     row = audit_row(
         user,
         AuditAction.CREATE,
@@ -364,13 +378,15 @@ def _insert_post(
         "detail": row.detail,
         "ip": row.ip_address,
         "user_agent": row.user_agent,
+        # No patient: no rows; the events of other threads find their members after commit.
+        **recipients_params(thread.patient_id or 0),
     }
     with connection.cursor() as cursor:
         cursor.execute(_post_sql(), params)
         found = cursor.fetchone()
     if found is None:
         return None
-    message_id, seq, previous_read = found
+    message_id, seq, previous_read, members = found
     message = Message.from_db(
         DEFAULT_DB_ALIAS,
         [f.attname for f in Message._meta.concrete_fields],
@@ -393,7 +409,7 @@ def _insert_post(
     Message.author.field.set_cached_value(message, user)
     Message.reply_to.field.set_cached_value(message, reply_to)
     thread.last_seq, thread.last_message_at = seq, at
-    return message, int(previous_read)
+    return Inserted(message, int(previous_read), members if thread.patient_id else None)
 
 
 def message_post(
@@ -450,7 +466,7 @@ def message_post(
             if earlier is None:
                 raise NotFound  # the thread itself is gone
             return earlier
-        message, previous_read = inserted
+        message, previous_read, members = inserted
         if mentions:
             Message.mentions.through.objects.bulk_create(
                 Message.mentions.through(message=message, user=u) for u in mentions
@@ -458,11 +474,13 @@ def message_post(
         # The event and the answer render the mentions from here, without a query.
         message.mentioned_users = mentions  # type: ignore[attr-defined]
         message.read_by = 0  # type: ignore[attr-defined]
-        publish_on_commit(thread, events.message_new(message))
+        publish_on_commit(thread, events.message_new(message), members=members)
         if previous_read < message.seq - 1:
             # The author skipped over others' unread messages: their read counts changed.
             publish_on_commit(
-                thread, events.read_updated(thread_id=thread.pk, user=user, seq=message.seq)
+                thread,
+                events.read_updated(thread_id=thread.pk, user=user, seq=message.seq),
+                members=members,
             )
         if needs_notice(message):
             message_id = message.pk

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from messaging import services
 from messaging.models import Message, ReadState, Thread
 from messaging.services import message_post, parse_mentions
+from patients.models import Consent
+from tests.factories import CareTeamMemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -244,6 +248,30 @@ def test_post_sends_message_new_to_the_current_team_after_commit(
     assert sent.event["message"]["id"] == message.pk
 
 
+def test_post_while_consent_is_withdrawn_sends_its_event_to_the_primary_only(
+    net, book, post, sent_events, on_commit
+):
+    # The post statement reads the recipients itself; it must agree with the gate's rule.
+    Consent.objects.filter(patient=net.patient).update(withdrawn_at=timezone.now())
+    with on_commit():
+        post(net.primary, book)
+    assert [s.user_ids for s in sent_events] == [[net.primary.pk]]
+
+
+def test_post_leaves_ended_places_out_of_its_event(net, book, post, sent_events, on_commit):
+    today = timezone.localdate()
+    CareTeamMemberFactory(
+        patient=net.patient,
+        user=net.outsider,
+        start_date=today - dt.timedelta(days=60),
+        end_date=today - dt.timedelta(days=1),
+    )
+    with on_commit():
+        post(net.nurse, book)
+    assert net.outsider.pk not in sent_events[0].user_ids
+    assert net.nurse.pk in sent_events[0].user_ids
+
+
 def test_post_over_unread_messages_also_sends_read_updated(net, book, post, sent_events, on_commit):
     post(net.primary, book)
     post(net.primary, book)
@@ -323,12 +351,12 @@ def test_concurrent_posts_get_gap_free_seqs(net):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_post_over_the_api_costs_three_queries(api_as, net, django_assert_num_queries):
-    # The gate, the post itself (one statement, its own transaction), and the recipients of
-    # its live event after the commit.
+def test_a_post_over_the_api_costs_two_queries(api_as, net, django_assert_num_queries):
+    # The gate, and the post itself: one statement, its own transaction, which also reads who
+    # receives the live event.
     book = services.contact_book_ensure(net.patient)
     client = api_as(net.nurse)
     url = reverse("messaging:thread-messages", kwargs={"thread_id": book.pk})
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         answer = client.post(url, {"client_id": str(uuid.uuid4()), "body": "訪問済"}, format="json")
     assert answer.status_code == 201
