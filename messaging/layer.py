@@ -115,8 +115,9 @@ class KizunaPubSubLayer(BaseChannelLayer):
             return await inbox.get()
         except asyncio.CancelledError:
             # channels cancels receive when the consumer ends, after it left its groups: then
-            # the inbox goes too. (A receive that merely timed out keeps a channel in a group.)
-            if not local.groups_of.get(channel) and inbox.empty():
+            # the inbox goes too, with anything left in it. (A receive that merely timed out
+            # keeps a channel that is in a group.)
+            if not local.groups_of.get(channel):
                 local.close_inbox(channel)
             raise
 
@@ -244,6 +245,7 @@ class _LoopLayer:
 
     def _forget_group(self, group: str) -> None:
         del self.groups[group]
+        self.confirmed.pop(self.layer.group_key(group), None)
 
         async def unsubscribe() -> None:
             if group not in self.groups:  # nobody joined again meanwhile
