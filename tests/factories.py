@@ -85,3 +85,10 @@ class CareTeamMemberFactory(factory.django.DjangoModelFactory[CareTeamMember]):
     user = factory.SubFactory(UserFactory)
     role = CareRole.VISITING_NURSE
     start_date = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=30))
+
+    class Params:
+        # A place that ended yesterday, after two months.
+        ended = factory.Trait(
+            start_date=factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=60)),
+            end_date=factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=1)),
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import uuid
 
@@ -259,13 +258,7 @@ def test_post_while_consent_is_withdrawn_sends_its_event_to_the_primary_only(
 
 
 def test_post_leaves_ended_places_out_of_its_event(net, book, post, sent_events, on_commit):
-    today = timezone.localdate()
-    CareTeamMemberFactory(
-        patient=net.patient,
-        user=net.outsider,
-        start_date=today - dt.timedelta(days=60),
-        end_date=today - dt.timedelta(days=1),
-    )
+    CareTeamMemberFactory(patient=net.patient, user=net.outsider, ended=True)
     with on_commit():
         post(net.nurse, book)
     assert net.outsider.pk not in sent_events[0].user_ids

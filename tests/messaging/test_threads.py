@@ -163,12 +163,7 @@ def test_thread_members_are_the_current_active_team(net, book):
 def test_thread_members_leave_out_ended_future_and_inactive_places(net, book):
     today = timezone.localdate()
     # An ended place, a place that starts tomorrow, and an inactive user: none receive.
-    CareTeamMemberFactory(
-        patient=net.patient,
-        user=net.outsider,
-        start_date=today - dt.timedelta(days=60),
-        end_date=today - dt.timedelta(days=1),
-    )
+    CareTeamMemberFactory(patient=net.patient, user=net.outsider, ended=True)
     CareTeamMemberFactory(
         patient=net.patient, user=net.coordinator, start_date=today + dt.timedelta(days=1)
     )
