@@ -1,9 +1,10 @@
 """Sending live events to the sockets of the people who should see them, after commit.
 
-Recipients are computed when the event is sent, from the thread's members at that moment
+Recipients are the thread's members when the change is made: read in the post's own
+statement (under the thread's lock), or after the commit for other changes
 (`messaging.access.thread_member_ids`), so a person taken off the care team receives nothing
 more. Sending never fails the write that caused it: the database is the store of record and
-clients fill any gap by seq, so a full channel or an unreachable Redis is logged and counted.
+clients fill any gap by seq, so a full inbox or an unreachable Redis is logged and counted.
 
 Under the server (`config.asgi` names its event loop with `serve_on`), a request does not wait
 for its events: they go to a per-process outbox on the event loop, sent one after another in
