@@ -99,6 +99,20 @@ async def test_ping_gets_pong(net):
     await comm.disconnect()
 
 
+@pytest.mark.skipif(
+    "InMemory" in django_settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    reason="the process's own layer state is messaging.layer's",
+)
+async def test_closed_sockets_leave_nothing_behind_in_the_layer(net):
+    book = await database_sync_to_async(services.contact_book_ensure)(net.patient)
+    sockets = [await connected(u) for u in (net.nurse, net.nurse, net.pharmacist)]
+    await post_as(net.primary, book)  # events queued for the sockets, some never read
+    for comm in sockets:
+        await comm.disconnect()
+    local = get_channel_layer()._local()
+    assert (local.inboxes, local.groups) == ({}, {})
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [
