@@ -157,6 +157,8 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         if self.group is not None:
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self.channel_layer, "close_channel"):  # messaging.layer: free the inbox
+            await self.channel_layer.close_channel(self.channel_name)
 
     async def _keepalive(self) -> None:
         """Ping, refresh the group membership, and cycle the socket before the group expires."""
