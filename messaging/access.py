@@ -104,6 +104,29 @@ def _thread_by_pk_sql() -> str:
     )
 
 
+def thread_access_named(user: Any) -> tuple[str, dict[str, Any]]:
+    """`thread_access_condition` with named parameters (`kz_gate0`, `kz_gate1`, ...), for a
+    statement written with named parameters (the post statement)."""
+    condition = thread_access_condition(user)
+    parts = condition.sql.split("%s")
+    if len(parts) - 1 != len(condition.params) or "%(" in condition.sql:
+        raise ValueError("the access condition's placeholders changed")
+    names = [f"kz_gate{i}" for i in range(len(condition.params))]
+    sql = parts[0] + "".join(f"%({n})s{part}" for n, part in zip(names, parts[1:], strict=True))
+    return sql, dict(zip(names, condition.params, strict=True))
+
+
+def thread_pk(thread_id: Any) -> int:
+    """A thread id from the outside world as a pk, or `NotFound`."""
+    try:
+        pk = int(thread_id)
+    except (TypeError, ValueError):
+        raise NotFound from None
+    if not 0 < pk < 2**63:
+        raise NotFound
+    return pk
+
+
 def access_thread(user: Any, thread_id: Any, *, for_write: bool = False) -> Thread:
     """The thread if the user may see it (or post in it, with `for_write`), else `NotFound`.
 
@@ -113,11 +136,8 @@ def access_thread(user: Any, thread_id: Any, *, for_write: bool = False) -> Thre
     network, on the condition that the user may see it. Views call this once per request and
     hand the thread to the services (`thread=`), so the gate runs once.
     """
-    try:
-        pk = int(thread_id)
-    except (TypeError, ValueError):
-        raise NotFound from None
-    if not user.is_authenticated or not user.is_active or not 0 < pk < 2**63:
+    pk = thread_pk(thread_id)
+    if not user.is_authenticated or not user.is_active:
         raise NotFound
     condition = thread_access_condition(user)
     with connection.cursor() as cursor:
@@ -138,16 +158,17 @@ def access_thread(user: Any, thread_id: Any, *, for_write: bool = False) -> Thre
 
 
 @cache
-def recipients_sql() -> str:
+def recipients_sql(patient: str = "%(rcpt_patient)s") -> str:
     """A patient thread's members: the active users with a place on the patient's care team
     today; while consent is withdrawn, only the primary physician (as the gate says). Plain
     SQL: it runs with every post, and the ORM took longer to build it than PostgreSQL to run
-    it. Named parameters (`recipients_params`), so the post statement can embed it."""
+    it. Named parameters (`recipients_params`), and the patient as an SQL expression, so the
+    post statement can embed it."""
     quote = connection.ops.quote_name
     return (
         f"SELECT DISTINCT kz_p.user_id FROM {quote(CareTeamMember._meta.db_table)} kz_p"
         f" JOIN {quote(User._meta.db_table)} kz_u ON kz_u.id = kz_p.user_id"
-        " WHERE kz_p.patient_id = %(rcpt_patient)s AND kz_u.is_active"
+        f" WHERE kz_p.patient_id = {patient} AND kz_u.is_active"
         " AND kz_p.start_date <= %(rcpt_today)s"
         " AND (kz_p.end_date IS NULL OR kz_p.end_date >= %(rcpt_today)s)"
         f" AND (kz_p.role = %(rcpt_primary)s OR EXISTS (SELECT 1"
@@ -157,13 +178,13 @@ def recipients_sql() -> str:
     )
 
 
-def recipients_params(patient_id: int) -> dict[str, Any]:
+def recipients_params(patient_id: int | None = None) -> dict[str, Any]:
+    """The parameters of `recipients_sql`; without `patient_id` for an SQL expression."""
     today = connection.ops.adapt_datefield_value(timezone.localdate())
-    return {
-        "rcpt_patient": patient_id,
-        "rcpt_today": today,
-        "rcpt_primary": CareRole.PRIMARY_PHYSICIAN.value,
-    }
+    params: dict[str, Any] = {"rcpt_today": today, "rcpt_primary": CareRole.PRIMARY_PHYSICIAN.value}
+    if patient_id is not None:
+        params["rcpt_patient"] = patient_id
+    return params
 
 
 def thread_member_ids(thread: Thread) -> list[int]:

@@ -28,7 +28,9 @@ from messaging.access import (
     access_thread,
     recipients_params,
     recipients_sql,
+    thread_access_named,
     thread_member_ids,
+    thread_pk,
 )
 from messaging.models import (
     BODY_MAX_LENGTH,
@@ -300,23 +302,26 @@ def _advance_read(user: Any, thread: Thread, seq: int) -> int:
 
 
 @cache
-def _post_sql() -> str:
+def _post_sql(gate: str = "") -> str:
     """A post in one statement: the thread row locked, the message inserted with the next
     seq (none if its author already used this `client_id`), the thread's `last_seq` moved,
-    the author's read mark advanced and the audit row written. It answers the message's id
-    and seq, the author's read mark before it and, for a patient's thread, who receives its
-    events (`access.recipients_sql`, read under the thread's lock); no row when the
-    `client_id` was taken.
+    the author's read mark advanced and the audit row written. It answers the thread row, the
+    message's id and seq (NULL when the `client_id` was taken), the author's read mark before
+    it and, for a patient's thread, who receives its events (`access.recipients_sql`, read
+    under the thread's lock); no row when there is no such thread or, with `gate` (the
+    access condition on the thread row), when the user may not see it.
 
-    One statement is one transaction, and one round trip instead of eight on every post; the
-    read mark is `_read_mark_ctes`, the audit row is `audit_row`'s, and tests/messaging pin
-    them.
+    One statement is one transaction and one round trip; the read mark is `_read_mark_ctes`,
+    the audit row is `audit_row`'s, and tests/messaging pin them.
     """
     q = connection.ops.quote_name
     thread, message = q(Thread._meta.db_table), q(Message._meta.db_table)
     audit = q(AuditEvent._meta.db_table)
+    columns = ", ".join(q(str(f.column)) for f in Thread._meta.concrete_fields)
+    patient = "(SELECT patient_id FROM locked)"
     return (
-        f"WITH locked AS (SELECT id, last_seq FROM {thread} WHERE id = %(thread)s FOR UPDATE),"
+        f"WITH locked AS (SELECT {columns} FROM {thread} WHERE id = %(thread)s"
+        f"{f' AND {gate}' if gate else ''} FOR UPDATE),"
         f" posted AS (INSERT INTO {message} (thread_id, seq, author_id, client_id, body, kind,"
         "  priority, reply_to_id, created_at)"
         "  SELECT id, last_seq + 1, %(author)s::bigint, %(client_id)s::uuid, %(body)s::text,"
@@ -327,66 +332,88 @@ def _post_sql() -> str:
         f" {_read_mark_ctes('seq, %(at)s::timestamptz FROM posted')},"
         f" audited AS (INSERT INTO {audit} (actor_id, action, patient_id, object_type,"
         "  object_id, detail, at, ip_address, user_agent)"
-        "  SELECT %(actor)s::bigint, %(action)s::text, %(patient)s::bigint, %(object_type)s::text,"
+        f"  SELECT %(actor)s::bigint, %(action)s::text, {patient}, %(object_type)s::text,"
         "  id::text, %(detail)s::text || seq, %(at)s::timestamptz, %(ip)s::inet,"
         "  %(user_agent)s::text FROM posted)"
-        " SELECT posted.id, posted.seq, COALESCE((SELECT last_read_seq FROM previous), 0),"
-        f" ARRAY(SELECT user_id FROM ({recipients_sql()}) kz_r)"
-        " FROM posted"
+        f" SELECT locked.*, posted.id, posted.seq,"
+        " COALESCE((SELECT last_read_seq FROM previous), 0),"
+        f" ARRAY(SELECT user_id FROM ({recipients_sql(patient)}) kz_r)"
+        " FROM locked LEFT JOIN posted ON TRUE"
     )
 
 
 class Inserted(NamedTuple):
-    message: Message
+    thread: Thread
+    message: Message | None  # None: this author had already used the client_id
     previous_read: int  # the author's read mark before the post
     members: list[int] | None  # who receives the events (patient threads), read in the statement
 
 
+@dataclass
+class PostInput:
+    """A post's input once checked (`_post_input`)."""
+
+    text: str
+    kind: str
+    priority: str
+
+
+def _post_input(body: Any, kind: Any, priority: Any) -> PostInput:
+    text = _clean_body(body)
+    kind_value = _choice(kind, MessageKind, "kind", MessageKind.NOTE)
+    default_priority = Priority.URGENT if kind_value == MessageKind.URGENT else Priority.ROUTINE
+    return PostInput(text, kind_value, _choice(priority, Priority, "priority", default_priority))
+
+
 def _insert_post(
     user: Any,
-    thread: Thread,
+    thread_pk: int,
     *,
+    thread: Thread | None,
     cid: uuid.UUID,
-    text: str,
-    kind: str,
-    priority: str,
+    post: PostInput,
     reply_to: Message | None,
     at: Any,
 ) -> Inserted | None:
-    """Run `_post_sql`: the new message, the author's previous read mark and the recipients,
-    or None when this author already used `cid`."""
+    """Run `_post_sql`. Give the `thread` the user passed the gate for; without it, the gate
+    is part of the statement. None when there is no such thread (for this user)."""
     row = audit_row(
         user,
         AuditAction.CREATE,
-        patient_id=thread.patient_id,
+        patient_id=None,  # the statement takes it from the thread row
         object_type=Message._meta.label_lower,
-        detail=f"thread={thread.pk} seq=",
+        detail=f"thread={thread_pk} seq=",
     )
+    gate, gate_params = thread_access_named(user) if thread is None else ("", {})
     params = {
-        "thread": thread.pk,
+        "thread": thread_pk,
         "author": user.pk,
         "client_id": cid,
-        "body": text,
-        "kind": kind,
-        "priority": priority,
+        "body": post.text,
+        "kind": post.kind,
+        "priority": post.priority,
         "reply_to": reply_to.pk if reply_to is not None else None,
         "at": at,
         "actor": row.actor_id,
         "action": row.action,
-        "patient": row.patient_id,
         "object_type": row.object_type,
         "detail": row.detail,
         "ip": row.ip_address,
         "user_agent": row.user_agent,
-        # No patient: no rows; the events of other threads find their members after commit.
-        **recipients_params(thread.patient_id or 0),
+        **recipients_params(),
+        **gate_params,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_post_sql(), params)
+        cursor.execute(_post_sql(gate), params)
         found = cursor.fetchone()
     if found is None:
         return None
-    message_id, seq, previous_read, members = found
+    fields = Thread._meta.concrete_fields
+    if thread is None:
+        thread = Thread.from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], found[: len(fields)])
+    message_id, seq, previous_read, members = found[len(fields) :]
+    if message_id is None:
+        return Inserted(thread, None, int(previous_read), None)
     message = Message.from_db(
         DEFAULT_DB_ALIAS,
         [f.attname for f in Message._meta.concrete_fields],
@@ -396,9 +423,9 @@ def _insert_post(
             seq,
             user.pk,
             cid,
-            text,
-            kind,
-            priority,
+            post.text,
+            post.kind,
+            post.priority,
             reply_to.pk if reply_to is not None else None,
             at,
             None,
@@ -409,7 +436,7 @@ def _insert_post(
     Message.author.field.set_cached_value(message, user)
     Message.reply_to.field.set_cached_value(message, reply_to)
     thread.last_seq, thread.last_message_at = seq, at
-    return Inserted(message, int(previous_read), members if thread.patient_id else None)
+    return Inserted(thread, message, int(previous_read), members if thread.patient_id else None)
 
 
 def message_post(
@@ -430,18 +457,42 @@ def message_post(
     An urgent kind is urgent priority unless the caller says otherwise. Give `thread_id`, or
     `thread` when the caller already passed it through `access_thread` (see `_gated`).
 
+    A plain post by `thread_id` (no @mention, no reply: nothing to check against the thread)
+    runs the gate inside the post statement, one round trip in all. Otherwise, and whenever
+    the input is wrong, the gate runs first, so someone who may not see the thread learns
+    nothing from validation errors.
+
     A retry (same author and `client_id`) gets the original back: the unique constraint
     refuses its second row, and a retry whose input no longer passes (it mentions someone who
     has since left the team) is looked up before its error is raised.
     """
+    if thread is None and reply_to_seq is None:
+        try:
+            cid = _parse_client_id(client_id)
+            post = _post_input(body, kind, priority)
+        except DomainError:
+            pass  # answered below, after the gate
+        else:
+            if not parse_mentions(post.text):
+                if not user.is_authenticated or not user.is_active:
+                    raise NotFound
+                inserted = _insert_post(
+                    user,
+                    thread_pk(thread_id),
+                    thread=None,
+                    cid=cid,
+                    post=post,
+                    reply_to=None,
+                    at=timezone.now(),
+                )
+                if inserted is None:
+                    raise NotFound
+                return _posted(user, cid, inserted, mentions=[])
     thread = _gated(user, thread_id, thread, for_write=True)
     cid = _parse_client_id(client_id)
     try:
-        text = _clean_body(body)
-        kind_value = _choice(kind, MessageKind, "kind", MessageKind.NOTE)
-        default_priority = Priority.URGENT if kind_value == MessageKind.URGENT else Priority.ROUTINE
-        priority_value = _choice(priority, Priority, "priority", default_priority)
-        mentions = _resolve_mentions(thread, text)
+        post = _post_input(body, kind, priority)
+        mentions = _resolve_mentions(thread, post.text)
         reply_to = _reply_target(thread, reply_to_seq)
     except DomainError:
         earlier = _earlier_post(user, cid, thread)
@@ -452,39 +503,46 @@ def message_post(
     with transaction.atomic() if mentions else contextlib.nullcontext():
         inserted = _insert_post(
             user,
-            thread,
+            thread.pk,
+            thread=thread,
             cid=cid,
-            text=text,
-            kind=kind_value,
-            priority=priority_value,
+            post=post,
             reply_to=reply_to,
             at=timezone.now(),
         )
         if inserted is None:
-            # This author already used the client_id: a retry (here or on another thread).
-            earlier = _earlier_post(user, cid, thread)
-            if earlier is None:
-                raise NotFound  # the thread itself is gone
-            return earlier
-        message, previous_read, members = inserted
-        if mentions:
-            Message.mentions.through.objects.bulk_create(
-                Message.mentions.through(message=message, user=u) for u in mentions
-            )
-        # The event and the answer render the mentions from here, without a query.
-        message.mentioned_users = mentions  # type: ignore[attr-defined]
-        message.read_by = 0  # type: ignore[attr-defined]
-        publish_on_commit(thread, events.message_new(message), members=members)
-        if previous_read < message.seq - 1:
-            # The author skipped over others' unread messages: their read counts changed.
-            publish_on_commit(
-                thread,
-                events.read_updated(thread_id=thread.pk, user=user, seq=message.seq),
-                members=members,
-            )
-        if needs_notice(message):
-            message_id = message.pk
-            transaction.on_commit(lambda: _queue_notify(message_id))
+            raise NotFound  # the thread itself is gone
+        return _posted(user, cid, inserted, mentions=mentions)
+
+
+def _posted(user: Any, cid: uuid.UUID, inserted: Inserted, *, mentions: list[Any]) -> PostResult:
+    """After the post statement: the earlier post for a retry; else the mentions, the events
+    and the notice, all after the commit."""
+    thread, message = inserted.thread, inserted.message
+    if message is None:
+        # This author already used the client_id: a retry (here or on another thread).
+        earlier = _earlier_post(user, cid, thread)
+        if earlier is None:
+            raise NotFound
+        return earlier
+    if mentions:
+        Message.mentions.through.objects.bulk_create(
+            Message.mentions.through(message=message, user=u) for u in mentions
+        )
+    # The event and the answer render the mentions from here, without a query.
+    message.mentioned_users = mentions  # type: ignore[attr-defined]
+    message.read_by = 0  # type: ignore[attr-defined]
+    publish_on_commit(thread, events.message_new(message), members=inserted.members)
+    if inserted.previous_read < message.seq - 1:
+        # The author skipped over others' unread messages: their read counts changed.
+        publish_on_commit(
+            thread,
+            events.read_updated(thread_id=thread.pk, user=user, seq=message.seq),
+            members=inserted.members,
+        )
+    if needs_notice(message):
+        message_id = message.pk
+        transaction.on_commit(lambda: _queue_notify(message_id))
     return PostResult(message=message, created=True)
 
 

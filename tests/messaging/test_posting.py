@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from config.api import NotFound
 from messaging import services
 from messaging.models import Message, ReadState, Thread
 from messaging.services import message_post, parse_mentions
@@ -353,3 +354,25 @@ def test_a_post_over_the_api_costs_two_queries(api_as, net, django_assert_num_qu
     with django_assert_num_queries(2):
         answer = client.post(url, {"client_id": str(uuid.uuid4()), "body": "訪問済"}, format="json")
     assert answer.status_code == 201
+
+
+def test_a_plain_post_by_thread_id_is_one_query(net, book, django_assert_num_queries):
+    # The socket's way: the gate runs inside the post statement.
+    with django_assert_num_queries(1):
+        message_post(net.nurse, thread_id=book.pk, client_id=uuid.uuid4(), body="訪問済")
+    assert Message.objects.get().seq == 1
+
+
+@pytest.mark.parametrize("persona", ["outsider", "coordinator", "stranger"])
+def test_a_plain_post_by_someone_off_the_team_is_not_found_and_writes_nothing(net, book, persona):
+    with pytest.raises(NotFound):
+        message_post(getattr(net, persona), thread_id=book.pk, client_id=uuid.uuid4(), body="x")
+    assert not Message.objects.exists()
+    assert not AuditEvent.objects.filter(object_type="messaging.message").exists()
+    book.refresh_from_db()
+    assert book.last_seq == 0
+
+
+def test_bad_input_from_someone_off_the_team_is_not_found_not_field_errors(net, book):
+    with pytest.raises(NotFound):
+        message_post(net.outsider, thread_id=book.pk, client_id=uuid.uuid4(), body="")
