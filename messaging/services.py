@@ -476,18 +476,7 @@ def message_post(
             if not parse_mentions(post.text):
                 if not user.is_authenticated or not user.is_active:
                     raise NotFound
-                inserted = _insert_post(
-                    user,
-                    thread_pk(thread_id),
-                    thread=None,
-                    cid=cid,
-                    post=post,
-                    reply_to=None,
-                    at=timezone.now(),
-                )
-                if inserted is None:
-                    raise NotFound
-                return _posted(user, cid, inserted, mentions=[])
+                return _write_post(user, thread_pk(thread_id), thread=None, cid=cid, post=post)
     thread = _gated(user, thread_id, thread, for_write=True)
     cid = _parse_client_id(client_id)
     try:
@@ -501,18 +490,27 @@ def message_post(
         raise
     # One statement is its own transaction; with mentions to insert, both share one.
     with transaction.atomic() if mentions else contextlib.nullcontext():
-        inserted = _insert_post(
-            user,
-            thread.pk,
-            thread=thread,
-            cid=cid,
-            post=post,
-            reply_to=reply_to,
-            at=timezone.now(),
+        return _write_post(
+            user, thread.pk, thread=thread, cid=cid, post=post, reply_to=reply_to, mentions=mentions
         )
-        if inserted is None:
-            raise NotFound  # the thread itself is gone
-        return _posted(user, cid, inserted, mentions=mentions)
+
+
+def _write_post(
+    user: Any,
+    thread_pk: int,
+    *,
+    thread: Thread | None,
+    cid: uuid.UUID,
+    post: PostInput,
+    reply_to: Message | None = None,
+    mentions: list[Any] | None = None,
+) -> PostResult:
+    inserted = _insert_post(
+        user, thread_pk, thread=thread, cid=cid, post=post, reply_to=reply_to, at=timezone.now()
+    )
+    if inserted is None:
+        raise NotFound  # no such thread (any more), or not one this user may see
+    return _posted(user, cid, inserted, mentions=mentions or [])
 
 
 def _posted(user: Any, cid: uuid.UUID, inserted: Inserted, *, mentions: list[Any]) -> PostResult:
