@@ -37,7 +37,6 @@ from urllib.parse import unquote, urlsplit
 import hiredis
 import msgpack
 import redis
-from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
 from messaging.metrics import count_dropped
@@ -433,4 +432,4 @@ class _LoopLayer:
         self.publisher.close()
 
 
-__all__ = ["LOST", "ChannelFull", "KizunaPubSubLayer"]
+__all__ = ["LOST", "KizunaPubSubLayer"]
