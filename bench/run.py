@@ -50,10 +50,12 @@ import httpx
 from bench.clients import api_token, login_session, open_socket, post_message
 from bench.stack import (
     BASE_DIR,
+    CpuMeter,
     RedisServer,
     RssSampler,
     drop_database,
     load_cluster,
+    pids_named,
     recreate_database,
     run_python,
 )
@@ -228,9 +230,11 @@ def _run_senders(
     seconds: float,
     warmup: float,
     name: str,
+    cpu: CpuMeter | None = None,
 ) -> dict[str, Any]:
     """Run `work(i, credential, thread, tally, window, barrier)` for each sender in its own OS
-    thread; all start together, and only whole sends inside the window count."""
+    thread; all start together, and only whole sends inside the window count. `cpu`, when
+    given, is read at the window's start and end."""
     barrier = threading.Barrier(len(senders) + 1)
     window: Window = {}
     tallies: list[Tally] = [{"latency": [], "accepted": 0, "failed": 0} for _ in senders]
@@ -247,10 +251,17 @@ def _run_senders(
     window["warm"] = time.perf_counter() + warmup
     window["end"] = window["warm"] + seconds
     barrier.wait()
+    if cpu is not None:
+        time.sleep(max(0.0, window["warm"] - time.perf_counter()))
+        cpu.start()
+        time.sleep(max(0.0, window["end"] - time.perf_counter()))
+        cpu.stop()
     for w in workers:
         w.join()
     accepted = sum(t["accepted"] for t in tallies)
+    done = accepted + sum(t["failed"] for t in tallies)
     return {
+        **(cpu.per_unit(done) if cpu is not None else {}),
         "senders": len(senders),
         "seconds": seconds,
         "accepted": accepted,
@@ -271,7 +282,12 @@ def _count(tally: Tally, window: Window, start: float, ok: bool) -> bool:
 
 
 def throughput(
-    base: str, *, senders: list[tuple[str, int]], seconds: float, warmup: float = 2.0
+    base: str,
+    *,
+    senders: list[tuple[str, int]],
+    seconds: float,
+    warmup: float = 2.0,
+    cpu: CpuMeter | None = None,
 ) -> dict[str, Any]:
     """Each (token, thread) sender in its own OS thread POSTs back to back for `seconds`."""
 
@@ -294,11 +310,16 @@ def throughput(
                 if not _count(tally, window, start, ok):
                     break
 
-    return _run_senders(senders, work, seconds=seconds, warmup=warmup, name="sender")
+    return _run_senders(senders, work, seconds=seconds, warmup=warmup, name="sender", cpu=cpu)
 
 
 def throughput_socket(
-    base: str, *, senders: list[tuple[str, int]], seconds: float, warmup: float = 2.0
+    base: str,
+    *,
+    senders: list[tuple[str, int]],
+    seconds: float,
+    warmup: float = 2.0,
+    cpu: CpuMeter | None = None,
 ) -> dict[str, Any]:
     """Like `throughput`, over the live socket: each (cookie, thread) sender in its own OS
     thread (its own event loop and socket) sends a `post` frame and waits for its `ack`."""
@@ -331,7 +352,9 @@ def throughput_socket(
     def work(*args: Any) -> None:
         asyncio.run(session(*args))
 
-    return _run_senders(senders, work, seconds=seconds, warmup=warmup, name="socket-sender")
+    return _run_senders(
+        senders, work, seconds=seconds, warmup=warmup, name="socket-sender", cpu=cpu
+    )
 
 
 async def history(base: str, *, token: str, thread: int, requests: int) -> dict[str, Any]:
@@ -413,6 +436,7 @@ class Profiler:
                 "--output",
                 str(self.out_dir / f"{name}.folded"),
                 "--nonblocking",
+                "--gil",  # only samples holding the GIL: where the CPU goes, not the waits
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -594,10 +618,16 @@ async def scenarios(base: str, data: dict[str, Any], args: argparse.Namespace, *
             base,
             senders=list(zip(credentials, threads, strict=True)),
             seconds=args.seconds,
+            cpu=hooks["cpu"],
         )
         profiler.stop()
         sampler.mark(key)
-        say(f"  {out[key]['accepted_per_s']} accepted/s")
+        cost = out[key]["cpu_ms_per_unit"]
+        say(
+            f"  {out[key]['accepted_per_s']} accepted/s; CPU ms per post: "
+            + ", ".join(f"{k} {v}" for k, v in cost.items())
+            + f"; cores {out[key]['machine_busy_pct']}% busy"
+        )
     return out
 
 
@@ -690,7 +720,22 @@ def main(argv: list[str] | None = None) -> int:
         sampler.start()
         profiler = Profiler(args.out / "profiles" if args.profile else None)
         out = asyncio.run(
-            scenarios(base, data, args, sampler=sampler, profiler=profiler, pid0=cluster.pids[0])
+            scenarios(
+                base,
+                data,
+                args,
+                sampler=sampler,
+                profiler=profiler,
+                pid0=cluster.pids[0],
+                cpu=CpuMeter(
+                    {
+                        "daphne": lambda: cluster.pids if cluster else [],
+                        "postgres": lambda: pids_named("postgres"),
+                        "redis": lambda: [redis.proc.pid] if redis.proc else [],
+                        "clients": lambda: [os.getpid()],
+                    }
+                ),
+            )
         )
         sampler.stop()
         out["memory"] = {

@@ -232,3 +232,78 @@ class RssSampler:
         if self._thread is not None:
             self._thread.join(timeout=2)
         self.sample()
+
+
+# --- CPU -----------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of `pid` from /proc, in seconds (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            # The command name may hold spaces; the fields after its closing paren do not.
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def pids_named(name: str) -> list[int]:
+    """Every process whose command name is `name` (e.g. each PostgreSQL backend)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text(encoding="ascii").strip() == name:
+                    found.append(int(entry.name))
+    return found
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, summed over its cores."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        ticks = [int(x) for x in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks) - idle) / CLOCK_TICKS, sum(ticks) / CLOCK_TICKS
+
+
+@dataclass
+class CpuMeter:
+    """CPU time spent by each part of a run between two readings.
+
+    Throughput on a shared machine drifts with the machine's speed; CPU time per post tells
+    where the work goes and compares changes fairly. `groups` maps a part's name to a callable
+    returning its current pids. PostgreSQL backends that ended between the readings are not
+    counted, which is why the servers keep their connections.
+    """
+
+    groups: dict[str, Any]
+    _start: dict[str, float] = field(default_factory=dict)
+    _machine: tuple[float, float] = (0.0, 0.0)
+    _spent: dict[str, float] = field(default_factory=dict)
+    _busy_pct: float = 0.0
+
+    def _read(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(pid) for pid in pids()) for name, pids in self.groups.items()}
+
+    def start(self) -> None:
+        self._start = self._read()
+        self._machine = machine_busy_seconds()
+
+    def stop(self) -> None:
+        now = self._read()
+        busy, total = machine_busy_seconds()
+        self._spent = {name: now[name] - self._start.get(name, 0.0) for name in now}
+        self._busy_pct = 100 * (busy - self._machine[0]) / max(total - self._machine[1], 1e-9)
+
+    def per_unit(self, units: int) -> dict[str, Any]:
+        """CPU ms per unit of work (`units` done between `start` and `stop`) for each part,
+        and how busy the machine's cores were meanwhile."""
+        return {
+            "cpu_ms_per_unit": {
+                name: round(1000 * s / max(units, 1), 3) for name, s in self._spent.items()
+            },
+            "machine_busy_pct": round(self._busy_pct, 1),
+        }
