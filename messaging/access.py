@@ -12,8 +12,7 @@ from functools import cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import BooleanField, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from config.api import NotFound
@@ -58,8 +57,9 @@ def _coordination_sql() -> str:
     )
 
 
-def thread_access_condition(user: Any) -> RawSQL:
-    """`threads_visible_to`'s rule for the thread row of the query, as one cheap condition.
+def thread_access_sql(user: Any) -> tuple[str, list[Any]]:
+    """`threads_visible_to`'s rule for the thread row of the query, as one cheap SQL condition
+    and its parameters.
 
     A patient's thread: the patient gate (`patients.access.patient_access_sql`). A
     coordination thread: an active membership in its organization, or for a network thread in
@@ -71,11 +71,7 @@ def thread_access_condition(user: Any) -> RawSQL:
     patient_column = f"{connection.ops.quote_name(Thread._meta.db_table)}.patient_id"
     patient_sql, patient_params = patient_access_sql(user, patient_column)
     coordination_params = [user.pk, True, user.pk, True, user.pk]
-    return RawSQL(
-        f"({patient_sql} OR {_coordination_sql()})",
-        [*patient_params, *coordination_params],
-        output_field=BooleanField(),
-    )
+    return f"({patient_sql} OR {_coordination_sql()})", [*patient_params, *coordination_params]
 
 
 # The thread's relations as `access_thread` loads them: what their names need (titles,
@@ -86,7 +82,7 @@ _RELATED: tuple[Any, ...] = (Thread.patient.field, Thread.organization.field, Th
 @cache
 def _thread_by_pk_sql() -> str:
     """The thread row by pk with its relations' names, on the condition of
-    `thread_access_condition` (appended)."""
+    `thread_access_sql` (appended)."""
     quote = connection.ops.quote_name
     table = quote(Thread._meta.db_table)
     columns = [f"{table}.{quote(str(f.column))}" for f in Thread._meta.concrete_fields]
@@ -105,15 +101,20 @@ def _thread_by_pk_sql() -> str:
 
 
 def thread_access_named(user: Any) -> tuple[str, dict[str, Any]]:
-    """`thread_access_condition` with named parameters (`kz_gate0`, `kz_gate1`, ...), for a
+    """`thread_access_sql` with named parameters (`kz_gate0`, `kz_gate1`, ...), for a
     statement written with named parameters (the post statement)."""
-    condition = thread_access_condition(user)
-    parts = condition.sql.split("%s")
-    if len(parts) - 1 != len(condition.params) or "%(" in condition.sql:
+    sql, params = thread_access_sql(user)
+    return _named_placeholders(sql, len(params)), {f"kz_gate{i}": p for i, p in enumerate(params)}
+
+
+@cache
+def _named_placeholders(sql: str, count: int) -> str:
+    """`sql` with its `count` "%s" placeholders renamed `%(kz_gate0)s`, `%(kz_gate1)s`, ...
+    Cached: the condition's text is the same for every user, only its parameters change."""
+    parts = sql.split("%s")
+    if len(parts) - 1 != count or "%(" in sql:
         raise ValueError("the access condition's placeholders changed")
-    names = [f"kz_gate{i}" for i in range(len(condition.params))]
-    sql = parts[0] + "".join(f"%({n})s{part}" for n, part in zip(names, parts[1:], strict=True))
-    return sql, dict(zip(names, condition.params, strict=True))
+    return parts[0] + "".join(f"%(kz_gate{i})s{part}" for i, part in enumerate(parts[1:]))
 
 
 def thread_pk(thread_id: Any) -> int:
@@ -139,9 +140,9 @@ def access_thread(user: Any, thread_id: Any, *, for_write: bool = False) -> Thre
     pk = thread_pk(thread_id)
     if not user.is_authenticated or not user.is_active:
         raise NotFound
-    condition = thread_access_condition(user)
+    condition, params = thread_access_sql(user)
     with connection.cursor() as cursor:
-        cursor.execute(_thread_by_pk_sql() + condition.sql, [pk, *condition.params])
+        cursor.execute(_thread_by_pk_sql() + condition, [pk, *params])
         row = cursor.fetchone()
     if row is None:
         raise NotFound
