@@ -25,6 +25,9 @@ from patients.models import Patient
 from teams.models import Network, Organization
 
 BODY_MAX_LENGTH = 10_000
+# A body's field errors, worded the same whether the post came over the API or the socket.
+BODY_REQUIRED = _("必須です。")
+BODY_TOO_LONG = _("10,000文字以内で入力してください。")
 
 
 class ThreadKind(models.TextChoices):

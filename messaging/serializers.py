@@ -18,7 +18,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from messaging.models import BODY_MAX_LENGTH, Message, MessageKind, Priority, Thread
+from messaging.models import (
+    BODY_MAX_LENGTH,
+    BODY_REQUIRED,
+    BODY_TOO_LONG,
+    Message,
+    MessageKind,
+    Priority,
+    Thread,
+)
 from messaging.selectors import SyncResult, mentioned_users
 
 
@@ -131,18 +139,25 @@ class ThreadListItemSerializer(ThreadOutputSerializer):
         return message_data(message) if message is not None else None
 
 
+BODY_ERRORS: dict[str, Any] = {
+    "required": BODY_REQUIRED,
+    "blank": BODY_REQUIRED,
+    "max_length": BODY_TOO_LONG,
+}
+
+
 class MessagePostInputSerializer(serializers.Serializer[Any]):
     client_id = serializers.UUIDField(
         error_messages={"invalid": _("client_id はUUIDで指定してください。")}
     )
-    body = serializers.CharField(max_length=BODY_MAX_LENGTH)
+    body = serializers.CharField(max_length=BODY_MAX_LENGTH, error_messages=BODY_ERRORS)
     kind = serializers.ChoiceField(choices=MessageKind.choices, default=MessageKind.NOTE)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     reply_to = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
 
 class MessageEditInputSerializer(serializers.Serializer[Any]):
-    body = serializers.CharField(max_length=BODY_MAX_LENGTH)
+    body = serializers.CharField(max_length=BODY_MAX_LENGTH, error_messages=BODY_ERRORS)
 
 
 class MessagePageQuerySerializer(serializers.Serializer[Any]):

@@ -34,6 +34,8 @@ from messaging.access import (
 )
 from messaging.models import (
     BODY_MAX_LENGTH,
+    BODY_REQUIRED,
+    BODY_TOO_LONG,
     Message,
     MessageKind,
     MessageRevision,
@@ -159,11 +161,11 @@ def _clean_body(body: Any) -> str:
         raise DomainError(_("本文が不正です。"), fields={"body": [_("文字列で入力してください。")]})
     text = body.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
-        raise DomainError(_("本文を入力してください。"), fields={"body": [_("必須です。")]})
+        raise DomainError(_("本文を入力してください。"), fields={"body": [BODY_REQUIRED]})
     if len(text) > BODY_MAX_LENGTH:
         raise DomainError(
             _("本文が長すぎます。"),
-            fields={"body": [_("10,000文字以内で入力してください。")]},
+            fields={"body": [BODY_TOO_LONG]},
         )
     if "\x00" in text:
         raise DomainError(

@@ -101,6 +101,9 @@ def test_a_post_appears_live_on_the_other_page_once_and_its_read_count_updates(
     expect(on_doctor).to_have_count(1)
     expect(mine).to_have_count(1)
     assert Message.objects.filter(body=body.strip()).count() == 1
+    # The socket was open, so the post went over it and its ack settled it.
+    stats = page.evaluate("() => window.kizunaThread.stats")
+    assert (stats["socketPosts"], stats["httpPosts"]) == (1, 0)
     shoot(page, "thread-live-nurse")
     shoot(doctor, "thread-live-physician")
 
@@ -132,6 +135,37 @@ def test_a_post_written_offline_waits_and_is_sent_once_when_back_online(
     expect(_messages_with(doctor, body)).to_have_count(1)
     assert Message.objects.filter(body=body).count() == 1
     assert page.evaluate("() => window.kizunaThread.outbox().length") == 0
+
+
+def test_a_post_whose_socket_closes_before_the_ack_is_sent_again_and_stored_once(
+    page, other_context, login, live_server_url, browser_data, shoot
+):
+    doctor = _two_pages(page, other_context, login, browser_data, live_server_url)
+    body = _unique("ack を待つ間に切断")
+    # The next post frame leaves, then the socket closes at once: its ack cannot arrive.
+    page.evaluate(
+        """() => {
+            const sock = window.kizunaThread.socket();
+            const send = sock.send.bind(sock);
+            sock.send = (data) => {
+                send(data);
+                if (JSON.parse(data).type === "post") { sock.close(); }
+            };
+        }"""
+    )
+    _post_from(page, body)
+
+    expect(_messages_with(page, body)).to_have_count(1, timeout=LIVE)
+    expect(_messages_with(doctor, body)).to_have_count(1, timeout=LIVE)
+    expect(page.locator("#thread-outbox li")).to_have_count(0)
+    page.wait_for_timeout(800)
+    expect(_messages_with(page, body)).to_have_count(1)
+    stats = page.evaluate("() => window.kizunaThread.stats")
+    assert stats["socketPosts"] == 1
+    assert stats["httpPosts"] >= 1  # sent again over HTTP, with the same client_id
+    assert Message.objects.filter(body=body).count() == 1
+    assert page.evaluate("() => window.kizunaThread.outbox().length") == 0
+    shoot(page, "thread-ack-lost")
 
 
 def test_a_too_long_post_shows_the_servers_error_and_keeps_the_text(

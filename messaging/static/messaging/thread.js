@@ -6,10 +6,12 @@
      with the last seq seen; the answer is merged the same way. Close code 4000 reconnects at
      once; anything else waits 1, 2, 4 … 30 s.
    - Posts go through an outbox kept in localStorage BEFORE sending, keyed by user and thread,
-     and are sent with POST /api/v1/threads/{id}/messages/ under a client-made client_id. A
-     failed or offline post stays "送信待ち" and is retried with the same client_id (the server
-     is idempotent on it) when the browser comes online, when the socket reconnects, and on a
-     timer. Only a 200/201, or a 4xx whose error is shown next to the post, removes it.
+     under a client-made client_id. While the socket is open a post goes over it (a "post"
+     frame, answered by an "ack" or an "error" frame naming its client_id); otherwise with
+     POST /api/v1/threads/{id}/messages/. A failed or offline post stays "送信待ち" and is
+     retried with the same client_id (the server is idempotent on it, whichever way it came)
+     when the browser comes online, when the socket reconnects, and on a timer. Only an ack or
+     a 200/201, or a refusal whose error is shown next to the post, removes it.
    - Read marks: the newest message on screen while the page is visible is posted to
      /read/ (debounced); 既読 counts follow read.updated live.
    - Every string shown comes translated from data-str-* attributes of #thread-card.
@@ -93,7 +95,9 @@
   var outbox = [];           // [{client_id, body, kind, priority, created}]
   var pendingEls = {};       // client_id -> <li> in the outbox list
   var gone = false;          // the thread was taken away from this user
-  var stats = { resyncs: 0, resyncMerged: [], liveMerged: [], reconnects: 0 };
+  var stats = {
+    resyncs: 0, resyncMerged: [], liveMerged: [], reconnects: 0, socketPosts: 0, httpPosts: 0
+  };
 
   Object.keys(cfg.readMarks || {}).forEach(function (uid) {
     readMarks[uid] = Number(cfg.readMarks[uid]) || 0;
@@ -494,6 +498,11 @@
       ws = null;
       setLive("closed");
       if (gone) { return; }
+      if (inFlight) {
+        // Its ack went down with the socket: send it again (over HTTP now, same client_id).
+        window.setTimeout(flushOutbox, 0);
+        settleInFlight();
+      }
       if (event.code === 4003) {
         // Signed out (deactivated or password changed): the session is gone; go and log in.
         window.location.reload();
@@ -540,8 +549,14 @@
       case "resync":
         applyResync(frame);
         break;
+      case "ack":
+        postAnswered(frame.client_id, frame);
+        break;
+      case "error":
+        if (frame.client_id) { postAnswered(frame.client_id, frame); }
+        break;
       default:
-        break;  // pong, ack, error: nothing to do here (posts go over HTTP)
+        break;  // pong: nothing to do
     }
   }
 
@@ -818,42 +833,115 @@
     retryDelayS = Math.min(MAX_RETRY_S, retryDelayS * 2);
   }
 
-  // Send the outbox oldest first, one at a time, so the thread keeps the order they were
-  // written in. Stops at the first post that cannot go now and retries later.
-  function flushOutbox() {
-    if (sending || gone) { return; }
-    var item = outbox[0];
-    if (!item) { return; }
-    sending = true;
-    window.clearTimeout(retryTimer);
-    var payload = { client_id: item.client_id, body: item.body, kind: item.kind };
-    if (item.priority) { payload.priority = item.priority; }
+  // The post sent over the socket and waiting for its ack: {clientId, timer}.
+  var inFlight = null;
+  var ACK_TIMEOUT_MS = 15000;
+  var OWN_POST_WAIT_MS = 2000;
+
+  function settleInFlight() {
+    if (inFlight) {
+      window.clearTimeout(inFlight.timer);
+      inFlight = null;
+    }
+    sending = false;
+  }
+
+  // The post is stored: its message comes as a live event. The channel layer may drop that
+  // event, so if it has not come soon, ask the database (resync) instead.
+  function awaitOwnPost(clientId) {
+    window.setTimeout(function () {
+      if (!seqByClientId[clientId] && !gone) { requestResync(); }
+    }, OWN_POST_WAIT_MS);
+  }
+
+  // A post is answered: stored (`ok`), refused for good (shown next to it, text given back),
+  // or not now (tried again later).
+  function postDone(item, outcome, data) {
+    if (outcome === "ok") {
+      retryDelayS = 2;
+      removeFromOutbox(item.client_id);
+      flushOutbox();
+    } else if (outcome === "refused") {
+      removeFromOutbox(item.client_id);
+      failPending(item, errorText(data));
+      flushOutbox();
+    } else {
+      scheduleRetry();
+    }
+  }
+
+  // The socket's answer to a post frame: "ack", or "error" with the post's client_id.
+  function postAnswered(clientId, frame) {
+    var item = outbox.filter(function (i) { return i.client_id === clientId; })[0];
+    if (inFlight && inFlight.clientId === clientId) { settleInFlight(); }
+    if (!item) { return; }  // a late answer to a post already settled
+    if (frame.type === "ack") {
+      if (!seqByClientId[clientId]) { awaitOwnPost(clientId); }
+      postDone(item, "ok");
+    } else {
+      // A server error may pass; everything else (too long, not on the team …) will not.
+      postDone(item, frame.code === "server_error" ? "later" : "refused", frame);
+    }
+  }
+
+  function postOverSocket(item, payload) {
+    payload.type = "post";
+    payload.thread = THREAD;
+    if (!sendFrame(payload)) { return false; }
+    stats.socketPosts++;
+    inFlight = {
+      clientId: item.client_id,
+      timer: window.setTimeout(function () {
+        // No answer on a weak line: try again; the server keeps one message per client_id.
+        settleInFlight();
+        scheduleRetry();
+      }, ACK_TIMEOUT_MS)
+    };
+    return true;
+  }
+
+  function postOverHttp(item, payload) {
+    stats.httpPosts++;
     api("POST", cfg.urls.messages, payload).then(function (r) {
       sending = false;
       if (r.status === 200 || r.status === 201) {
-        retryDelayS = 2;
-        removeFromOutbox(item.client_id);
         noteSeq(r.data && r.data.seq);
         merge(r.data, "post");
         dropPendingEl(item.client_id);
-        flushOutbox();
+        postDone(item, "ok");
       } else if (r.status >= 400 && r.status < 500 && [401, 403, 408, 429].indexOf(r.status) === -1) {
-        // Refused for good (too long, not a member any more …): retrying cannot help.
-        removeFromOutbox(item.client_id);
-        failPending(item, errorText(r.data));
-        flushOutbox();
+        postDone(item, "refused", r.data);  // too long, not a member any more …
       } else {
         if (r.status === 401 || r.status === 403) {
           var li = pendingEls[item.client_id];
           var state = li && li.querySelector(".msg-state");
           if (state) { state.textContent = str("pending") + ": " + str("login"); }
         }
-        scheduleRetry();
+        postDone(item, "later");
       }
     }, function () {
       sending = false;  // offline or the server is unreachable: keep it and try again
-      scheduleRetry();
+      postDone(item, "later");
     });
+  }
+
+  // Send the outbox oldest first, one at a time, so the thread keeps the order they were
+  // written in. Stops at the first post that cannot go now and retries later.
+  function flushOutbox() {
+    if (sending || gone) { return; }
+    var item = outbox[0];
+    if (!item) { return; }
+    window.clearTimeout(retryTimer);
+    if (!navigator.onLine) {
+      scheduleRetry();  // the "online" event sends it sooner
+      return;
+    }
+    sending = true;
+    var payload = { client_id: item.client_id, body: item.body, kind: item.kind };
+    if (item.priority) { payload.priority = item.priority; }
+    if (!postOverSocket(item, payload)) {
+      postOverHttp(item, payload);
+    }
   }
 
   function saveDraft() {
