@@ -22,11 +22,13 @@ class AuditAction(models.TextChoices):
 
 
 class AuditEvent(models.Model):
+    # actor and patient are indexed by the (actor, -at) and (patient, -at) indexes below.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     action = models.CharField(max_length=20, choices=AuditAction.choices)
@@ -35,6 +37,7 @@ class AuditEvent(models.Model):
         null=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     object_type = models.CharField(max_length=60, blank=True)

@@ -12,17 +12,17 @@ from config import web
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", obtain_auth_token, name="api-token"),
+    path("", include("messaging.api_urls")),  # first: posts and reads are most of the traffic
     path("", include("teams.api_urls")),
     path("", include("patients.api_urls")),
-    path("", include("messaging.api_urls")),
 ]
 
 urlpatterns = [
+    path("api/v1/", include(api_v1)),  # first: Django tries the patterns in order
     path("sw.js", web.service_worker, name="service-worker"),
     path("manifest.webmanifest", web.manifest, name="manifest"),
     path("offline/", web.offline, name="offline"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -115,10 +115,14 @@ class Priority(models.TextChoices):
 
 
 class Message(models.Model):
-    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages")
+    # No single-column indexes on thread and author: the unique constraints on (thread, seq)
+    # and (author, client_id) lead with them, and every post writes each index.
+    thread = models.ForeignKey(
+        Thread, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     seq = models.PositiveBigIntegerField()
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="messages"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="messages", db_index=False
     )
     client_id = models.UUIDField()
     body = models.TextField(_("本文"), max_length=BODY_MAX_LENGTH)
@@ -183,10 +187,16 @@ class MessageRevision(models.Model):
 class ReadState(models.Model):
     """How far a person has read a thread. `last_read_seq` only ever grows."""
 
+    # Indexed by the constraint on (user, thread) and the index on (thread, last_read_seq).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_states"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="read_states",
+        db_index=False,
     )
-    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="read_states")
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, related_name="read_states", db_index=False
+    )
     last_read_seq = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
