@@ -128,6 +128,19 @@ def machine() -> dict[str, Any]:
     }
 
 
+def python_speed_ms() -> float:
+    """A fixed pure-Python workload's time, best of 5, in ms. The machine's speed drifts (a
+    shared host); this says how fast it was during a run, so runs compare fairly."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i % 7
+        best = min(best, time.perf_counter() - start)
+    return round(1000 * best, 1)
+
+
 def loadavg() -> float:
     with open("/proc/loadavg", encoding="ascii") as f:
         return float(f.read().split()[0])
@@ -479,6 +492,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
 
 def write_markdown(results: dict[str, Any], path: Path) -> None:
     s = results["scenarios"]
+    speed = results["python_speed_ms"]
     m = results["machine"]
     c = results["config"]
     lines = [
@@ -491,6 +505,8 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         f"DJANGO_DEBUG=0, PostgreSQL, private Redis; clients on the same machine",
         f"- Command: `{results['command']}`",
         f"- Load average before / after: {results['loadavg_before']} / {results['loadavg_after']}",
+        f"- Machine speed before / after: {speed['before']} / {speed['after']} ms for a fixed "
+        "Python loop (`bench.run.python_speed_ms`; lower is faster)",
     ]
     if results.get("note"):
         lines.append(f"- Note: {results['note']}")
@@ -545,6 +561,25 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             f"| history, newest 50 of {c['history_messages']} | {hl['n']} | {hl['p50_ms']} | "
             f"{hl['p95_ms']} | {hl['p99_ms']} | {hl['max_ms']} | {h['bad_answers']} bad answers |"
         )
+    costs = [
+        (how, s[key])
+        for key, how in (("throughput", "HTTP POST"), ("throughput_socket", "socket post + ack"))
+        if "cpu_ms_per_unit" in s.get(key, {})
+    ]
+    if costs:
+        lines += [
+            "",
+            "CPU time per accepted post in the throughput window (ms; /proc, all cores):",
+            "",
+            "| path | Daphne | PostgreSQL | Redis | clients | total | cores busy |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for how, t in costs:
+            c = t["cpu_ms_per_unit"]
+            lines.append(
+                f"| {how} | {c['daphne']} | {c['postgres']} | {c['redis']} | {c['clients']} | "
+                f"{round(sum(c.values()), 3)} | {t['machine_busy_pct']}% |"
+            )
     mem = s["memory"]
     lines += [
         "",
@@ -671,6 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     load_before = loadavg()
+    speed_before = python_speed_ms()
     cluster_mod = load_cluster()
     logs = Path(tempfile.mkdtemp(prefix="kizuna-bench-"))
     redis = RedisServer(log_path=logs / "redis.log")
@@ -749,6 +785,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": shlex.join(["python", "-m", "bench.run", *(argv or sys.argv[1:])]),
             "machine": machine(),
             "loadavg_before": load_before,
+            "python_speed_ms": {"before": speed_before, "after": python_speed_ms()},
             "loadavg_after": loadavg(),
             "note": args.note,
             "config": {
