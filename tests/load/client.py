@@ -8,8 +8,11 @@ Rules (docs/events.md, "Gaps and resync"):
   can arrive swapped; without a short grace every such swap costs a full resync;
 - after every (re)connect, send `resync` with the remembered seq before trusting the stream;
 - reconnect with backoff whenever the socket closes or cannot be opened;
-- post over HTTP with a `client_id` and, on any failure, retry with the same `client_id`
-  (the server answers a retry with the original message).
+- post with a `client_id` and, on any failure, retry with the same `client_id` (the server
+  answers a retry with the original message). A client made `via_socket` posts as the web
+  page does: a `post` frame while its socket is open (settled by the `ack`), HTTP while it is
+  not; a socket that closes, or no ack within `ack_timeout`, sends the post again. The other
+  clients post over HTTP only, as API clients do.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class Stats:
     gaps: int = 0  # out-of-order arrivals
     gap_resyncs: int = 0  # gaps not filled within the grace: resync sent
     connects: int = 0
+    socket_posts: int = 0  # post attempts over the socket
+    http_posts: int = 0  # post attempts over HTTP
     post_retries: int = 0
     post_errors: list[str] = field(default_factory=list)
 
@@ -52,6 +57,8 @@ class RecoveringClient:
         token: str,
         thread: int,
         gap_grace: float = 0.3,
+        via_socket: bool = False,
+        ack_timeout: float = 5.0,
     ) -> None:
         self.name = name
         self.bases = bases
@@ -60,6 +67,9 @@ class RecoveringClient:
         self.token = token
         self.thread = thread
         self.gap_grace = gap_grace
+        self.via_socket = via_socket
+        self.ack_timeout = ack_timeout
+        self.answers: dict[str, asyncio.Future[dict[str, Any]]] = {}  # client_id -> ack/error
         self.early: dict[int, dict[str, Any]] = {}  # seq -> message that arrived before its turn
         self.last = 0
         self.applied: list[tuple[int, str]] = []  # (seq, client_id) in the order applied
@@ -137,6 +147,10 @@ class RecoveringClient:
             self.resync_pending = False
             if self._take_sync(frame.get("threads", {})):
                 await self._resync()
+        elif kind in ("ack", "error") and frame.get("client_id") in self.answers:
+            answer = self.answers[frame["client_id"]]
+            if not answer.done():
+                answer.set_result(frame)
         elif kind == "error":
             # A resync refused (e.g. the database or Redis hiccuped): ask again later.
             self.resync_pending = False
@@ -157,6 +171,9 @@ class RecoveringClient:
                 pass
             finally:
                 ws, self.ws = self.ws, None
+                for answer in self.answers.values():  # their acks went down with the socket
+                    if not answer.done():
+                        answer.set_exception(ConnectionError("socket closed"))
                 if ws is not None:
                     with contextlib.suppress(Exception):
                         await ws.close()
@@ -167,25 +184,25 @@ class RecoveringClient:
     # --- posting -------------------------------------------------------------------------
 
     async def post(self, http: httpx.AsyncClient, body: str, *, deadline: float) -> None:
-        """Post once, retrying with the same client_id (and the other server) until accepted."""
+        """Post once, retrying with the same client_id (over the socket or HTTP, and HTTP to
+        the other server too) until accepted."""
         cid = str(uuid.uuid4())
-        payload = json.dumps({"client_id": cid, "body": body, "kind": "note"})
-        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
         attempt = 0
         while True:
-            base = self.bases[(self.home + attempt) % len(self.bases)]
+            ws = self.ws if self.via_socket else None
             try:
-                answer = await http.post(
-                    f"{base}/api/v1/threads/{self.thread}/messages/",
-                    content=payload,
-                    headers=headers,
-                )
-                if answer.status_code in (200, 201) and answer.json()["client_id"] == cid:
-                    self.posted.append(cid)
-                    return
-                error = f"HTTP {answer.status_code}"
-            except (httpx.HTTPError, OSError, ValueError) as exc:
+                if ws is not None:
+                    error = await self._post_over_socket(ws, cid, body)
+                else:
+                    base = self.bases[(self.home + attempt) % len(self.bases)]
+                    error = await self._post_over_http(http, base, cid, body)
+            except (httpx.HTTPError, WebSocketException, OSError, ValueError) as exc:
                 error = type(exc).__name__
+            except TimeoutError:
+                error = "no ack"
+            if error is None:
+                self.posted.append(cid)
+                return
             if len(self.stats.post_errors) < 20:
                 self.stats.post_errors.append(error)
             self.stats.post_retries += 1
@@ -193,6 +210,33 @@ class RecoveringClient:
                 raise TimeoutError(f"{self.name}: post {cid} not accepted before the deadline")
             attempt += 1
             await asyncio.sleep(min(0.1 * attempt, 1.0))
+
+    async def _post_over_socket(self, ws: ClientConnection, cid: str, body: str) -> str | None:
+        """A `post` frame and its answer: None when acked, else what went wrong."""
+        self.stats.socket_posts += 1
+        answer = self.answers[cid] = asyncio.get_running_loop().create_future()
+        try:
+            frame = {"type": "post", "thread": self.thread, "client_id": cid, "body": body}
+            await ws.send(json.dumps(frame))
+            reply = await asyncio.wait_for(answer, self.ack_timeout)
+        finally:
+            del self.answers[cid]
+        if reply["type"] == "ack":
+            return None
+        return f"error frame {reply.get('code')}"
+
+    async def _post_over_http(
+        self, http: httpx.AsyncClient, base: str, cid: str, body: str
+    ) -> str | None:
+        self.stats.http_posts += 1
+        answer = await http.post(
+            f"{base}/api/v1/threads/{self.thread}/messages/",
+            content=json.dumps({"client_id": cid, "body": body, "kind": "note"}),
+            headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json"},
+        )
+        if answer.status_code in (200, 201) and answer.json()["client_id"] == cid:
+            return None
+        return f"HTTP {answer.status_code}"
 
     async def catch_up(self, http: httpx.AsyncClient, *, target: int, deadline: float) -> None:
         """Fetch with `POST /api/v1/sync/` (any server) until the thread's seq `target`."""

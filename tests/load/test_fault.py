@@ -3,8 +3,9 @@
 Its own redis-server (a free port, no persistence) and two Daphne processes on two ports
 (each behind a socket held by `deploy/dev/cluster.py`, so a restarted process takes the same
 address) serve the test database. 20 clients each keep a socket to one Daphne, follow the
-web client's recovery rules (tests/load/client.py) and post 100 messages each over HTTP into
-one patient's contact book, retrying with the same client_id on any failure. Midway Redis is
+web client's recovery rules (tests/load/client.py) and post 100 messages each into one
+patient's contact book, retrying with the same client_id on any failure: half of them as the
+web page does (over the socket while it is open, else HTTP), half over HTTP only. Midway Redis is
 killed and restarted (empty), then one Daphne is killed with SIGKILL and restarted.
 
 At the end every client catches up through the sync API; each must hold every message
@@ -60,6 +61,7 @@ async def _drive(
             cookie=cookies[i],
             token=team.tokens[i],
             thread=team.thread.pk,
+            via_socket=i % 4 < 2,  # each server has socket posters and HTTP posters
         )
         for i, user in enumerate(team.users)
     ]
@@ -176,6 +178,8 @@ def test_every_client_holds_every_message_once_in_order_after_redis_and_daphne_c
             "gaps",
             "gap_resyncs",
             "connects",
+            "socket_posts",
+            "http_posts",
             "post_retries",
         )
     }
@@ -203,6 +207,9 @@ def test_every_client_holds_every_message_once_in_order_after_redis_and_daphne_c
     assert {cid for _, cid in expected} == set(posted)
     for c in clients:
         assert c.applied == expected, f"{c.name} holds {len(c.applied)} messages, not in order"
+    for c in clients:  # each way of posting was exercised
+        assert (c.stats.socket_posts > 0) == c.via_socket, c.name
+        assert c.stats.http_posts > 0 or c.via_socket, c.name
     # The killed Daphne's clients lost their sockets and came back (reconnect -> resync).
     for c in clients[1::2]:
         assert c.stats.connects >= 2, f"{c.name} never reconnected"
