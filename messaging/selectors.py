@@ -164,6 +164,11 @@ def _page_sql(order: str) -> str:
     Plain SQL because compiling the equivalent ORM queries cost more than running them, on
     every history read (bench/: 4 ms of 12 per page). `read_by` counts the read marks at or past
     the message other than its author's, as `attach_read_by` does; tests hold the two equal.
+
+    The page is cut in a subquery of its own, which can only walk the (thread, seq) index and
+    stop at the limit. As one flat query, a thread that grew since the planner last counted
+    it (statistics lag behind a busy thread) was joined and sorted whole: 11 ms for a page of
+    a 12,000-message thread, against well under 1 ms.
     """
     q = connection.ops.quote_name
     message, user = q(Message._meta.db_table), q(User._meta.db_table)
@@ -179,10 +184,11 @@ def _page_sql(order: str) -> str:
         f"  WHERE mm.message_id = m.id),"
         f" (SELECT count(*) FROM {read_state} rs WHERE rs.thread_id = m.thread_id"
         f"  AND rs.last_read_seq >= m.seq AND rs.user_id <> m.author_id)"
-        f" FROM {message} m JOIN {user} a ON a.id = m.author_id"
+        f" FROM (SELECT * FROM {message} WHERE thread_id = %s AND seq > %s AND seq < %s"
+        f"  ORDER BY seq {order} LIMIT %s) m"
+        f" JOIN {user} a ON a.id = m.author_id"
         f" LEFT JOIN {message} r ON r.id = m.reply_to_id"
-        " WHERE m.thread_id = %s AND m.seq > %s AND m.seq < %s"
-        f" ORDER BY m.seq {order} LIMIT %s"
+        f" ORDER BY m.seq {order}"
     )
 
 
