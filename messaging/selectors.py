@@ -192,9 +192,13 @@ def _page_sql(order: str) -> str:
     )
 
 
-def _user_ref_instance(values: Sequence[Any]) -> Any:
-    """A `User` with only the fields a user reference shows (the others load if touched)."""
-    return User.from_db(DEFAULT_DB_ALIAS, USER_REF_FIELDS, values)
+def _user_ref_instance(values: Sequence[Any], seen: dict[int, Any]) -> Any:
+    """A `User` with only the fields a user reference shows (the others load if touched).
+    One instance per user in `seen`: a page of 50 messages has a handful of authors."""
+    user = seen.get(values[0])
+    if user is None:
+        user = seen[values[0]] = User.from_db(DEFAULT_DB_ALIAS, USER_REF_FIELDS, values)
+    return user
 
 
 def messages_page(
@@ -223,9 +227,11 @@ def messages_page(
     attnames = [f.attname for f in fields]
     author_field, reply_field = Message.author.field, Message.reply_to.field
     rows: list[Message] = []
+    users: dict[int, Any] = {}
     for values in raw[:limit]:
         message = Message.from_db(DEFAULT_DB_ALIAS, attnames, values[:n_message])
-        author_field.set_cached_value(message, _user_ref_instance(values[n_message:][:n_user]))
+        author = _user_ref_instance(values[n_message : n_message + n_user], users)
+        author_field.set_cached_value(message, author)
         reply_seq, mentions, read_by = values[n_message + n_user :]
         reply = None
         if message.reply_to_id is not None:
@@ -233,7 +239,7 @@ def messages_page(
                 DEFAULT_DB_ALIAS, ["id", "seq"], [message.reply_to_id, reply_seq]
             )
         reply_field.set_cached_value(message, reply)
-        message.mentioned_users = [_user_ref_instance(u) for u in mentions or []]  # type: ignore[attr-defined]
+        message.mentioned_users = [_user_ref_instance(u, users) for u in mentions or []]  # type: ignore[attr-defined]
         message.read_by = read_by  # type: ignore[attr-defined]
         rows.append(message)
     return rows, has_more
