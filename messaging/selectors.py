@@ -23,9 +23,8 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    Window,
 )
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.functions import Coalesce
 
 from config.api import NotFound
 from messaging.access import threads_visible_to
@@ -156,19 +155,18 @@ def attach_last_messages(threads: Sequence[Thread]) -> None:
 USER_REF_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
 
 
-@cache
-def _page_sql(order: str) -> str:
-    """The page query of `messages_page`, built once: messages with their author, the seq of
-    their reply target, their mentions (as JSON) and their read count, in one statement.
+def _messages_sql(source: str, order: str) -> str:
+    """Messages with their author, the seq of their reply target, their mentions (as JSON) and
+    their read count, in one statement; `source` is a subquery that picks the messages (`m`).
 
     Plain SQL because compiling the equivalent ORM queries cost more than running them, on
     every history read (bench/: 4 ms of 12 per page). `read_by` counts the read marks at or past
     the message other than its author's, as `attach_read_by` does; tests hold the two equal.
 
-    The page is cut in a subquery of its own, which can only walk the (thread, seq) index and
-    stop at the limit. As one flat query, a thread that grew since the planner last counted
-    it (statistics lag behind a busy thread) was joined and sorted whole: 11 ms for a page of
-    a 12,000-message thread, against well under 1 ms.
+    The messages are picked in a subquery of their own, which can only walk the (thread, seq)
+    index and stop at its limit. As one flat query, a thread that grew since the planner last
+    counted it (statistics lag behind a busy thread) was joined and sorted whole: 11 ms for a
+    page of a 12,000-message thread, against well under 1 ms.
     """
     q = connection.ops.quote_name
     message, user = q(Message._meta.db_table), q(User._meta.db_table)
@@ -178,17 +176,39 @@ def _page_sql(order: str) -> str:
     author_cols = ", ".join(f"a.{q(name)}" for name in USER_REF_FIELDS)
     mention_cols = ", ".join(f"mu.{q(name)}" for name in USER_REF_FIELDS)
     return (
-        f"SELECT {message_cols}, {author_cols}, r.seq,"
+        f"SELECT {message_cols}, {author_cols},"
+        # A subquery, not a join: a join may be planned as a hash over the whole table.
+        f" (SELECT r.seq FROM {message} r WHERE r.id = m.reply_to_id),"
         f" (SELECT json_agg(json_build_array({mention_cols}) ORDER BY mm.id)"
         f"  FROM {mentions} mm JOIN {user} mu ON mu.id = mm.user_id"
         f"  WHERE mm.message_id = m.id),"
         f" (SELECT count(*) FROM {read_state} rs WHERE rs.thread_id = m.thread_id"
         f"  AND rs.last_read_seq >= m.seq AND rs.user_id <> m.author_id)"
-        f" FROM (SELECT * FROM {message} WHERE thread_id = %s AND seq > %s AND seq < %s"
-        f"  ORDER BY seq {order} LIMIT %s) m"
+        f" FROM ({source.format(message=message)}) m"
         f" JOIN {user} a ON a.id = m.author_id"
-        f" LEFT JOIN {message} r ON r.id = m.reply_to_id"
-        f" ORDER BY m.seq {order}"
+        f" ORDER BY {order}"
+    )
+
+
+@cache
+def _page_sql(order: str) -> str:
+    """`messages_page`'s statement: one thread's messages in a seq range, up to a limit."""
+    return _messages_sql(
+        "SELECT * FROM {message} WHERE thread_id = %s AND seq > %s AND seq < %s"
+        f" ORDER BY seq {order} LIMIT %s",
+        f"m.seq {order}",
+    )
+
+
+@cache
+def _missed_sql() -> str:
+    """`sync`'s statement: for each (thread, seq) pair, the messages after that seq, oldest
+    first, up to a limit per thread."""
+    return _messages_sql(
+        "SELECT x.* FROM unnest(%s::bigint[], %s::bigint[]) AS k(thread_id, after)"
+        " CROSS JOIN LATERAL (SELECT * FROM {message} WHERE thread_id = k.thread_id"
+        " AND seq > k.after ORDER BY seq LIMIT %s) x",
+        "m.thread_id, m.seq",
     )
 
 
@@ -199,6 +219,32 @@ def _user_ref_instance(values: Sequence[Any], seen: dict[int, Any]) -> Any:
     if user is None:
         user = seen[values[0]] = User.from_db(DEFAULT_DB_ALIAS, USER_REF_FIELDS, values)
     return user
+
+
+def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
+    """Messages from the rows of `_messages_sql`, with author, reply target (its seq),
+    mentions and `read_by` set, as `messages_base` plus the `attach_*` helpers give them."""
+    fields = Message._meta.concrete_fields
+    n_message, n_user = len(fields), len(USER_REF_FIELDS)
+    attnames = [f.attname for f in fields]
+    author_field, reply_field = Message.author.field, Message.reply_to.field
+    rows: list[Message] = []
+    users: dict[int, Any] = {}
+    for values in raw:
+        message = Message.from_db(DEFAULT_DB_ALIAS, attnames, values[:n_message])
+        author = _user_ref_instance(values[n_message : n_message + n_user], users)
+        author_field.set_cached_value(message, author)
+        reply_seq, mentions, read_by = values[n_message + n_user :]
+        reply = None
+        if message.reply_to_id is not None:
+            reply = Message.from_db(
+                DEFAULT_DB_ALIAS, ["id", "seq"], [message.reply_to_id, reply_seq]
+            )
+        reply_field.set_cached_value(message, reply)
+        message.mentioned_users = [_user_ref_instance(u, users) for u in mentions or []]  # type: ignore[attr-defined]
+        message.read_by = read_by  # type: ignore[attr-defined]
+        rows.append(message)
+    return rows
 
 
 def messages_page(
@@ -221,28 +267,7 @@ def messages_page(
     with connection.cursor() as cursor:
         cursor.execute(sql, [thread.pk, low, high, limit + 1])
         raw = cursor.fetchall()
-    has_more = len(raw) > limit
-    fields = Message._meta.concrete_fields
-    n_message, n_user = len(fields), len(USER_REF_FIELDS)
-    attnames = [f.attname for f in fields]
-    author_field, reply_field = Message.author.field, Message.reply_to.field
-    rows: list[Message] = []
-    users: dict[int, Any] = {}
-    for values in raw[:limit]:
-        message = Message.from_db(DEFAULT_DB_ALIAS, attnames, values[:n_message])
-        author = _user_ref_instance(values[n_message : n_message + n_user], users)
-        author_field.set_cached_value(message, author)
-        reply_seq, mentions, read_by = values[n_message + n_user :]
-        reply = None
-        if message.reply_to_id is not None:
-            reply = Message.from_db(
-                DEFAULT_DB_ALIAS, ["id", "seq"], [message.reply_to_id, reply_seq]
-            )
-        reply_field.set_cached_value(message, reply)
-        message.mentioned_users = [_user_ref_instance(u, users) for u in mentions or []]  # type: ignore[attr-defined]
-        message.read_by = read_by  # type: ignore[attr-defined]
-        rows.append(message)
-    return rows, has_more
+    return _messages_from_rows(raw[:limit]), len(raw) > limit
 
 
 def _message(thread: Thread, seq: Any) -> Message:
@@ -307,26 +332,18 @@ def sync(user: Any, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncResu
     named = {tid: seq for tid, seq in known.items() if tid in by_id}
 
     missed: dict[int, list[Message]] = defaultdict(list)
-    wanted = Q()
-    for tid, seq in named.items():
-        if by_id[tid].last_seq > seq:
-            wanted |= Q(thread_id=tid, seq__gt=seq)
-    if wanted:
-        # One query for all threads; the window numbers each thread's rows so that no thread
-        # sends more than limit + 1 (the extra one only tells us there is more).
-        rows = (
-            messages_base()
-            .filter(wanted)
-            .annotate(
-                nth=Window(RowNumber(), partition_by=[F("thread_id")], order_by=F("seq").asc())
+    behind = [(tid, seq) for tid, seq in named.items() if by_id[tid].last_seq > seq]
+    if behind:
+        # One statement for all threads; each sends at most limit + 1 (the extra one only
+        # tells us there is more).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _missed_sql(),
+                [[tid for tid, _ in behind], [seq for _, seq in behind], limit + 1],
             )
-            .filter(nth__lte=limit + 1)
-            .order_by("thread_id", "seq")
-        )
-        for m in rows:
+            raw = cursor.fetchall()
+        for m in _messages_from_rows(raw):
             missed[m.thread_id].append(m)
-        attach_mentions(m for ms in missed.values() for m in ms)
-        attach_read_by(m for ms in missed.values() for m in ms)
 
     result = SyncResult(removed=removed)
     for t in threads:

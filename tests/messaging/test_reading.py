@@ -207,6 +207,29 @@ def test_sync_returns_what_was_missed_in_named_threads(api_as, net, book, post):
     assert other["thread"]["title"] == "服薬"
 
 
+def test_sync_shows_messages_as_the_history_page_does(api_as, net, book, post):
+    topic = services.thread_create_topic(net.primary, patient_id=net.patient.pk, title="服薬")
+    post(net.primary, book, "一件目")
+    post(net.nurse, book, f"@{net.primary.username} 確認お願いします", reply_to_seq=1)
+    post(net.primary, book, "了解")
+    post(net.primary, topic, "服薬の変更")
+    services.thread_mark_read(net.nurse, thread_id=book.pk, seq=3)
+    client = api_as(net.nurse)
+    res = client.post(
+        reverse("messaging:sync"),
+        {"threads": {str(book.pk): 0, str(topic.pk): 0}},
+        format="json",
+    )
+    threads = res.json()["threads"]
+    for thread in (book, topic):
+        page = client.get(reverse("messaging:thread-messages", args=[thread.pk]), {"after": 0})
+        assert threads[str(thread.pk)]["messages"] == page.json()["results"]
+    first, second, _ = threads[str(book.pk)]["messages"]
+    assert [u["username"] for u in second["mentions"]] == [net.primary.username]
+    assert second["reply_to"] == 1
+    assert first["read_by"] == 1  # the nurse; the author's own mark does not count
+
+
 def test_sync_caps_each_thread_and_says_there_is_more(net, book, post):
     from messaging.selectors import sync
 
@@ -238,6 +261,6 @@ def test_sync_query_count_is_constant(api_as, net, book, post, django_assert_num
     topic = services.thread_create_topic(net.primary, patient_id=net.patient.pk, title="服薬")
     post(net.primary, topic)
     body = {"threads": {str(book.pk): 0, str(topic.pk): 0}}
-    # threads, messages, mentions, read states, audit rows
-    with django_assert_num_queries(5):
+    # threads; messages with their mentions and read counts; audit rows
+    with django_assert_num_queries(3):
         client.post(reverse("messaging:sync"), body, format="json")
