@@ -1,5 +1,6 @@
-"""The one-query thread gate (`access_thread`) gives the same answer as `threads_visible_to`,
-runs once per request, and a post survives a broker outage after its commit."""
+"""The SQL thread gate (`access_thread`, `threads_visible_fast`) gives the same answer as
+`threads_visible_to`, runs once per request, and a post survives a broker outage after its
+commit."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from kombu.exceptions import OperationalError
 
 from config.api import NotFound
 from messaging import access, api, services, views
-from messaging.access import access_thread, threads_visible_to
+from messaging.access import access_thread, threads_visible_fast, threads_visible_to
 from messaging.models import Message, Thread
 from messaging.selectors import attach_mentions, attach_read_by, messages_base, messages_page
 from messaging.serializers import MessageOutputSerializer, message_data
@@ -112,6 +113,7 @@ def test_access_thread_agrees_with_threads_visible_to(
         user = getattr(net, name)
         user.refresh_from_db()
         visible = set(threads_visible_to(user))
+        assert set(threads_visible_fast(user)) == visible, name
         for thread in threads:
             assert _visible(user, thread) is (thread in visible), (name, thread)
             granted += thread in visible
