@@ -26,6 +26,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from audit.middleware import current_request, socket_context
 from audit.models import AuditAction
 from config.api import DomainError, NotFound
 from messaging import publish, selectors, services
@@ -143,6 +144,9 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.user = user
+        # For this connection's task, whose context the database calls copy: audit rows of
+        # posts and reads made over the socket carry its address and user agent.
+        current_request.set(socket_context(self.scope))
         publish.serve_on(asyncio.get_running_loop())  # posts made here publish via the loop
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)

@@ -21,6 +21,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
+from audit.models import AuditAction, AuditEvent
 from config.asgi import application
 from messaging import metrics, publish, services
 from messaging.groups import user_group
@@ -167,6 +168,27 @@ async def test_post_frame_is_acked_and_delivered_to_the_team_only(net):
     assert await outsider.receive_nothing(timeout=0.5)
     for comm in (nurse, primary, outsider):
         await comm.disconnect()
+
+
+async def test_a_post_over_the_socket_is_audited_with_its_address_and_user_agent(net):
+    book = await database_sync_to_async(services.contact_book_ensure)(net.patient)
+    comm = await connect(net.nurse)
+    comm.scope["headers"] = [
+        *comm.scope["headers"],
+        (b"user-agent", b"KizunaTablet/2.1"),
+        (b"x-real-ip", b"203.0.113.7"),
+    ]
+    ok, _ = await comm.connect()
+    assert ok
+    cid = str(uuid.uuid4())
+    await comm.send_json_to({"type": "post", "thread": book.pk, "client_id": cid, "body": "x"})
+    while (await next_event(comm))["type"] != "ack":
+        pass
+    await comm.disconnect()
+    row = await database_sync_to_async(
+        lambda: AuditEvent.objects.get(actor=net.nurse, action=AuditAction.CREATE)
+    )()
+    assert (row.ip_address, row.user_agent) == ("203.0.113.7", "KizunaTablet/2.1")
 
 
 async def test_post_frame_retry_is_acked_with_the_same_seq(net):
