@@ -209,9 +209,11 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 # --- API ---------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
+    # The token first: DRF answers 401 (with `WWW-Authenticate: Token`) only when the first
+    # scheme can name itself; the session scheme cannot, which turned every refusal into 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "teams.authentication.FastTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",

@@ -34,13 +34,18 @@ def _token_for(api, username: str) -> str:
     return str(response.json()["token"])
 
 
-# Session authentication comes first in DRF's list, so a refused token answers 403 (DRF says
-# 401 only when the first scheme can name itself in WWW-Authenticate).
-def test_an_unknown_token_is_refused_in_the_error_shape(net, api):
+def test_an_unknown_token_is_refused_with_401_in_the_error_shape(net, api):
     api.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
     response = api.get("/api/v1/patients/")
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
     assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_request_without_credentials_is_401(net, api):
+    response = api.get("/api/v1/patients/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
 
 
 def test_the_token_of_a_deactivated_user_is_refused(net, api):
@@ -49,7 +54,7 @@ def test_the_token_of_a_deactivated_user_is_refused(net, api):
     net.nurse.save(update_fields=["is_active"])
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     response = api.get("/api/v1/patients/")
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
 
 
