@@ -29,7 +29,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
-from bench.clients import open_socket
+from bench.clients import open_socket, post_body, post_message
 
 
 @dataclass
@@ -229,11 +229,7 @@ class RecoveringClient:
         self, http: httpx.AsyncClient, base: str, cid: str, body: str
     ) -> str | None:
         self.stats.http_posts += 1
-        answer = await http.post(
-            f"{base}/api/v1/threads/{self.thread}/messages/",
-            content=json.dumps({"client_id": cid, "body": body, "kind": "note"}),
-            headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json"},
-        )
+        answer = await post_message(http, base, self.token, self.thread, post_body(body, cid))
         if answer.status_code in (200, 201) and answer.json()["client_id"] == cid:
             return None
         return f"HTTP {answer.status_code}"
