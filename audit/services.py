@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import models
 
-from audit.middleware import current_request
+from audit.context import current_request
 from audit.models import AuditAction, AuditEvent
 
 

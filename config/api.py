@@ -1,4 +1,4 @@
-"""Shared API plumbing: the one error shape, pagination and domain errors.
+"""Shared API plumbing: the one error shape and pagination.
 
 Every error the API returns has the shape
 ``{"error": {"code": str, "message": str, "fields": {field: [messages]}}}``
@@ -17,28 +17,12 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.errors import DomainError, NotFound, django_validation_fields
+
 
 class Pagination(LimitOffsetPagination):
     default_limit = 50
     max_limit = 200
-
-
-class DomainError(Exception):
-    """A use case refused: bad input or a broken rule. Rendered as HTTP 400.
-
-    `fields` maps field names to messages, like a serializer's errors.
-    """
-
-    code = "invalid"
-
-    def __init__(self, message: str, *, fields: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
-
-
-class NotFound(Exception):
-    """The object does not exist or the user may not see it: one answer for both."""
 
 
 def _flatten(detail: Any) -> Any:
@@ -51,12 +35,6 @@ def _flatten(detail: Any) -> Any:
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
-
-
-def django_validation_fields(exc: DjangoValidationError) -> dict[str, list[str]]:
-    if hasattr(exc, "error_dict"):
-        return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
-    return {"non_field_errors": [str(m) for m in exc.messages]}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

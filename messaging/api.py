@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from audit.models import AuditAction
 from config.api import Pagination
 from messaging import selectors, services
-from messaging.access import access_thread
+from messaging.access import access_thread, thread_pk
 from messaging.models import Thread
 from messaging.serializers import (
     CoordinationThreadInputSerializer,
@@ -180,7 +180,7 @@ class MessageDetailView(APIView):
 
     @extend_schema(responses=MessageOutputSerializer)
     def delete(self, request: Request, thread_id: str, seq: str) -> Response:
-        message = services.message_delete(request.user, thread_id=thread_id, seq=seq)
+        message = services.message_delete(request.user, thread=thread_pk(thread_id), seq=seq)
         return Response(message_data(message))
 
 

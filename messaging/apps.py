@@ -11,9 +11,6 @@ class MessagingConfig(AppConfig):
     verbose_name = _("連絡帳")
 
     def ready(self) -> None:
-        from django.contrib.auth import get_user_model
-        from django.db.models.signals import pre_save
+        from messaging import receivers
 
-        from messaging.revocation import user_pre_save
-
-        pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")
+        receivers.connect()

@@ -26,9 +26,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from audit.middleware import current_request, socket_context
+from audit.context import current_request, socket_context
 from audit.models import AuditAction
-from config.api import DomainError, NotFound
+from config.errors import DomainError, NotFound
 from messaging import publish, selectors, services
 from messaging.groups import user_group
 from messaging.serializers import sync_data
@@ -109,7 +109,7 @@ def _resync(user: Any, known: dict[int, int]) -> dict[str, Any]:
 def _post(user: Any, content: dict[str, Any]) -> services.PostResult:
     return services.message_post(
         user,
-        thread_id=_thread_id(content.get("thread")),
+        thread=_thread_id(content.get("thread")),
         client_id=content.get("client_id"),
         body=content.get("body"),
         kind=content.get("kind"),

@@ -10,7 +10,6 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -26,8 +25,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from config.api import NotFound
-from messaging.access import threads_visible_fast, threads_visible_to
+from config.errors import NotFound
+from messaging import sql
+from messaging.access import threads_visible_to
 from messaging.models import Message, MessageRevision, ReadState, Thread
 from patients.models import Patient
 from teams.models import User
@@ -100,7 +100,7 @@ def _with_read_state(user: Any, threads: QuerySet[Thread]) -> QuerySet[Thread]:
 
 def thread_list(user: Any) -> QuerySet[Thread]:
     """The user's threads, newest activity first, with `my_last_read` and `unread`."""
-    threads = threads_visible_fast(user).select_related("patient", "organization", "network")
+    threads = threads_visible_to(user).select_related("patient", "organization", "network")
     return _with_read_state(user, threads).order_by(
         F("last_message_at").desc(nulls_last=True), "-id"
     )
@@ -151,81 +151,21 @@ def attach_last_messages(threads: Sequence[Thread]) -> None:
         t.last_message = by_thread.get(t.pk)  # type: ignore[attr-defined]
 
 
-# What `serializers.user_ref` reads of a user (its `__str__` included); the rest is deferred.
-USER_REF_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
-
-
-def _messages_sql(source: str, order: str) -> str:
-    """Messages with their author, the seq of their reply target, their mentions (as JSON) and
-    their read count, in one statement; `source` is a subquery that picks the messages (`m`).
-
-    Plain SQL because compiling the equivalent ORM queries cost more than running them, on
-    every history read (bench/: 4 ms of 12 per page). `read_by` counts the read marks at or past
-    the message other than its author's, as `attach_read_by` does; tests hold the two equal.
-
-    The messages are picked in a subquery of their own, which can only walk the (thread, seq)
-    index and stop at its limit. As one flat query, a thread that grew since the planner last
-    counted it (statistics lag behind a busy thread) was joined and sorted whole: 11 ms for a
-    page of a 12,000-message thread, against well under 1 ms.
-    """
-    q = connection.ops.quote_name
-    message, user = q(Message._meta.db_table), q(User._meta.db_table)
-    mentions = q(Message.mentions.through._meta.db_table)
-    read_state = q(ReadState._meta.db_table)
-    message_cols = ", ".join(f"m.{q(str(f.column))}" for f in Message._meta.concrete_fields)
-    author_cols = ", ".join(f"a.{q(name)}" for name in USER_REF_FIELDS)
-    mention_cols = ", ".join(f"mu.{q(name)}" for name in USER_REF_FIELDS)
-    return (
-        f"SELECT {message_cols}, {author_cols},"
-        # A subquery, not a join: a join may be planned as a hash over the whole table.
-        f" (SELECT r.seq FROM {message} r WHERE r.id = m.reply_to_id),"
-        f" (SELECT json_agg(json_build_array({mention_cols}) ORDER BY mm.id)"
-        f"  FROM {mentions} mm JOIN {user} mu ON mu.id = mm.user_id"
-        f"  WHERE mm.message_id = m.id),"
-        f" (SELECT count(*) FROM {read_state} rs WHERE rs.thread_id = m.thread_id"
-        f"  AND rs.last_read_seq >= m.seq AND rs.user_id <> m.author_id)"
-        f" FROM ({source.format(message=message)}) m"
-        f" JOIN {user} a ON a.id = m.author_id"
-        f" ORDER BY {order}"
-    )
-
-
-@cache
-def _page_sql(order: str) -> str:
-    """`messages_page`'s statement: one thread's messages in a seq range, up to a limit."""
-    return _messages_sql(
-        "SELECT * FROM {message} WHERE thread_id = %s AND seq > %s AND seq < %s"
-        f" ORDER BY seq {order} LIMIT %s",
-        f"m.seq {order}",
-    )
-
-
-@cache
-def _missed_sql() -> str:
-    """`sync`'s statement: for each (thread, seq) pair, the messages after that seq, oldest
-    first, up to a limit per thread."""
-    return _messages_sql(
-        "SELECT x.* FROM unnest(%s::bigint[], %s::bigint[]) AS k(thread_id, after)"
-        " CROSS JOIN LATERAL (SELECT * FROM {message} WHERE thread_id = k.thread_id"
-        " AND seq > k.after ORDER BY seq LIMIT %s) x",
-        "m.thread_id, m.seq",
-    )
-
-
 def _user_ref_instance(values: Sequence[Any], seen: dict[int, Any]) -> Any:
     """A `User` with only the fields a user reference shows (the others load if touched).
     One instance per user in `seen`: a page of 50 messages has a handful of authors."""
     user = seen.get(values[0])
     if user is None:
-        user = seen[values[0]] = User.from_db(DEFAULT_DB_ALIAS, USER_REF_FIELDS, values)
+        user = seen[values[0]] = User.from_db(DEFAULT_DB_ALIAS, sql.USER_REF_FIELDS, values)
     return user
 
 
 def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
-    """Messages from the rows of `_messages_sql`, with author, reply target (its seq),
-    mentions and `read_by` set, as `messages_base` plus the `attach_*` helpers give them."""
+    """Messages from the rows of `sql.messages_page` and `sql.messages_missed`, with author,
+    reply target (its seq), mentions and `read_by` set, as `messages_base` plus the
+    `attach_*` helpers give them."""
     fields = Message._meta.concrete_fields
-    n_message, n_user = len(fields), len(USER_REF_FIELDS)
+    n_message, n_user = len(fields), len(sql.USER_REF_FIELDS)
     attnames = [f.attname for f in fields]
     author_field, reply_field = Message.author.field, Message.reply_to.field
     rows: list[Message] = []
@@ -263,9 +203,9 @@ def messages_page(
     limit = max(1, min(limit, MAX_PAGE))
     low = after if after is not None else 0
     high = before if after is None and before is not None else 2**63 - 1
-    sql = _page_sql("ASC" if after is not None else "DESC")
+    statement = sql.messages_page("ASC" if after is not None else "DESC")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [thread.pk, low, high, limit + 1])
+        cursor.execute(statement, [thread.pk, low, high, limit + 1])
         raw = cursor.fetchall()
     return _messages_from_rows(raw[:limit]), len(raw) > limit
 
@@ -338,7 +278,7 @@ def sync(user: Any, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncResu
         # tells us there is more).
         with connection.cursor() as cursor:
             cursor.execute(
-                _missed_sql(),
+                sql.messages_missed(),
                 [[tid for tid, _ in behind], [seq for _, seq in behind], limit + 1],
             )
             raw = cursor.fetchall()

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import uuid
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied
@@ -20,18 +18,18 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit.models import AuditAction, AuditEvent
+from audit.models import AuditAction
 from audit.services import audit_record, audit_record_many, audit_row
-from config.api import DomainError, NotFound
-from messaging import events
+from config.errors import DomainError, NotFound
+from messaging import events, signals, sql
 from messaging.access import (
     access_thread,
-    recipients_params,
-    recipients_sql,
-    thread_access_named,
+    thread_audience_sql,
+    thread_condition_named,
     thread_member_ids,
     thread_pk,
 )
+from messaging.mentions import parse_mentions
 from messaging.models import (
     BODY_MAX_LENGTH,
     BODY_REQUIRED,
@@ -40,39 +38,29 @@ from messaging.models import (
     MessageKind,
     MessageRevision,
     Priority,
-    ReadState,
     Thread,
     ThreadKind,
 )
 from messaging.publish import publish_on_commit
 from messaging.selectors import attach_read_by, parse_seq
-from messaging.tasks import notify_message
 from patients.access import access_patient
-from patients.models import Patient
+from patients.models import BreakGlassGrant, Patient
 from teams.models import Membership, Network, User
 
 logger = logging.getLogger(__name__)
 
 TITLE_MAX_LENGTH = 200
 
-# @username: the login names of team members (ASCII, as Django's default allows less the "@").
-# Not preceded by a name character, so "taro@example.jp" is an address, not a mention; a
-# trailing "." or "-" is punctuation ("@nurse." at the end of a sentence).
-MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.+\-@])@([A-Za-z0-9_.+\-]*[A-Za-z0-9_+])")
-
-
 # --- threads -----------------------------------------------------------------------------
 
 
-def _gated(user: Any, thread_id: Any, thread: Thread | None, *, for_write: bool) -> Thread:
-    """The thread to act on. `thread`: one the caller fetched through `access_thread` for this
-    same user in this request (the gate then runs once per request); else `thread_id`, which
-    goes through the gate here."""
-    if thread is not None:
-        if thread_id is not None:
-            raise TypeError("pass thread_id or thread, not both")
+def _gated(user: Any, thread: Thread | int, *, for_write: bool) -> Thread:
+    """The thread to act on: `thread` itself when it is a `Thread` (the caller got it from
+    `access_thread` for this user, so the gate runs once per request), else the thread of
+    that id through the gate."""
+    if isinstance(thread, Thread):
         return thread
-    return access_thread(user, thread_id, for_write=for_write)
+    return access_thread(user, thread, for_write=for_write)
 
 
 def contact_book_ensure(patient: Patient) -> Thread:
@@ -174,32 +162,12 @@ def _clean_body(body: Any) -> str:
     return text
 
 
-def _parse_client_id(client_id: Any) -> uuid.UUID:
-    if isinstance(client_id, uuid.UUID):
-        return client_id
-    try:
-        return uuid.UUID(str(client_id))
-    except (TypeError, ValueError, AttributeError):
-        raise DomainError(
-            _("client_id が不正です。"),
-            fields={"client_id": [_("client_id はUUIDで指定してください。")]},
-        ) from None
-
-
 def _choice(value: Any, choices: Any, field: str, default: str) -> str:
     if value is None or value == "":
         return default
     if value not in choices.values:
         raise DomainError(_("入力が不正です。"), fields={field: [_("選択肢にない値です。")]})
     return str(value)
-
-
-def parse_mentions(body: str) -> list[str]:
-    """The usernames @mentioned in `body`, in order of first appearance."""
-    seen: dict[str, None] = {}
-    for name in MENTION_RE.findall(body):
-        seen.setdefault(name, None)
-    return list(seen)
 
 
 def _resolve_mentions(thread: Thread, body: str) -> list[Any]:
@@ -265,31 +233,6 @@ def _earlier_post(user: Any, client_id: uuid.UUID, thread: Thread) -> PostResult
     return PostResult(message=message, created=False)
 
 
-def _read_mark_ctes(new_mark: str) -> str:
-    """The read-mark rule as two CTEs, shared by `_advance_read` and the post statement:
-    `previous`, the mark of %(author)s in %(thread)s before (row locked), and `marked`, which
-    moves it up to the seq that `new_mark` selects (a SELECT tail), never back, and makes the
-    row if missing. A data-modifying CTE runs whether or not the query reads it."""
-    table = connection.ops.quote_name(ReadState._meta.db_table)
-    return (
-        f"previous AS (SELECT last_read_seq FROM {table}"
-        "  WHERE user_id = %(author)s AND thread_id = %(thread)s FOR UPDATE),"
-        f" marked AS (INSERT INTO {table} (user_id, thread_id, last_read_seq, updated_at)"
-        f"  SELECT %(author)s::bigint, %(thread)s::bigint, {new_mark}"
-        "  ON CONFLICT (user_id, thread_id) DO UPDATE"
-        "  SET last_read_seq = EXCLUDED.last_read_seq, updated_at = EXCLUDED.updated_at"
-        f"  WHERE {table}.last_read_seq < EXCLUDED.last_read_seq)"
-    )
-
-
-@cache
-def _advance_read_sql() -> str:
-    return (
-        f"WITH {_read_mark_ctes('%(seq)s::bigint, %(at)s::timestamptz')}"
-        " SELECT COALESCE((SELECT last_read_seq FROM previous), 0)"
-    )
-
-
 def _advance_read(user: Any, thread: Thread, seq: int) -> int:
     """Move the user's read mark in `thread` up to `seq` (never back). Returns the old mark.
 
@@ -298,50 +241,9 @@ def _advance_read(user: Any, thread: Thread, seq: int) -> int:
     """
     params = {"author": user.pk, "thread": thread.pk, "seq": seq, "at": timezone.now()}
     with connection.cursor() as cursor:
-        cursor.execute(_advance_read_sql(), params)
+        cursor.execute(sql.advance_read(), params)
         row = cursor.fetchone()
     return int(row[0]) if row else 0
-
-
-@cache
-def _post_sql(gate: str = "") -> str:
-    """A post in one statement: the thread row locked, the message inserted with the next
-    seq (none if its author already used this `client_id`), the thread's `last_seq` moved,
-    the author's read mark advanced and the audit row written. It answers the thread row, the
-    message's id and seq (NULL when the `client_id` was taken), the author's read mark before
-    it and, for a patient's thread, who receives its events (`access.recipients_sql`, read
-    under the thread's lock); no row when there is no such thread or, with `gate` (the
-    access condition on the thread row), when the user may not see it.
-
-    One statement is one transaction and one round trip; the read mark is `_read_mark_ctes`,
-    the audit row is `audit_row`'s, and tests/messaging pin them.
-    """
-    q = connection.ops.quote_name
-    thread, message = q(Thread._meta.db_table), q(Message._meta.db_table)
-    audit = q(AuditEvent._meta.db_table)
-    columns = ", ".join(q(str(f.column)) for f in Thread._meta.concrete_fields)
-    patient = "(SELECT patient_id FROM locked)"
-    return (
-        f"WITH locked AS (SELECT {columns} FROM {thread} WHERE id = %(thread)s"
-        f"{f' AND {gate}' if gate else ''} FOR UPDATE),"
-        f" posted AS (INSERT INTO {message} (thread_id, seq, author_id, client_id, body, kind,"
-        "  priority, reply_to_id, created_at)"
-        "  SELECT id, last_seq + 1, %(author)s::bigint, %(client_id)s::uuid, %(body)s::text,"
-        "  %(kind)s::text, %(priority)s::text, %(reply_to)s::bigint, %(at)s::timestamptz"
-        "  FROM locked ON CONFLICT (author_id, client_id) DO NOTHING RETURNING id, seq),"
-        f" counted AS (UPDATE {thread} SET last_seq = posted.seq, last_message_at = %(at)s"
-        f"  FROM posted WHERE {thread}.id = %(thread)s),"
-        f" {_read_mark_ctes('seq, %(at)s::timestamptz FROM posted')},"
-        f" audited AS (INSERT INTO {audit} (actor_id, action, patient_id, object_type,"
-        "  object_id, detail, at, ip_address, user_agent)"
-        f"  SELECT %(actor)s::bigint, %(action)s::text, {patient}, %(object_type)s::text,"
-        "  id::text, %(detail)s::text || seq, %(at)s::timestamptz, %(ip)s::inet,"
-        "  %(user_agent)s::text FROM posted)"
-        f" SELECT locked.*, posted.id, posted.seq,"
-        " COALESCE((SELECT last_read_seq FROM previous), 0),"
-        f" ARRAY(SELECT user_id FROM ({recipients_sql(patient)}) kz_r)"
-        " FROM locked LEFT JOIN posted ON TRUE"
-    )
 
 
 class Inserted(NamedTuple):
@@ -351,50 +253,176 @@ class Inserted(NamedTuple):
     members: list[int] | None  # who receives the events (patient threads), read in the statement
 
 
-@dataclass
-class PostInput:
-    """A post's input once checked (`_post_input`)."""
+@dataclass(frozen=True)
+class CheckedPost:
+    """A post that passed every check (`check_post`, or `_check_plain_post`): what `do_post`
+    writes, trusted as it is.
 
+    `thread` is the gated thread, or None when the gate is to run inside the post statement
+    (a plain post by id: nothing in it needs the thread before the write).
+    """
+
+    thread_pk: int
+    thread: Thread | None
+    client_id: uuid.UUID
     text: str
     kind: str
     priority: str
+    reply_to: Message | None = None
+    mentions: tuple[Any, ...] = ()
 
 
-def _post_input(body: Any, kind: Any, priority: Any) -> PostInput:
+def check_client_id(client_id: Any) -> uuid.UUID:
+    """A post's client-made key, or `DomainError`."""
+    if isinstance(client_id, uuid.UUID):
+        return client_id
+    if not isinstance(client_id, str):
+        raise _bad_client_id()
+    try:
+        return uuid.UUID(client_id)
+    except ValueError:
+        raise _bad_client_id() from None
+
+
+def _bad_client_id() -> DomainError:
+    return DomainError(
+        _("client_id が不正です。"),
+        fields={"client_id": [_("client_id はUUIDで指定してください。")]},
+    )
+
+
+def _check_content(body: Any, kind: Any, priority: Any) -> tuple[str, str, str]:
+    """A post's text, kind and priority, checked; an urgent kind is urgent priority unless
+    the caller says otherwise."""
     text = _clean_body(body)
     kind_value = _choice(kind, MessageKind, "kind", MessageKind.NOTE)
     default_priority = Priority.URGENT if kind_value == MessageKind.URGENT else Priority.ROUTINE
-    return PostInput(text, kind_value, _choice(priority, Priority, "priority", default_priority))
+    return text, kind_value, _choice(priority, Priority, "priority", default_priority)
 
 
-def _insert_post(
+def check_post(
     user: Any,
-    thread_pk: int,
+    thread: Thread,
     *,
-    thread: Thread | None,
-    cid: uuid.UUID,
-    post: PostInput,
-    reply_to: Message | None,
-    at: Any,
-) -> Inserted | None:
-    """Run `_post_sql`. Give the `thread` the user passed the gate for; without it, the gate
-    is part of the statement. None when there is no such thread (for this user)."""
+    client_id: Any,
+    body: Any,
+    kind: Any = MessageKind.NOTE,
+    priority: Any = None,
+    reply_to_seq: Any = None,
+) -> CheckedPost:
+    """Check a post to `thread`, which the caller got from `access_thread(for_write=True)`:
+    its key, text, kind and priority, that everyone it @mentions is in the thread, and that
+    its reply target is a message of the thread. Raises `DomainError` with field errors."""
+    cid = check_client_id(client_id)
+    text, kind_value, priority_value = _check_content(body, kind, priority)
+    return CheckedPost(
+        thread_pk=thread.pk,
+        thread=thread,
+        client_id=cid,
+        text=text,
+        kind=kind_value,
+        priority=priority_value,
+        reply_to=_reply_target(thread, reply_to_seq),
+        mentions=tuple(_resolve_mentions(thread, text)),
+    )
+
+
+def _check_plain_post(
+    thread_id: Any, client_id: Any, body: Any, kind: Any, priority: Any
+) -> CheckedPost | None:
+    """The post as checked, with the gate left to the statement, when nothing in it needs
+    the thread (no reply, no @mention) and all of it is valid; else None."""
+    try:
+        cid = check_client_id(client_id)
+        text, kind_value, priority_value = _check_content(body, kind, priority)
+    except DomainError:
+        return None
+    if parse_mentions(text):
+        return None
+    return CheckedPost(thread_pk(thread_id), None, cid, text, kind_value, priority_value)
+
+
+def message_post(
+    user: Any,
+    *,
+    thread: Thread | int,
+    client_id: Any,
+    body: Any,
+    kind: Any = MessageKind.NOTE,
+    priority: Any = None,
+    reply_to_seq: Any = None,
+) -> PostResult:
+    """Post a message, or return the earlier one if this `client_id` was already posted.
+
+    `thread`: a `Thread` the caller got from `access_thread(for_write=True)`, or a thread
+    id. A plain post by id (no @mention, no reply: nothing to check against the thread) runs
+    the gate inside the post statement, one round trip in all. Otherwise, and whenever the
+    input is wrong, the gate runs first, so someone who may not see the thread learns
+    nothing from validation errors.
+
+    A retry (same author and `client_id`) gets the original back: the unique constraint
+    refuses its second row, and a retry whose input no longer passes (it mentions someone who
+    has since left the team) is looked up before its error is raised.
+    """
+    if not isinstance(thread, Thread) and reply_to_seq is None:
+        plain = _check_plain_post(thread, client_id, body, kind, priority)
+        if plain is not None:
+            if not user.is_authenticated or not user.is_active:
+                raise NotFound
+            return do_post(user, plain)
+    gated = _gated(user, thread, for_write=True)
+    try:
+        checked = check_post(
+            user,
+            gated,
+            client_id=client_id,
+            body=body,
+            kind=kind,
+            priority=priority,
+            reply_to_seq=reply_to_seq,
+        )
+    except DomainError:
+        earlier = _earlier_post(user, check_client_id(client_id), gated)
+        if earlier is not None:
+            return earlier
+        raise
+    return do_post(user, checked)
+
+
+def do_post(user: Any, post: CheckedPost) -> PostResult:
+    """Write a checked post (`check_post`), or find the earlier one of its `client_id`.
+
+    The message takes the thread's next seq with the thread row locked, so seqs have no gaps
+    (a rollback undoes both the insert and `last_seq`). It is read by its author at once.
+    One statement is its own transaction; with mentions to insert, both share one.
+    """
+    with transaction.atomic() if post.mentions else contextlib.nullcontext():
+        inserted = _insert_post(user, post, at=timezone.now())
+        if inserted is None:
+            raise NotFound  # no such thread (any more), or not one this user may see
+        return _posted(user, post, inserted)
+
+
+def _insert_post(user: Any, post: CheckedPost, *, at: Any) -> Inserted | None:
+    """Run `sql.post`, with the gate in the statement when `post.thread` is None. None when
+    there is no such thread (for this user)."""
     row = audit_row(
         user,
         AuditAction.CREATE,
         patient_id=None,  # the statement takes it from the thread row
         object_type=Message._meta.label_lower,
-        detail=f"thread={thread_pk} seq=",
+        detail=f"thread={post.thread_pk} seq=",
     )
-    gate, gate_params = thread_access_named(user) if thread is None else ("", {})
+    gate, gate_params = thread_condition_named(user) if post.thread is None else ("", {})
+    audience, audience_params = thread_audience_sql("SELECT patient_id FROM locked")
     params = {
-        "thread": thread_pk,
+        "thread": post.thread_pk,
         "author": user.pk,
-        "client_id": cid,
+        "client_id": post.client_id,
         "body": post.text,
         "kind": post.kind,
         "priority": post.priority,
-        "reply_to": reply_to.pk if reply_to is not None else None,
+        "reply_to": post.reply_to.pk if post.reply_to is not None else None,
         "at": at,
         "actor": row.actor_id,
         "action": row.action,
@@ -402,20 +430,22 @@ def _insert_post(
         "detail": row.detail,
         "ip": row.ip_address,
         "user_agent": row.user_agent,
-        **recipients_params(),
+        **audience_params,
         **gate_params,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_post_sql(gate), params)
+        cursor.execute(sql.post(gate, audience), params)
         found = cursor.fetchone()
     if found is None:
         return None
     fields = Thread._meta.concrete_fields
+    thread = post.thread
     if thread is None:
         thread = Thread.from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], found[: len(fields)])
     message_id, seq, previous_read, members = found[len(fields) :]
     if message_id is None:
         return Inserted(thread, None, int(previous_read), None)
+    reply_to = post.reply_to
     message = Message.from_db(
         DEFAULT_DB_ALIAS,
         [f.attname for f in Message._meta.concrete_fields],
@@ -424,7 +454,7 @@ def _insert_post(
             thread.pk,
             seq,
             user.pk,
-            cid,
+            post.client_id,
             post.text,
             post.kind,
             post.priority,
@@ -441,90 +471,17 @@ def _insert_post(
     return Inserted(thread, message, int(previous_read), members if thread.patient_id else None)
 
 
-def message_post(
-    user: Any,
-    *,
-    thread_id: Any = None,
-    thread: Thread | None = None,
-    client_id: Any,
-    body: Any,
-    kind: str | None = MessageKind.NOTE,
-    priority: str | None = None,
-    reply_to_seq: int | None = None,
-) -> PostResult:
-    """Post a message, or return the earlier one if this `client_id` was already posted.
-
-    The message takes the thread's next seq with the thread row locked, so seqs have no gaps
-    (a rollback undoes both the insert and `last_seq`). It is read by its author at once.
-    An urgent kind is urgent priority unless the caller says otherwise. Give `thread_id`, or
-    `thread` when the caller already passed it through `access_thread` (see `_gated`).
-
-    A plain post by `thread_id` (no @mention, no reply: nothing to check against the thread)
-    runs the gate inside the post statement, one round trip in all. Otherwise, and whenever
-    the input is wrong, the gate runs first, so someone who may not see the thread learns
-    nothing from validation errors.
-
-    A retry (same author and `client_id`) gets the original back: the unique constraint
-    refuses its second row, and a retry whose input no longer passes (it mentions someone who
-    has since left the team) is looked up before its error is raised.
-    """
-    if thread is None and reply_to_seq is None:
-        try:
-            cid = _parse_client_id(client_id)
-            post = _post_input(body, kind, priority)
-        except DomainError:
-            pass  # answered below, after the gate
-        else:
-            if not parse_mentions(post.text):
-                if not user.is_authenticated or not user.is_active:
-                    raise NotFound
-                return _write_post(user, thread_pk(thread_id), thread=None, cid=cid, post=post)
-    thread = _gated(user, thread_id, thread, for_write=True)
-    cid = _parse_client_id(client_id)
-    try:
-        post = _post_input(body, kind, priority)
-        mentions = _resolve_mentions(thread, post.text)
-        reply_to = _reply_target(thread, reply_to_seq)
-    except DomainError:
-        earlier = _earlier_post(user, cid, thread)
-        if earlier is not None:
-            return earlier
-        raise
-    # One statement is its own transaction; with mentions to insert, both share one.
-    with transaction.atomic() if mentions else contextlib.nullcontext():
-        return _write_post(
-            user, thread.pk, thread=thread, cid=cid, post=post, reply_to=reply_to, mentions=mentions
-        )
-
-
-def _write_post(
-    user: Any,
-    thread_pk: int,
-    *,
-    thread: Thread | None,
-    cid: uuid.UUID,
-    post: PostInput,
-    reply_to: Message | None = None,
-    mentions: list[Any] | None = None,
-) -> PostResult:
-    inserted = _insert_post(
-        user, thread_pk, thread=thread, cid=cid, post=post, reply_to=reply_to, at=timezone.now()
-    )
-    if inserted is None:
-        raise NotFound  # no such thread (any more), or not one this user may see
-    return _posted(user, cid, inserted, mentions=mentions or [])
-
-
-def _posted(user: Any, cid: uuid.UUID, inserted: Inserted, *, mentions: list[Any]) -> PostResult:
-    """After the post statement: the earlier post for a retry; else the mentions, the events
-    and the notice, all after the commit."""
+def _posted(user: Any, post: CheckedPost, inserted: Inserted) -> PostResult:
+    """After the post statement: the earlier post for a retry; else the mentions, and the
+    events and the announcement after the commit."""
     thread, message = inserted.thread, inserted.message
     if message is None:
         # This author already used the client_id: a retry (here or on another thread).
-        earlier = _earlier_post(user, cid, thread)
+        earlier = _earlier_post(user, post.client_id, thread)
         if earlier is None:
             raise NotFound
         return earlier
+    mentions = list(post.mentions)
     if mentions:
         Message.mentions.through.objects.bulk_create(
             Message.mentions.through(message=message, user=u) for u in mentions
@@ -540,33 +497,20 @@ def _posted(user: Any, cid: uuid.UUID, inserted: Inserted, *, mentions: list[Any
             events.read_updated(thread_id=thread.pk, user=user, seq=message.seq),
             members=inserted.members,
         )
-    if needs_notice(message):
-        message_id = message.pk
-        transaction.on_commit(lambda: _queue_notify(message_id))
+    transaction.on_commit(
+        lambda: signals.message_posted.send(sender=Message, message=message), robust=True
+    )
     return PostResult(message=message, created=True)
 
 
 def needs_notice(message: Message) -> bool:
-    """Whether a new message is handed to notification delivery (`tasks.notify_message`).
+    """Whether a new message is handed to notification delivery (`messaging.receivers`).
 
     Important and urgent messages, and messages that @mention someone, call for a notice; a
     routine note reaches the team through the live thread and its unread count, and a push
     for every routine note would teach people to ignore pushes.
     """
     return message.priority != Priority.ROUTINE or bool(getattr(message, "mentioned_users", None))
-
-
-def _queue_notify(message_id: int) -> None:
-    """Queue the notification of a committed message; never raise.
-
-    Runs after the commit: the message is stored, so a broker outage (Redis down: kombu's
-    OperationalError) must not turn the post into an error. Logged, like a live event that
-    could not be sent; notifications are best-effort.
-    """
-    try:
-        notify_message.delay(message_id)
-    except Exception:
-        logger.exception("notification of message %s not queued", message_id)
 
 
 def _own_message_locked(user: Any, thread: Thread, seq: Any) -> Message:
@@ -589,11 +533,9 @@ def _own_message_locked(user: Any, thread: Thread, seq: Any) -> Message:
     return message
 
 
-def message_edit(
-    user: Any, *, thread_id: Any = None, thread: Thread | None = None, seq: Any, body: Any
-) -> Message:
+def message_edit(user: Any, *, thread: Thread | int, seq: Any, body: Any) -> Message:
     """Change the text of one's own message. The old text is kept as a `MessageRevision`."""
-    thread = _gated(user, thread_id, thread, for_write=True)
+    thread = _gated(user, thread, for_write=True)
     text = _clean_body(body)
     mentions = _resolve_mentions(thread, text)
     with transaction.atomic():
@@ -619,11 +561,9 @@ def message_edit(
     return message
 
 
-def message_delete(
-    user: Any, *, thread_id: Any = None, thread: Thread | None = None, seq: Any
-) -> Message:
+def message_delete(user: Any, *, thread: Thread | int, seq: Any) -> Message:
     """Delete one's own message, leaving a tombstone: its seq stays, its text is hidden."""
-    thread = _gated(user, thread_id, thread, for_write=True)
+    thread = _gated(user, thread, for_write=True)
     with transaction.atomic():
         message = _own_message_locked(user, thread, seq)
         message.deleted_at = timezone.now()
@@ -643,14 +583,12 @@ def message_delete(
 # --- read state --------------------------------------------------------------------------
 
 
-def thread_mark_read(
-    user: Any, *, thread_id: Any = None, thread: Thread | None = None, seq: Any
-) -> int:
+def thread_mark_read(user: Any, *, thread: Thread | int, seq: Any) -> int:
     """Mark the thread read up to `seq` (capped at its last message). Returns the read mark.
 
     The mark never moves backwards: a late, smaller mark from another device changes nothing.
     """
-    thread = _gated(user, thread_id, thread, for_write=False)
+    thread = _gated(user, thread, for_write=False)
     try:
         wanted = int(seq)
     except (TypeError, ValueError):
@@ -679,3 +617,31 @@ def threads_read_audit(user: Any, *, threads: list[Thread], action: AuditAction)
 
 def thread_read_audit(user: Any, *, thread: Thread, detail: str = "") -> None:
     audit_record(user, AuditAction.READ, patient=thread.patient_id, obj=thread, detail=detail)
+
+
+# --- reactions to patients' changes (called from messaging.receivers) --------------------
+
+
+def announce_break_glass(grant: BreakGlassGrant) -> PostResult:
+    """Tell the patient's care team in the contact book that someone broke the glass.
+
+    Called inside the grant's transaction; the post publishes to the team after commit.
+    The reason is the grant holder's own text: its "@" is neutralised so that it cannot
+    mention (or fail to mention) anyone.
+    """
+    until = timezone.localtime(grant.expires_at).strftime("%Y-%m-%d %H:%M")
+    body = _(
+        "【緊急アクセス】%(user)sさんがこの患者の記録を緊急に参照しています"
+        "(%(until)sまで)。理由: %(reason)s"
+    ) % {
+        "user": grant.user,
+        "until": until,
+        "reason": grant.reason.replace("@", "＠"),
+    }
+    return message_post(
+        grant.user,
+        thread=contact_book_ensure(grant.patient).pk,
+        client_id=uuid.uuid4(),
+        body=body,
+        priority=Priority.IMPORTANT,
+    )

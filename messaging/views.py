@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.api import DomainError, NotFound
+from config.errors import DomainError, NotFound
 from config.web import not_found
 from messaging import services
 from messaging.access import access_thread
@@ -80,7 +80,7 @@ def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
     try:
         services.message_post(
             request.user,
-            thread=thread,  # gated above: the check runs once per request
+            thread=thread,  # gated above: the gate runs once per request
             client_id=data["client_id"],
             body=data["body"],
             kind=data["kind"],

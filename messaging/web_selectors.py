@@ -19,9 +19,9 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
+from messaging.mentions import MENTION_RE
 from messaging.models import Message, MessageKind, Priority, ReadState, Thread
 from messaging.selectors import attach_mentions, mentioned_users, messages_base
-from messaging.services import MENTION_RE
 from patients.models import CareTeamMember
 from teams.models import Membership
 

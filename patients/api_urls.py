@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from patients import api
-from patients.services import RECORD_KINDS
+from patients.models import RECORD_KINDS
 
 urlpatterns: list[URLPattern] = [
     path("patients/", api.PatientListView.as_view(), name="api-patient-list"),

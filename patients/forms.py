@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from config.api import DomainError
+from config.errors import DomainError
 from patients.models import (
     Allergy,
     EmergencyContact,

@@ -295,3 +295,13 @@ class BreakGlassGrant(models.Model):
                 condition=Q(expires_at__gt=F("granted_at")), name="break_glass_expires_after_grant"
             ),
         ]
+
+
+# The five lists of the shared record, by the name used in URLs and `RecordChange.item_type`.
+RECORD_KINDS: dict[str, type[RecordItem]] = {
+    "problems": Problem,
+    "medications": Medication,
+    "allergies": Allergy,
+    "devices": MedicalDevice,
+    "contacts": EmergencyContact,
+}

@@ -15,9 +15,10 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.api import DomainError
+from config.errors import DomainError
 from patients.access import access_patient, active_places, active_team, patients_visible_to
 from patients.models import (
+    RECORD_KINDS,
     CareTeamMember,
     CareWish,
     Consent,
@@ -27,7 +28,6 @@ from patients.models import (
     RecordItem,
     WishKind,
 )
-from patients.services import record_model
 
 
 def patient_list(
@@ -154,3 +154,14 @@ def consent_list(user: Any, patient_id: Any) -> QuerySet[Consent]:
         .select_related("recorded_by", "withdrawn_by")
         .order_by("-recorded_at", "-id")
     )
+
+
+def record_model(kind: str) -> type[RecordItem]:
+    """The model of a record kind ("problems", ...), or a field error for an unknown kind."""
+    model = RECORD_KINDS.get(kind)
+    if model is None:
+        raise DomainError(
+            _("入力内容を確認してください。"),
+            fields={"kind": [_("記録の種類が正しくありません。")]},
+        )
+    return model

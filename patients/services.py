@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -31,37 +30,23 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.api import DomainError, NotFound
-from messaging.publish import revoke_on_commit
-from messaging.services import contact_book_ensure
+from config.errors import DomainError, NotFound
+from patients import signals
 from patients.access import access_patient, active_team
 from patients.models import (
     PHYSICIAN_ROLES,
-    Allergy,
     BreakGlassGrant,
     CareRole,
     CareTeamMember,
     CareWish,
     Consent,
-    EmergencyContact,
-    MedicalDevice,
-    Medication,
     Patient,
-    Problem,
     RecordChange,
     RecordItem,
     WishKind,
 )
+from patients.selectors import record_model
 from teams.models import Membership, Organization, Profession, User
-
-# The five lists of the shared record, by the name used in URLs and `RecordChange.item_type`.
-RECORD_KINDS: dict[str, type[RecordItem]] = {
-    "problems": Problem,
-    "medications": Medication,
-    "allergies": Allergy,
-    "devices": MedicalDevice,
-    "contacts": EmergencyContact,
-}
 
 # Fields a caller may set on a record item; the rest are kept by the service.
 _RECORD_SYSTEM_FIELDS = {"id", "patient", "created_at", "updated_at", "updated_by"}
@@ -296,7 +281,7 @@ def patient_create(
         consent.recorded_by = actor
         consent.save()
         audit_record(actor, AuditAction.CREATE, patient=patient, obj=consent)
-        contact_book_ensure(patient)
+        signals.patient_created.send(sender=Patient, patient=patient, actor=actor)
     return patient
 
 
@@ -425,7 +410,9 @@ def care_team_end(actor: Any, patient_id: Any, member_id: Any, *, end_date: Any)
             actor, AuditAction.UPDATE, patient=patient, obj=place, detail=f"end_date={end}"
         )
         if end < timezone.localdate():
-            revoke_on_commit([place.user_id], reason="access_changed")
+            signals.access_ended.send(
+                sender=Patient, patient_id=patient.pk, user_ids=[place.user_id]
+            )
     return place
 
 
@@ -514,21 +501,15 @@ def consent_withdraw(actor: Any, patient_id: Any) -> Consent:
         consent.withdrawn_by = actor
         consent.save(update_fields=["withdrawn_at", "withdrawn_by"])
         audit_record(actor, AuditAction.UPDATE, patient=patient, obj=consent, detail="withdrawn")
-        revoke_on_commit(
-            active_team(patient).values_list("user_id", flat=True), reason="access_changed"
+        signals.access_ended.send(
+            sender=Patient,
+            patient_id=patient.pk,
+            user_ids=list(active_team(patient).values_list("user_id", flat=True)),
         )
     return consent
 
 
 # --- the shared record -------------------------------------------------------------------
-
-
-def record_model(kind: str) -> type[RecordItem]:
-    """The model of a record kind ("problems", ...), or a field error for an unknown kind."""
-    model = RECORD_KINDS.get(kind)
-    if model is None:
-        raise _fail("kind", _("記録の種類が正しくありません。"))
-    return model
 
 
 def record_editable_fields(kind: str) -> list[str]:
@@ -719,33 +700,5 @@ def break_glass_open(
         audit_record(
             actor, AuditAction.BREAK_GLASS, patient=patient, obj=grant, detail=reason[:500]
         )
-        _announce_break_glass(grant)
+        signals.break_glass_opened.send(sender=Patient, grant=grant)
     return grant
-
-
-def _announce_break_glass(grant: BreakGlassGrant) -> None:
-    """Tell the patient's care team in the contact book that someone broke the glass.
-
-    Called inside the grant's transaction; the post publishes to the team after commit.
-    The reason is the grant holder's own text: its "@" is neutralised so that it cannot
-    mention (or fail to mention) anyone.
-    """
-    from messaging.models import Priority
-    from messaging.services import message_post
-
-    until = timezone.localtime(grant.expires_at).strftime("%Y-%m-%d %H:%M")
-    body = _(
-        "【緊急アクセス】%(user)sさんがこの患者の記録を緊急に参照しています"
-        "(%(until)sまで)。理由: %(reason)s"
-    ) % {
-        "user": grant.user,
-        "until": until,
-        "reason": grant.reason.replace("@", "＠"),
-    }
-    message_post(
-        grant.user,
-        thread_id=contact_book_ensure(grant.patient).pk,
-        client_id=uuid.uuid4(),
-        body=body,
-        priority=Priority.IMPORTANT,
-    )

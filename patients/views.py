@@ -30,11 +30,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record_many
-from config.api import DomainError, NotFound
+from config.errors import DomainError, NotFound
 from config.web import not_found
-from messaging.services import contact_book_ensure
-from messaging.web_selectors import thread_page
-from patients import selectors, services
+from patients import panels, selectors, services
 from patients.forms import RECORD_FORMS, PatientForm, RecordItemForm, WishForm
 from patients.models import CareRole, Patient, PatientStatus, WishKind
 from patients.web_selectors import SECTION_LABELS, changes_since_last_visit
@@ -184,8 +182,8 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "wishes": _wish_section(request, patient, since=since),
         "team": team,
         "my_roles": [m.get_role_display() for m in team if m.user_id == user.pk],
-        # The contact book (連絡帳): its newest messages, kept live by messaging/thread.js.
-        "contact_book": thread_page(user, contact_book_ensure(patient)),
+        # Other apps' sections: the contact book (連絡帳) is messaging's.
+        **panels.panel_contexts(user, patient),
     }
     response = render(request, "patients/detail.html", context)
     # Patient data: never in a shared cache; the service worker keeps its own stamped copy.

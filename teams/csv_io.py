@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-from config.api import DomainError
+from config.errors import DomainError
 from config.spreadsheet import BOM, escape_cell, unescape_cell
 from teams.models import Organization
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from config.api import NotFound
+from config.errors import NotFound
 from teams.models import Capability, Membership, Network, Organization, User
 
 

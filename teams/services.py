@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.api import DomainError, NotFound, django_validation_fields
+from config.errors import DomainError, NotFound, django_validation_fields
 from teams import csv_io
 from teams.models import Capability, CapabilityCode, Network, Organization, OrganizationKind
 from teams.selectors import (

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from types import ModuleType
 
-from patients.management.commands import seed_demo
+from messaging.management.commands import seed_demo
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 RUN_PY = BASE_DIR / "deploy" / "dev" / "run.py"

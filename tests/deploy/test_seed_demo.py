@@ -9,9 +9,9 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from audit.models import AuditEvent
+from messaging.management.commands.seed_demo import DEMO_PASSWORD, KEY_LOGINS, NETWORK_NAME
 from messaging.models import Message, ReadState, Thread
 from patients.access import active_team, patients_visible_to
-from patients.management.commands.seed_demo import DEMO_PASSWORD, KEY_LOGINS, NETWORK_NAME
 from patients.models import (
     Allergy,
     CareRole,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from messaging import publish, services
+from messaging import publish, receivers, services
 from messaging.models import Message, Thread
 
 
@@ -43,7 +43,7 @@ def queued_tasks(monkeypatch: pytest.MonkeyPatch) -> QueuedTasks:
         def delay(message_id: int) -> None:
             queued.notify.append(message_id)
 
-    monkeypatch.setattr(services, "notify_message", FakeTask)
+    monkeypatch.setattr(receivers, "notify_message", FakeTask)
     return queued
 
 
@@ -76,7 +76,7 @@ def post() -> Callable[..., Message]:
 
     def do(user: Any, thread: Thread, body: str = "本日訪問しました。", **kwargs: Any) -> Message:
         kwargs.setdefault("client_id", uuid.uuid4())
-        return services.message_post(user, thread_id=thread.pk, body=body, **kwargs).message
+        return services.message_post(user, thread=thread.pk, body=body, **kwargs).message
 
     return do
 

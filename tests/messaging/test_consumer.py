@@ -61,7 +61,7 @@ async def next_event(comm: WebsocketCommunicator, timeout: float = 3) -> dict[st
 
 def post_as(user: Any, thread: Any, body: str = "本日訪問しました。") -> Any:
     return database_sync_to_async(services.message_post)(
-        user, thread_id=thread.pk, client_id=uuid.uuid4(), body=body
+        user, thread=thread.pk, client_id=uuid.uuid4(), body=body
     )
 
 
@@ -252,13 +252,11 @@ async def test_read_edit_and_delete_are_live(net):
     book = await database_sync_to_async(services.contact_book_ensure)(net.patient)
     await post_as(net.nurse, book, "体温 37.8")
     primary = await connected(net.primary)
-    await database_sync_to_async(services.thread_mark_read)(
-        net.pharmacist, thread_id=book.pk, seq=1
-    )
+    await database_sync_to_async(services.thread_mark_read)(net.pharmacist, thread=book.pk, seq=1)
     read = await next_event(primary)
     assert (read["type"], read["seq"], read["user"]["id"]) == ("read.updated", 1, net.pharmacist.pk)
     await database_sync_to_async(services.message_edit)(
-        net.nurse, thread_id=book.pk, seq=1, body="体温 38.7"
+        net.nurse, thread=book.pk, seq=1, body="体温 38.7"
     )
     edited = await next_event(primary)
     assert (edited["type"], edited["message"]["body"], edited["message"]["read_by"]) == (
@@ -266,7 +264,7 @@ async def test_read_edit_and_delete_are_live(net):
         "体温 38.7",
         1,
     )
-    await database_sync_to_async(services.message_delete)(net.nurse, thread_id=book.pk, seq=1)
+    await database_sync_to_async(services.message_delete)(net.nurse, thread=book.pk, seq=1)
     deleted = await next_event(primary)
     assert (deleted["type"], deleted["seq"], deleted["message"]["body"]) == (
         "message.deleted",

@@ -11,10 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from config.api import NotFound
+from config.errors import NotFound
 from messaging import services
+from messaging.mentions import parse_mentions
 from messaging.models import Message, ReadState, Thread
-from messaging.services import message_post, parse_mentions
+from messaging.services import message_post
 from patients.models import Consent
 from tests.factories import CareTeamMemberFactory
 
@@ -75,7 +76,7 @@ def test_retry_refused_by_the_unique_client_id_answers_with_the_original_and_kee
     # its transaction (and the seq it took) is rolled back, and the original is the answer.
     cid = uuid.uuid4()
     original = post(net.nurse, book, client_id=cid)
-    result = message_post(net.nurse, thread_id=book.pk, client_id=cid, body="again")
+    result = message_post(net.nurse, thread=book.pk, client_id=cid, body="again")
     assert (result.created, result.message.pk, result.message.body) == (
         False,
         original.pk,
@@ -89,7 +90,7 @@ def test_retry_refused_by_the_unique_client_id_answers_with_the_original_and_kee
 def test_retry_whose_input_no_longer_passes_still_answers_with_the_original(net, book, post):
     cid = uuid.uuid4()
     original = post(net.nurse, book, client_id=cid)
-    result = message_post(net.nurse, thread_id=book.pk, client_id=cid, body="  ")
+    result = message_post(net.nurse, thread=book.pk, client_id=cid, body="  ")
     assert (result.created, result.message.pk) == (False, original.pk)
 
 
@@ -278,8 +279,8 @@ def test_post_over_unread_messages_also_sends_read_updated(net, book, post, sent
 def test_retry_sends_no_second_event(net, book, sent_events, on_commit):
     cid = uuid.uuid4()
     with on_commit():
-        message_post(net.nurse, thread_id=book.pk, client_id=cid, body="x")
-        message_post(net.nurse, thread_id=book.pk, client_id=cid, body="x")
+        message_post(net.nurse, thread=book.pk, client_id=cid, body="x")
+        message_post(net.nurse, thread=book.pk, client_id=cid, body="x")
     assert len(sent_events) == 1
 
 
@@ -329,7 +330,7 @@ def test_concurrent_posts_get_gap_free_seqs(net):
     def attempt(user):
         try:
             barrier.wait()
-            message_post(user, thread_id=book.pk, client_id=uuid.uuid4(), body="x")
+            message_post(user, thread=book.pk, client_id=uuid.uuid4(), body="x")
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -359,14 +360,14 @@ def test_a_post_over_the_api_costs_two_queries(api_as, net, django_assert_num_qu
 def test_a_plain_post_by_thread_id_is_one_query(net, book, django_assert_num_queries):
     # The socket's way: the gate runs inside the post statement.
     with django_assert_num_queries(1):
-        message_post(net.nurse, thread_id=book.pk, client_id=uuid.uuid4(), body="訪問済")
+        message_post(net.nurse, thread=book.pk, client_id=uuid.uuid4(), body="訪問済")
     assert Message.objects.get().seq == 1
 
 
 @pytest.mark.parametrize("persona", ["outsider", "coordinator", "stranger"])
 def test_a_plain_post_by_someone_off_the_team_is_not_found_and_writes_nothing(net, book, persona):
     with pytest.raises(NotFound):
-        message_post(getattr(net, persona), thread_id=book.pk, client_id=uuid.uuid4(), body="x")
+        message_post(getattr(net, persona), thread=book.pk, client_id=uuid.uuid4(), body="x")
     assert not Message.objects.exists()
     assert not AuditEvent.objects.filter(object_type="messaging.message").exists()
     book.refresh_from_db()
@@ -375,4 +376,4 @@ def test_a_plain_post_by_someone_off_the_team_is_not_found_and_writes_nothing(ne
 
 def test_bad_input_from_someone_off_the_team_is_not_found_not_field_errors(net, book):
     with pytest.raises(NotFound):
-        message_post(net.outsider, thread_id=book.pk, client_id=uuid.uuid4(), body="")
+        message_post(net.outsider, thread=book.pk, client_id=uuid.uuid4(), body="")

@@ -113,8 +113,8 @@ def test_mark_read_sends_read_updated_to_the_team(api_as, net, ten, sent_events,
 
 def test_read_by_counts_readers_other_than_the_author(api_as, net, book, post):
     post(net.nurse, book, "一件目")
-    services.thread_mark_read(net.primary, thread_id=book.pk, seq=1)
-    services.thread_mark_read(net.pharmacist, thread_id=book.pk, seq=1)
+    services.thread_mark_read(net.primary, thread=book.pk, seq=1)
+    services.thread_mark_read(net.pharmacist, thread=book.pk, seq=1)
     res = api_as(net.nurse).get(messages_url(book))
     assert res.json()["results"][0]["read_by"] == 2
     readers = api_as(net.nurse).get(
@@ -142,7 +142,7 @@ def test_thread_list_shows_unread_last_message_and_patient(api_as, net, book, po
     post(net.nurse, book, "一")
     post(net.nurse, book, "二")
     post(net.pharmacist, book, "三")
-    services.message_delete(net.pharmacist, thread_id=book.pk, seq=3)
+    services.message_delete(net.pharmacist, thread=book.pk, seq=3)
     res = api_as(net.primary).get(reverse("messaging:thread-list"))
     assert res.status_code == 200
     [item] = res.json()["results"]
@@ -162,7 +162,7 @@ def _patients_for(user, n):
         thread = services.contact_book_ensure(patient)
         services.message_post(
             user,
-            thread_id=thread.pk,
+            thread=thread.pk,
             client_id=f"00000000-0000-0000-0000-{i:012d}",
             body=f"訪問{i}",
         )
@@ -213,7 +213,7 @@ def test_sync_shows_messages_as_the_history_page_does(api_as, net, book, post):
     post(net.nurse, book, f"@{net.primary.username} 確認お願いします", reply_to_seq=1)
     post(net.primary, book, "了解")
     post(net.primary, topic, "服薬の変更")
-    services.thread_mark_read(net.nurse, thread_id=book.pk, seq=3)
+    services.thread_mark_read(net.nurse, thread=book.pk, seq=3)
     client = api_as(net.nurse)
     res = client.post(
         reverse("messaging:sync"),

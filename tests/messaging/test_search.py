@@ -36,7 +36,7 @@ def test_search_does_not_reach_threads_i_cannot_see(api_as, net, book, post):
 
 def test_search_leaves_out_deleted_messages(net, book, post):
     post(net.nurse, book, "褥瘡の処置")
-    services.message_delete(net.nurse, thread_id=book.pk, seq=1)
+    services.message_delete(net.nurse, thread=book.pk, seq=1)
     assert list(search(net.primary, "褥瘡")) == []
 
 

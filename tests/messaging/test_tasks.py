@@ -18,7 +18,7 @@ def test_notify_message_is_idempotent(net, book, post):
 
 def test_notify_message_skips_deleted_and_missing_messages(net, book, post):
     message = post(net.nurse, book)
-    services.message_delete(net.nurse, thread_id=book.pk, seq=message.seq)
+    services.message_delete(net.nurse, thread=book.pk, seq=message.seq)
     assert notify_message(message.pk) is False
     assert notify_message(999_999) is False
 

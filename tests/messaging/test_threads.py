@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from config.api import NotFound
+from config.errors import NotFound
 from messaging.access import access_thread, thread_member_ids, threads_visible_to
 from messaging.models import Thread, ThreadKind
 from messaging.services import (

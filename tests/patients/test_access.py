@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from config.api import NotFound
+from config.errors import NotFound
 from patients.access import access_patient, patients_visible_to
 from patients.models import BreakGlassGrant, CareTeamMember, Consent
 

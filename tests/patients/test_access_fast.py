@@ -1,9 +1,11 @@
-"""The one-query patient check (`can_access_patient_id`) gives the same answer as the gate.
+"""The patient rule compiled once (`config.compiled_sql`) gives the same answer as the ORM.
 
-`patients_visible_to` is the rule; `can_access_patient_id` writes it again in plain SQL for the
-hot paths. Each case below changes the team, the consent or the grants, and then, for every
-persona and for two patients, the two must agree, and the people who see `net.patient` must be
-exactly the ones the case names (so that agreeing on "nobody" cannot pass by accident).
+`patients.access.patient_rule` is the rule; the hot paths run it compiled once with sentinels
+and bound per call. Each case below changes the team, the consent or the grants, and then, for
+every persona and for two patients, the two forms must agree, the people who see `net.patient`
+must be exactly the ones the case names (so that agreeing on "nobody" cannot pass by
+accident), and the compiled audience (who receives the patient's live events) must be those of
+them whose grant receives events: the care team, not a break-glass reader.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.utils import timezone
 
-from patients.access import can_access_patient_id, patients_visible_to
-from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Consent
+from config.compiled_sql import NOW, PATIENT, TODAY, USER, SqlTemplate
+from patients.access import Moment, patient_audience_sql, patient_rule, patients_visible_to
+from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Consent, Patient
 from tests.factories import CareTeamMemberFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -126,6 +130,29 @@ def _primary_deactivated(net: Any) -> None:
     net.primary.save(update_fields=["is_active"])
 
 
+def can_access_patient_id(user: Any, patient_id: int) -> bool:
+    """The rule for one patient as the hot paths run it: compiled once, bound per call."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    at = Moment(today=TODAY.sentinel, now=NOW.sentinel)
+    query = Patient.objects.filter(pk=PATIENT.sentinel).filter(
+        patient_rule(USER.sentinel, "pk", at)
+    )
+    template = SqlTemplate.of_queryset(query.values("pk"), [USER, PATIENT, TODAY, NOW])
+    values = {USER.name: user.pk, PATIENT.name: patient_id, **Moment.current().values()}
+    with connection.cursor() as cursor:
+        cursor.execute(template.sql, template.bind(values))
+        return cursor.fetchone() is not None
+
+
+def audience_of(patient_id: int) -> set[int]:
+    template = patient_audience_sql()
+    values = {PATIENT.name: patient_id, **Moment.current().values()}
+    with connection.cursor() as cursor:
+        cursor.execute(template.sql, template.bind(values))
+        return {row[0] for row in cursor.fetchall()}
+
+
 CASES: list[tuple[Callable[[Any], None], set[str]]] = [
     (_nothing, TEAM),
     (_nurse_place_ended_yesterday, TEAM - {"nurse"}),
@@ -164,6 +191,8 @@ def test_fast_check_agrees_with_the_gate_for_every_persona(
         if can_access_patient_id(user, net.patient.pk):
             seen.add(name)
     assert seen == who_sees
+    team_seen = {getattr(net, name).pk for name in who_sees - {"stranger"}}
+    assert audience_of(net.patient.pk) == team_seen
 
 
 def test_anonymous_user_and_missing_patient_are_refused(net: Any) -> None:

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
-from config.api import DomainError, NotFound
+from config.errors import DomainError, NotFound
 from patients import selectors, services
 from patients.models import BreakGlassGrant, CareRole, CareTeamMember
 from tests.factories import CareTeamMemberFactory, PatientFactory

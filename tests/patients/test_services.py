@@ -9,8 +9,8 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
-from config.api import DomainError, NotFound
-from patients import services
+from config.errors import DomainError, NotFound
+from patients import services, signals
 from patients.access import can_see_patient
 from patients.models import (
     BreakGlassGrant,
@@ -561,12 +561,19 @@ def test_bad_wish_input_is_a_field_error(net, kwargs, field):
 # --- break glass -------------------------------------------------------------------------
 
 
-def test_breaking_the_glass_gives_time_limited_access_and_is_audited(net, monkeypatch):
+def test_breaking_the_glass_gives_time_limited_access_and_is_audited(net):
     announced: list[BreakGlassGrant] = []
-    monkeypatch.setattr(services, "_announce_break_glass", announced.append)
-    grant = services.break_glass_open(
-        net.stranger, net.patient.pk, reason="救急搬送、既往歴と服薬の確認が必要", hours=2
-    )
+
+    def receive(sender: object, *, grant: BreakGlassGrant, **kwargs: object) -> None:
+        announced.append(grant)
+
+    signals.break_glass_opened.connect(receive, dispatch_uid="test-break-glass")
+    try:
+        grant = services.break_glass_open(
+            net.stranger, net.patient.pk, reason="救急搬送、既往歴と服薬の確認が必要", hours=2
+        )
+    finally:
+        signals.break_glass_opened.disconnect(dispatch_uid="test-break-glass")
     assert announced == [grant]
     assert can_see_patient(net.stranger, net.patient)
     assert dt.timedelta(hours=1, minutes=59) < grant.expires_at - timezone.now()

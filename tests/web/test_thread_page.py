@@ -27,7 +27,7 @@ def book(net: Any) -> Thread:
 
 def _post(user: Any, thread: Thread, body: str = "本日訪問しました。", **kw: Any) -> Message:
     return services.message_post(
-        user, thread_id=thread.pk, client_id=uuid.uuid4(), body=body, **kw
+        user, thread=thread.pk, client_id=uuid.uuid4(), body=body, **kw
     ).message
 
 
@@ -99,7 +99,7 @@ def test_only_resolved_mentions_are_highlighted_and_text_is_escaped(net, client_
 def test_a_deleted_message_is_a_tombstone_in_its_place(net, client_as, book):
     first = _post(net.primary, book, "削除する本文")
     _post(net.primary, book, "残る本文")
-    services.message_delete(net.primary, thread_id=book.pk, seq=first.seq)
+    services.message_delete(net.primary, thread=book.pk, seq=first.seq)
     body = _page(client_as(net.nurse), net)
     assert "削除する本文" not in body
     assert "このメッセージは削除されました。" in body
@@ -108,7 +108,7 @@ def test_a_deleted_message_is_a_tombstone_in_its_place(net, client_as, book):
 
 def test_read_count_counts_readers_other_than_the_author(net, client_as, book):
     message = _post(net.primary, book)
-    services.thread_mark_read(net.pharmacist, thread_id=book.pk, seq=message.seq)
+    services.thread_mark_read(net.pharmacist, thread=book.pk, seq=message.seq)
     body = _page(client_as(net.nurse), net)
     assert '<span class="msg-read">既読 1</span>' in body
     marks = _thread_data(body)["readMarks"]

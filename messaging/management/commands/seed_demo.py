@@ -462,7 +462,7 @@ PATIENTS: list[DemoPatient] = [
 ]
 
 
-# `RecordChange.item_type` of each record list, as `patients.services.RECORD_KINDS` names them.
+# `RecordChange.item_type` of each record list, as `patients.models.RECORD_KINDS` names them.
 ITEM_TYPES: dict[type[RecordItem], str] = {
     Problem: "problems",
     Medication: "medications",

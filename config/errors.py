@@ -1,0 +1,38 @@
+"""Domain errors: what a use case raises when it refuses.
+
+A neutral module at the bottom of the layers (docs/architecture.md): services, selectors and
+the access gates raise these, and each adapter renders them its own way (the API as one error
+shape in `config.api`, the pages as a message on the form, the socket as an `error` frame).
+It imports nothing of the project, so every app may import it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+
+class DomainError(Exception):
+    """A use case refused: bad input or a broken rule. Rendered as HTTP 400.
+
+    `fields` maps field names to messages, like a serializer's errors.
+    """
+
+    code = "invalid"
+
+    def __init__(self, message: str, *, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class NotFound(Exception):
+    """The object does not exist or the user may not see it: one answer for both."""
+
+
+def django_validation_fields(exc: ValidationError) -> dict[str, list[str]]:
+    """A Django `ValidationError` as field errors, the shape of `DomainError.fields`."""
+    if hasattr(exc, "error_dict"):
+        return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
+    return {"non_field_errors": [str(m) for m in exc.messages]}

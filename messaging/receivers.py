@@ -1,0 +1,72 @@
+"""How messaging reacts to what other apps (and its own services) announce.
+
+The one place where messaging's reactions are connected (from `MessagingConfig.ready`):
+- a new patient gets its contact book, in the same transaction;
+- people who lost access to a patient have their sockets closed after the commit, so their
+  screens resync and drop the threads they no longer see;
+- emergency access (break glass) is announced in the patient's contact book;
+- a user deactivated or with a new password has their sockets closed (`messaging.revocation`);
+- a new message that calls for a notice is handed to the Celery task, after its commit;
+- the patient page shows the contact book (`patients.panels`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import pre_save
+
+from messaging import services, signals
+from messaging.publish import revoke_on_commit
+from messaging.revocation import user_pre_save
+from messaging.tasks import notify_message
+from messaging.web_selectors import thread_page
+from patients import panels
+from patients import signals as patient_signals
+from patients.models import Patient
+
+logger = logging.getLogger(__name__)
+
+
+def on_patient_created(sender: Any, *, patient: Patient, **kwargs: Any) -> None:
+    services.contact_book_ensure(patient)
+
+
+def on_access_ended(sender: Any, *, user_ids: list[int], **kwargs: Any) -> None:
+    revoke_on_commit(user_ids, reason="access_changed")
+
+
+def on_break_glass_opened(sender: Any, *, grant: Any, **kwargs: Any) -> None:
+    services.announce_break_glass(grant)
+
+
+def on_message_posted(sender: Any, *, message: Any, **kwargs: Any) -> None:
+    """Queue the notice of a committed message; never raise.
+
+    Runs after the commit: the message is stored, so a broker outage (Redis down: kombu's
+    OperationalError) must not turn the post into an error. Logged, like a live event that
+    could not be sent; notices are best-effort, and the thread itself loses nothing.
+    """
+    if not services.needs_notice(message):
+        return
+    try:
+        notify_message.delay(message.pk)
+    except Exception:
+        logger.exception("notification of message %s not queued", message.pk)
+
+
+def contact_book_panel(user: Any, patient: Patient) -> Any:
+    """The patient page's contact book (連絡帳): its newest messages, kept live by the page's
+    thread scripts."""
+    return thread_page(user, services.contact_book_ensure(patient))
+
+
+def connect() -> None:
+    patient_signals.patient_created.connect(on_patient_created, dispatch_uid="kz-contact-book")
+    patient_signals.access_ended.connect(on_access_ended, dispatch_uid="kz-access-ended")
+    patient_signals.break_glass_opened.connect(on_break_glass_opened, dispatch_uid="kz-break-glass")
+    signals.message_posted.connect(on_message_posted, dispatch_uid="kz-notify")
+    pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")
+    panels.register(panels.Panel("contact_book", contact_book_panel))

@@ -1,0 +1,13 @@
+"""What messaging announces, for other apps (and its own adapters) to react to.
+
+Receivers are connected in one place per reacting app (`<app>/receivers.py`, from its
+`AppConfig.ready`), so the announcing code never imports the code that reacts.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# A new message, after its commit: `message`. Notification delivery hangs here
+# (`messaging.receivers` queues `messaging.tasks.notify_message`).
+message_posted = Signal()

@@ -1,0 +1,36 @@
+"""Sections of the patient page that other apps provide (the contact book is messaging's).
+
+patients sits below messaging (docs/architecture.md), so its page cannot import the thread it
+shows. An app registers a panel from its `AppConfig.ready`; the page asks each panel for its
+template context and includes the panel's template, a name, not an import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from patients.models import Patient
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A section of the patient page: its name in the page's context, and the function that
+    builds its context for a user who may see the patient."""
+
+    name: str
+    context: Callable[[Any, Patient], Any]
+
+
+_panels: dict[str, Panel] = {}
+
+
+def register(panel: Panel) -> None:
+    """Add a panel to the patient page (once per name: registering again replaces it)."""
+    _panels[panel.name] = panel
+
+
+def panel_contexts(user: Any, patient: Patient) -> dict[str, Any]:
+    """The context of every registered panel, by name, for a patient the user may see."""
+    return {name: panel.context(user, patient) for name, panel in _panels.items()}
