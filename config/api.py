@@ -14,7 +14,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import DomainError, NotFound, django_validation_fields
@@ -23,6 +25,13 @@ from config.errors import DomainError, NotFound, django_validation_fields
 class Pagination(LimitOffsetPagination):
     default_limit = 50
     max_limit = 200
+
+
+def paginate(view: APIView, request: Request, rows: Any) -> tuple[Pagination, list[Any]]:
+    """One page of `rows` and the paginator that renders it. `rows` is a queryset, a list or
+    a selector's `audit.reads.AuditedRows` (which audits the page it gives)."""
+    paginator = Pagination()
+    return paginator, list(paginator.paginate_queryset(rows, request, view=view) or [])
 
 
 def _flatten(detail: Any) -> Any:

@@ -16,11 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.models import AuditAction
-from config.api import Pagination
+from config.api import paginate
 from messaging import selectors, services
 from messaging.access import access_thread, thread_pk
-from messaging.models import Thread
 from messaging.serializers import (
     CoordinationThreadInputSerializer,
     MessageEditInputSerializer,
@@ -45,10 +43,8 @@ from patients.access import access_patient
 
 
 def _thread_list_response(view: APIView, request: Request, qs: Any) -> Response:
-    paginator = Pagination()
-    page: list[Thread] = paginator.paginate_queryset(qs, request, view=view) or []
+    paginator, page = paginate(view, request, qs)
     selectors.attach_last_messages(page)
-    services.threads_read_audit(request.user, threads=page, action=AuditAction.LIST)
     return paginator.get_paginated_response(ThreadListItemSerializer(page, many=True).data)
 
 
@@ -98,8 +94,7 @@ class PatientThreadListView(APIView):
 class ThreadDetailView(APIView):
     @extend_schema(responses=ThreadOutputSerializer)
     def get(self, request: Request, thread_id: str) -> Response:
-        thread = access_thread(request.user, thread_id)
-        services.thread_read_audit(request.user, thread=thread)
+        thread = selectors.thread_get(request.user, thread_id)
         return Response(ThreadOutputSerializer(thread).data)
 
 
@@ -119,12 +114,12 @@ class ThreadMessagesView(APIView):
         query = MessagePageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         rows, has_more = selectors.messages_page(
+            request.user,
             thread,
             after=query.validated_data.get("after"),
             before=query.validated_data.get("before"),
             limit=query.validated_data["limit"],
         )
-        services.thread_read_audit(request.user, thread=thread, detail="messages")
         return Response(
             {
                 "results": [message_data(m) for m in rows],
@@ -164,8 +159,7 @@ class MessageDetailView(APIView):
     @extend_schema(responses=MessageOutputSerializer)
     def get(self, request: Request, thread_id: str, seq: str) -> Response:
         thread = access_thread(request.user, thread_id)
-        message = selectors.message_get(thread, seq)
-        services.thread_read_audit(request.user, thread=thread, detail=f"seq={message.seq}")
+        message = selectors.message_get(request.user, thread, seq)
         return Response(message_data(message))
 
     @extend_schema(request=MessageEditInputSerializer, responses=MessageOutputSerializer)
@@ -202,8 +196,7 @@ class MessageRevisionsView(APIView):
     @extend_schema(responses=RevisionSerializer(many=True))
     def get(self, request: Request, thread_id: str, seq: str) -> Response:
         thread = access_thread(request.user, thread_id)
-        revisions = selectors.message_revisions(thread, seq)
-        services.thread_read_audit(request.user, thread=thread, detail=f"revisions seq={seq}")
+        revisions = selectors.message_revisions(request.user, thread, seq)
         return Response({"results": RevisionSerializer(revisions, many=True).data})
 
 
@@ -229,11 +222,6 @@ class SyncView(APIView):
         data = SyncInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = selectors.sync(request.user, data.validated_data["threads"])
-        services.threads_read_audit(
-            request.user,
-            threads=[t.thread for t in result.threads if t.messages],
-            action=AuditAction.READ,
-        )
         return Response(sync_data(result))
 
 
@@ -248,14 +236,9 @@ class SearchView(APIView):
         query = SearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data["q"]
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.search(request.user, q), request, view=self)
-        page = page or []
+        paginator, page = paginate(self, request, selectors.search(request.user, q))
         selectors.attach_mentions(page)
         selectors.attach_read_by(page)
-        services.threads_read_audit(
-            request.user, threads=[m.thread for m in page], action=AuditAction.READ
-        )
         return paginator.get_paginated_response(
             [
                 {

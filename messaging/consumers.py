@@ -27,7 +27,6 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from audit.context import current_request, socket_context
-from audit.models import AuditAction
 from config.errors import DomainError, NotFound
 from messaging import publish, selectors, services
 from messaging.groups import user_group
@@ -99,9 +98,6 @@ def _known_threads(value: Any) -> dict[int, int]:
 @database_sync_to_async
 def _resync(user: Any, known: dict[int, int]) -> dict[str, Any]:
     result = selectors.sync(user, known)
-    services.threads_read_audit(
-        user, threads=[t.thread for t in result.threads if t.messages], action=AuditAction.READ
-    )
     return sync_data(result)
 
 

@@ -1,7 +1,9 @@
-"""Reads of threads and messages, already scoped by the thread gate.
+"""Reads of threads and messages, already scoped by the thread gate, and audited.
 
 Each function here runs a fixed number of queries, whatever the number of threads or messages,
-so list endpoints and the sync stay flat as a team grows (tests pin the counts).
+so list endpoints and the sync stay flat as a team grows (tests pin the counts). Each read of a
+patient's thread is audited here, whoever asks (page, API or socket; `audit.reads`): one `read`
+row per patient whose messages are returned, one `list` row per patient whose thread is listed.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from audit.models import AuditAction
+from audit.reads import AuditedRows, audit_patients
+from audit.services import audit_record
 from config.errors import NotFound
 from messaging import sql
-from messaging.access import threads_visible_to
+from messaging.access import access_thread, threads_visible_to
 from messaging.models import Message, MessageRevision, ReadState, Thread
 from patients.models import Patient
 from teams.models import User
@@ -98,7 +103,19 @@ def _with_read_state(user: Any, threads: QuerySet[Thread]) -> QuerySet[Thread]:
     ).annotate(unread=Coalesce(Subquery(unread), Value(0), output_field=BigIntegerField()))
 
 
-def thread_list(user: Any) -> QuerySet[Thread]:
+THREAD = "messaging.thread"  # the object type of the audit rows of thread reads
+
+
+def audit_thread_read(user: Any, thread: Thread, detail: str = "") -> None:
+    """The `read` row of one thread shown to `user` (its messages, or the thread itself)."""
+    audit_record(user, AuditAction.READ, patient=thread.patient_id, obj=thread, detail=detail)
+
+
+def _audit_threads(user: Any, action: AuditAction, threads: Iterable[Thread]) -> None:
+    audit_patients(user, action, patient_ids=[t.patient_id for t in threads], object_type=THREAD)
+
+
+def _threads(user: Any) -> QuerySet[Thread]:
     """The user's threads, newest activity first, with `my_last_read` and `unread`."""
     threads = threads_visible_to(user).select_related("patient", "organization", "network")
     return _with_read_state(user, threads).order_by(
@@ -106,9 +123,23 @@ def thread_list(user: Any) -> QuerySet[Thread]:
     )
 
 
-def patient_threads(user: Any, patient: Patient) -> QuerySet[Thread]:
+def thread_list(user: Any) -> AuditedRows[Thread]:
+    """The user's threads, newest activity first, with `my_last_read` and `unread`; the
+    threads taken from it are audited as listed."""
+    return AuditedRows(_threads(user), lambda rows: _audit_threads(user, AuditAction.LIST, rows))
+
+
+def patient_threads(user: Any, patient: Patient) -> AuditedRows[Thread]:
     """The threads of a patient the caller already passed through `access_patient`."""
-    return thread_list(user).filter(patient=patient)
+    threads = _threads(user).filter(patient=patient)
+    return AuditedRows(threads, lambda rows: _audit_threads(user, AuditAction.LIST, rows))
+
+
+def thread_get(user: Any, thread_id: Any) -> Thread:
+    """One thread the user may see, else `NotFound`; an audited read."""
+    thread = access_thread(user, thread_id)
+    audit_thread_read(user, thread)
+    return thread
 
 
 def attach_read_by(messages: Iterable[Message]) -> None:
@@ -188,6 +219,7 @@ def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
 
 
 def messages_page(
+    user: Any,
     thread: Thread,
     *,
     after: int | None = None,
@@ -199,6 +231,7 @@ def messages_page(
     `after`: the messages after that seq, oldest first (catching up). `before`: the messages
     before that seq, newest first (scrolling back). Neither: the newest, newest first.
     The messages come with their author, reply target, mentions and `read_by`, in one query.
+    `thread` is one the caller got from `access_thread` for `user`; the read is audited.
     """
     limit = max(1, min(limit, MAX_PAGE))
     low = after if after is not None else 0
@@ -207,6 +240,7 @@ def messages_page(
     with connection.cursor() as cursor:
         cursor.execute(statement, [thread.pk, low, high, limit + 1])
         raw = cursor.fetchall()
+    audit_thread_read(user, thread, "messages")
     return _messages_from_rows(raw[:limit]), len(raw) > limit
 
 
@@ -217,13 +251,15 @@ def _message(thread: Thread, seq: Any) -> Message:
     return message
 
 
-def message_get(thread: Thread, seq: Any) -> Message:
-    """One message of a gated thread, ready to render (mentions and `read_by` attached)."""
+def message_get(user: Any, thread: Thread, seq: Any) -> Message:
+    """One message of a gated thread, ready to render (mentions and `read_by` attached); an
+    audited read."""
     message = messages_base().filter(thread=thread, seq=parse_seq(seq)).first()
     if message is None:
         raise NotFound
     attach_mentions([message])
     attach_read_by([message])
+    audit_thread_read(user, thread, f"seq={message.seq}")
     return message
 
 
@@ -238,10 +274,12 @@ def message_readers(thread: Thread, seq: Any) -> list[ReadState]:
     )
 
 
-def message_revisions(thread: Thread, seq: Any) -> list[MessageRevision]:
-    """The earlier texts of a message, oldest first (its edit history)."""
+def message_revisions(user: Any, thread: Thread, seq: Any) -> list[MessageRevision]:
+    """The earlier texts of a message, oldest first (its edit history); an audited read."""
     message = _message(thread, seq)
-    return list(message.revisions.select_related("edited_by").order_by("id"))
+    revisions = list(message.revisions.select_related("edited_by").order_by("id"))
+    audit_thread_read(user, thread, f"revisions seq={message.seq}")
+    return revisions
 
 
 @dataclass
@@ -266,7 +304,7 @@ def sync(user: Any, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncResu
     threads the client never opened would be too much. Named threads the user may no longer
     see are listed in `removed` so the client can drop them.
     """
-    threads = list(thread_list(user))
+    threads = list(_threads(user))
     by_id = {t.pk: t for t in threads}
     removed = sorted(tid for tid in known if tid not in by_id)
     named = {tid: seq for tid, seq in known.items() if tid in by_id}
@@ -294,18 +332,24 @@ def sync(user: Any, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncResu
             )
         else:
             result.threads.append(ThreadSync(thread=t))
+    # What was sent is what was read: the threads whose messages the client received.
+    _audit_threads(user, AuditAction.READ, [t.thread for t in result.threads if t.messages])
     return result
 
 
-def search(user: Any, q: str) -> QuerySet[Message]:
-    """Live messages in the user's threads whose body contains `q`, newest first.
+def search(user: Any, q: str) -> AuditedRows[Message]:
+    """Live messages in the user's threads whose body contains `q`, newest first; the
+    messages taken from it are audited as reads of their threads.
 
     On PostgreSQL `icontains` is UPPER(body) LIKE UPPER('%q%'), which the trigram index on
     UPPER(body) serves for queries of three characters or more (Japanese included).
     """
-    return (
+    messages = (
         messages_base()
         .select_related("thread", "thread__patient", "thread__organization", "thread__network")
         .filter(thread__in=threads_visible_to(user), deleted_at__isnull=True, body__icontains=q)
         .order_by("-created_at", "-id")
+    )
+    return AuditedRows(
+        messages, lambda rows: _audit_threads(user, AuditAction.READ, [m.thread for m in rows])
     )

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
-from audit.services import audit_record, audit_record_many, audit_row
+from audit.services import audit_record, audit_row
 from config.errors import DomainError, NotFound
 from messaging import events, signals, sql
 from messaging.access import (
@@ -604,19 +604,6 @@ def thread_mark_read(user: Any, *, thread: Thread | int, seq: Any) -> int:
                 thread, events.read_updated(thread_id=thread.pk, user=user, seq=target)
             )
     return max(target, previous)
-
-
-# --- audit of reads ----------------------------------------------------------------------
-
-
-def threads_read_audit(user: Any, *, threads: list[Thread], action: AuditAction) -> None:
-    """One audit row per patient whose thread the user was shown (one query)."""
-    patient_ids = sorted({t.patient_id for t in threads if t.patient_id is not None})
-    audit_record_many(user, action, patient_ids=patient_ids, object_type="messaging.thread")
-
-
-def thread_read_audit(user: Any, *, thread: Thread, detail: str = "") -> None:
-    audit_record(user, AuditAction.READ, patient=thread.patient_id, obj=thread, detail=detail)
 
 
 # --- reactions to patients' changes (called from messaging.receivers) --------------------

@@ -57,7 +57,6 @@ def thread_older(request: HttpRequest, thread_id: int) -> HttpResponse:
     except NotFound:
         return not_found(request)
     page = thread_page(request.user, thread, before=before)
-    services.thread_read_audit(request.user, thread=thread, detail=f"messages before={before}")
     context = {"page": page, "thread": thread, "back_url": _back_url(thread)}
     response = render(request, "messaging/thread_older.html", context)
     response["Cache-Control"] = "private, no-store"

@@ -21,7 +21,12 @@ from django.utils import timezone
 
 from messaging.mentions import MENTION_RE
 from messaging.models import Message, MessageKind, Priority, ReadState, Thread
-from messaging.selectors import attach_mentions, mentioned_users, messages_base
+from messaging.selectors import (
+    attach_mentions,
+    audit_thread_read,
+    mentioned_users,
+    messages_base,
+)
 from patients.models import CareTeamMember
 from teams.models import Membership
 
@@ -156,7 +161,7 @@ def thread_page(
     user: Any, thread: Thread, *, before: int | None = None, limit: int = PAGE_SIZE
 ) -> ThreadPage:
     """The newest `limit` messages of a gated thread (or those before seq `before`), oldest
-    first, as `user` sees them."""
+    first, as `user` sees them; an audited read of the thread."""
     limit = max(1, min(limit, 200))
     qs = messages_base().filter(thread=thread)
     if before is not None:
@@ -169,6 +174,7 @@ def thread_page(
     marks = dict(ReadState.objects.filter(thread=thread).values_list("user_id", "last_read_seq"))
     orgs = _organizations(thread, {m.author_id for m in rows})
     _attach(rows, marks, orgs)
+    audit_thread_read(user, thread, "messages" if before is None else f"messages before={before}")
     return ThreadPage(
         user=user,
         thread=thread,

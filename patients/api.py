@@ -10,7 +10,6 @@ not see the patient gets the same 404 with a bad body as with a good one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -20,9 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.models import AuditAction
-from audit.services import audit_record_many
-from config.api import Pagination
+from config.api import paginate
 from patients import selectors, services
 from patients.access import access_patient
 from patients.serializers import (
@@ -74,13 +71,8 @@ def _paginated(
     request: Request,
     queryset: Any,
     serializer_class: type[serializers.Serializer[Any]],
-    *,
-    on_page: Callable[[Sequence[Any]], None] | None = None,
 ) -> Response:
-    paginator = Pagination()
-    page: list[Any] = paginator.paginate_queryset(queryset, request, view=view) or []
-    if on_page is not None:
-        on_page(page)
+    paginator, page = paginate(view, request, queryset)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
@@ -101,16 +93,7 @@ class PatientListView(APIView):
             status=request.query_params.get("status") or None,
             q=request.query_params.get("q") or None,
         )
-
-        def audit(page: Sequence[Any]) -> None:
-            audit_record_many(
-                request.user,
-                AuditAction.LIST,
-                patient_ids=[p.pk for p in page],
-                object_type="patients.patient",
-            )
-
-        return _paginated(self, request, patients, PatientListOutSerializer, on_page=audit)
+        return _paginated(self, request, patients, PatientListOutSerializer)
 
     @extend_schema(request=PatientCreateInSerializer, responses={201: PatientOutSerializer})
     def post(self, request: Request) -> Response:

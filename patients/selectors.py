@@ -1,9 +1,9 @@
-"""Reads about patients, already scoped by the access gate.
+"""Reads about patients, already scoped by the access gate, and audited (`audit.reads`).
 
 Every function that returns one patient's data first passes `patients.access.access_patient`
 (missing and not-visible both raise `NotFound`) and writes one audit `read` row. The patient
-list is audited by its caller, one `list` row per patient actually shown (the page, not the
-whole queryset), with `audit.services.audit_record_many`.
+list audits the rows taken from it: one `list` row per patient actually shown (the page, not
+the whole list).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
+from audit.reads import AuditedRows, audit_patients
 from audit.services import audit_record
 from config.errors import DomainError
 from patients.access import access_patient, active_places, active_team, patients_visible_to
@@ -32,11 +33,9 @@ from patients.models import (
 
 def patient_list(
     user: Any, *, status: str | None = None, q: str | None = None
-) -> QuerySet[Patient]:
-    """The patients the user may see, with `my_role` (their role on the team, or None).
-
-    Not audited here: the caller audits the rows it shows.
-    """
+) -> AuditedRows[Patient]:
+    """The patients the user may see, with `my_role` (their role on the team, or None); the
+    patients taken from it (a page) are audited as listed."""
     my_role = active_places(user).filter(patient=OuterRef("pk")).order_by("role").values("role")[:1]
     patients = patients_visible_to(user).annotate(my_role=Subquery(my_role))
     if status:
@@ -49,7 +48,15 @@ def patient_list(
     if q and q.strip():
         term = q.strip()
         patients = patients.filter(Q(name__icontains=term) | Q(name_kana__icontains=term))
-    return patients.order_by("name_kana", "id")
+    return AuditedRows(
+        patients.order_by("name_kana", "id"),
+        lambda rows: audit_patients(
+            user, AuditAction.LIST, patient_ids=[p.pk for p in rows], object_type=PATIENT
+        ),
+    )
+
+
+PATIENT = "patients.patient"  # the object type of the audit rows of patient reads
 
 
 def patient_get(user: Any, patient_id: Any) -> Patient:

@@ -28,8 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from audit.models import AuditAction
-from audit.services import audit_record_many
+from audit.reads import AuditedRows
 from config.errors import DomainError, NotFound
 from config.web import not_found
 from patients import panels, selectors, services
@@ -65,16 +64,15 @@ def home(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
     q = (request.GET.get("q") or "").strip() or None
     error = None
+    patients: AuditedRows[Patient] | list[Patient]
     try:
         patients = selectors.patient_list(user, status=status, q=q)
     except DomainError as exc:
         error = (exc.fields.get("status") or [exc.message])[0]
-        patients = Patient.objects.none()
+        patients = []
     page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     ids = [p.pk for p in rows]
-    # The list is audited by what it shows: one `list` row per patient on this page.
-    audit_record_many(user, AuditAction.LIST, patient_ids=ids, object_type="patients.patient")
     changes = changes_since_last_visit(user, ids)
     today = timezone.localdate()
     entries = [

@@ -195,7 +195,7 @@ def test_message_data_is_exactly_the_serializer_output(net, book, post) -> None:
     gone = post(net.pharmacist, book, "@nurse 消します")
     services.message_delete(net.pharmacist, thread=book.pk, seq=gone.seq)
     services.thread_mark_read(net.secondary, thread=book.pk, seq=3)
-    rows, _ = messages_page(book)
+    rows, _ = messages_page(net.nurse, book)
     assert len(rows) == 3
     for m in rows:
         assert message_data(m) == dict(MessageOutputSerializer(m).data)
@@ -210,15 +210,15 @@ def test_page_query_renders_like_the_orm_path(net, book, post) -> None:
     gone = post(net.pharmacist, book, "@nurse 消します")
     services.message_delete(net.pharmacist, thread=book.pk, seq=gone.seq)
     post(net.secondary, book, "夜間は私が対応します")
-    rows, has_more = messages_page(book, limit=3)
+    rows, has_more = messages_page(net.nurse, book, limit=3)
     orm = list(messages_base().filter(thread=book).order_by("-seq")[:3])
     attach_mentions(orm)
     attach_read_by(orm)
     assert has_more
     assert [message_data(m) for m in rows] == [message_data(m) for m in orm]
-    older, _ = messages_page(book, before=rows[-1].seq)
+    older, _ = messages_page(net.nurse, book, before=rows[-1].seq)
     assert [m.seq for m in older] == [1]
-    newer, _ = messages_page(book, after=1, limit=2)
+    newer, _ = messages_page(net.nurse, book, after=1, limit=2)
     assert [m.seq for m in newer] == [2, 3]
     # Each author's post moved their own mark: nurse 1, primary 2, pharmacist 3, secondary 4.
     assert [message_data(m)["read_by"] for m in rows] == [0, 1, 2]

@@ -17,10 +17,20 @@ from tests.patients.factories import CareWishFactory, ProblemFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_patient_list_annotates_my_role_and_is_not_audited_by_itself(net):
+def test_patient_list_annotates_my_role(net):
     [patient] = selectors.patient_list(net.secondary)
     assert patient.my_role == CareRole.SECONDARY_PHYSICIAN
+
+
+def test_patient_list_audits_the_patients_taken_from_it_not_the_count(net):
+    other = PatientFactory(managing_organization=net.lead_clinic)
+    CareTeamMemberFactory(patient=other, user=net.nurse, role=CareRole.PRIMARY_PHYSICIAN)
+    patients = selectors.patient_list(net.nurse)
+    assert patients.count() == 2
     assert not AuditEvent.objects.exists()
+    [shown] = patients[0:1]
+    rows = AuditEvent.objects.filter(action=AuditAction.LIST, actor_id=net.nurse.pk)
+    assert [(r.patient_id, r.object_type) for r in rows] == [(shown.pk, "patients.patient")]
 
 
 def test_patient_list_includes_break_glass_patients_without_a_role(net):
