@@ -1,12 +1,12 @@
 """The thread gate: who may read and post in which thread, and who receives its live events.
 
-A thread has an audience: the people whose rows in one of `AUDIENCES` name what the thread
+A thread has an audience: the people whose rows in one of `audiences()` name what the thread
 belongs to. A patient's threads belong to the patient, and their audiences are the patient
 gate's grants (`patients.access.GRANTS`), so a patient's threads are visible exactly to those
 who see the patient. A coordination thread belongs to an organization (its active members)
 or to a network (the active members of its organizations, and its coordinators).
 
-`AUDIENCES` is the one definition. The gate (`threads_visible_to`, `access_thread`), the
+`audiences()` is the one definition. The gate (`threads_visible_to`, `access_thread`), the
 receivers of a thread's events (`thread_member_ids`, and the post statement through
 `thread_audience_sql`) are all built from it; the SQL of the hot paths is the ORM compiled
 once (`config.compiled_sql`). Missing and not-visible threads give the same `NotFound`.
@@ -27,7 +27,8 @@ from config.compiled_sql import NOW, PATIENT, TODAY, USER, NamedParams, SqlTempl
 from config.errors import NotFound
 from messaging import sql
 from messaging.models import Thread
-from patients.access import GRANTS, Moment, patient_audience_sql
+from patients import access as patient_access
+from patients.access import Moment, patient_audience_sql
 from teams.models import Membership, Network
 
 
@@ -51,15 +52,21 @@ def _network_coordinators(at: Moment) -> QuerySet[Any]:
     return Network.coordinators.through.objects.all()
 
 
-AUDIENCES: tuple[Audience, ...] = (
-    *(
-        Audience(f"patient:{g.name}", "patient_id", g.rows, "patient_id", g.receives_events)
-        for g in GRANTS
-    ),
+COORDINATION_AUDIENCES: tuple[Audience, ...] = (
     Audience("organization", "organization_id", _organization_members, "organization_id", True),
     Audience("network", "network_id", _organization_members, "organization__networks", True),
     Audience("coordinator", "network_id", _network_coordinators, "network_id", True),
 )
+
+
+def audiences() -> tuple[Audience, ...]:
+    """Every audience of a thread: the patient gate's grants (`patients.access.GRANTS`) for a
+    patient's threads, then `COORDINATION_AUDIENCES`."""
+    patient = tuple(
+        Audience(f"patient:{g.name}", "patient_id", g.rows, "patient_id", g.receives_events)
+        for g in patient_access.GRANTS
+    )
+    return patient + COORDINATION_AUDIENCES
 
 
 def thread_rule(user_id: int, at: Moment) -> Q:
@@ -72,7 +79,7 @@ def thread_rule(user_id: int, at: Moment) -> Q:
                     user_id=user_id, **{audience.key: OuterRef(audience.thread_field)}
                 )
             )
-            for audience in AUDIENCES
+            for audience in audiences()
         ),
         _connector=Q.OR,
     )
@@ -186,10 +193,23 @@ def thread_member_ids(thread: Thread) -> list[int]:
             return [row[0] for row in cursor.fetchall()]
     at = Moment.current()
     ids: set[int] = set()
-    for audience in AUDIENCES:
+    for audience in COORDINATION_AUDIENCES:
         key = getattr(thread, audience.thread_field)
-        if key is None or not audience.receives_events or audience.thread_field == "patient_id":
+        if key is None or not audience.receives_events:
             continue
         rows = audience.rows(at).filter(**{audience.key: key}, user__is_active=True)
         ids.update(rows.values_list("user_id", flat=True))
     return sorted(ids)
+
+
+def forget_compiled_rules() -> None:
+    """Drop the compiled forms of the rule, so they are compiled again from the ORM on next
+    use: after a grant or an audience was added at run time (tests do)."""
+    for compiled in (
+        _thread_condition,
+        _thread_condition_named,
+        _audience_named,
+        patient_audience_sql,
+        sql.post,
+    ):
+        compiled.cache_clear()
