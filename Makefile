@@ -21,10 +21,22 @@ messages: $(STAMP)
 run: $(STAMP) messages
 	$(BIN)/python deploy/dev/run.py
 
-lint: $(STAMP)
+lint: $(STAMP) lint-js
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+# ESLint on the page scripts (eslint.config.js), with the versions of package-lock.json.
+NEED_NPM := command -v npm >/dev/null || { echo "npm is missing: install Debian's packages nodejs npm (apt-get install nodejs npm)" >&2; exit 1; }
+.PHONY: lint-js
+lint-js: node_modules/.installed
+	@$(NEED_NPM)
+	npx eslint .
+
+node_modules/.installed: package-lock.json
+	@$(NEED_NPM)
+	npm ci --no-audit --no-fund
+	touch $@
 
 typecheck: $(STAMP)
 	$(BIN)/mypy .

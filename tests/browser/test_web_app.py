@@ -44,9 +44,11 @@ def _open_patient_page_under_the_service_worker(page: Any, url: str) -> None:
     """Open the page, wait until the service worker controls it, and until the page is cached."""
     page.goto(url)
     page.evaluate("async () => { await navigator.serviceWorker.ready; }")
-    # The first load happened before the worker took control: load again through it.
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    # The first load happened before the worker was active: load again through it. (Waiting
+    # for clients.claim() to take this page instead races: Chromium may skip a page that
+    # was still loading when the worker activated, and it then stays uncontrolled.)
     page.reload()
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
     deadline = time.monotonic() + 10
     while url not in _cached_page_urls(page):
         assert time.monotonic() < deadline, "the patient page was never cached"

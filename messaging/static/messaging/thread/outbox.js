@@ -1,0 +1,326 @@
+/* Kizuna contact-book thread: the outbox. Nothing the nurse pressed "send" on is lost.
+
+   - A post is kept in localStorage (kizuna.outbox.<user>.<thread>: [{client_id, body, kind,
+     priority, created}]) BEFORE anything is sent, and shown greyed in #thread-outbox as
+     "送信待ち" until its message is in the thread. Posts left from an earlier visit (or a
+     tab that was closed) are shown and sent when the page opens.
+   - Sent oldest first, one at a time, so the thread keeps the order they were written in.
+     While the socket is open a post goes over it (a "post" frame, answered by "ack" or by
+     "error" with its client_id; no answer within 15 s: tried again); otherwise with
+     POST /api/v1/threads/{id}/messages/. Every try of a post carries the same client_id, and
+     the server keeps one message per client_id, whichever way each try came.
+   - Only an ack or a 200/201 removes a post, or a refusal for good (too long, not on the team
+     any more …), which is shown next to the post with its reason and gives the text back to
+     the composer. Anything else (offline, 401/403/408/429, 5xx, server_error) waits and is
+     tried again: on a timer (2, 4 … 60 s), when the browser comes online, and when the
+     socket (re)opens.
+   - The composer is set by thread.js (outbox.composer) after both are made. */
+
+import { el } from "./render.js";
+import { load, save, remove } from "./storage.js";
+
+const MAX_RETRY_S = 60;
+const FIRST_RETRY_S = 2;
+const ACK_TIMEOUT_MS = 15000;
+const OWN_POST_WAIT_MS = 2000;
+
+// The API's one error shape: {"error": {"code", "message", "fields": {field: [text]}}}; the
+// socket's error frame has code and message (and fields) at the top.
+function errorText(data, fallback) {
+  const lines = [];
+  const error = data && data.error ? data.error : data;
+  if (error && error.fields) {
+    Object.keys(error.fields).forEach((key) => {
+      (error.fields[key] || []).forEach((msg) => lines.push(String(msg)));
+    });
+  }
+  if (!lines.length && error && error.message) {
+    lines.push(String(error.message));
+  }
+  return lines.join(" ") || fallback;
+}
+
+export class Outbox {
+  constructor({ cfg, key, list, renderer, view, sync, socket, api, str, stats }) {
+    this.cfg = cfg;
+    this.thread = cfg.thread;
+    this.key = key;
+    this.list = list; // #thread-outbox
+    this.renderer = renderer;
+    this.view = view;
+    this.sync = sync;
+    this.socket = socket;
+    this.api = api;
+    this.str = str;
+    this.stats = stats;
+    this.composer = null;
+    this.items = []; // [{client_id, body, kind, priority, created}]
+    this.pendingEls = new Map(); // client_id -> <li> in the outbox list
+    this.sending = false;
+    this.retryTimer = null;
+    this.retryDelayS = FIRST_RETRY_S;
+    this.inFlight = null; // the post sent over the socket and waiting for its ack: {clientId, timer}
+  }
+
+  // Posts left from an earlier visit (or another tab that was closed): show them.
+  restore() {
+    let stored = load(this.key, []);
+    if (!Array.isArray(stored)) {
+      stored = [];
+    }
+    this.items = stored.filter(
+      (item) => item && typeof item.client_id === "string" && typeof item.body === "string",
+    );
+    this.items.forEach((item) => this.renderPending(item));
+  }
+
+  snapshot() {
+    return this.items.slice();
+  }
+
+  // Kept on the device before anything is sent: a closed tab or a dead battery loses nothing.
+  add(item) {
+    this.items.push(item);
+    this.persist();
+    this.renderPending(item);
+  }
+
+  persist() {
+    if (this.items.length) {
+      return save(this.key, this.items);
+    }
+    remove(this.key);
+    return true;
+  }
+
+  removeItem(clientId) {
+    this.items = this.items.filter((item) => item.client_id !== clientId);
+    this.persist();
+  }
+
+  renderPending(item) {
+    if (this.pendingEls.has(item.client_id) || this.view.shows(item.client_id)) {
+      return; // already shown, or already in the thread
+    }
+    const li = this.renderer.message(
+      {
+        thread: this.thread,
+        seq: 0,
+        author: null,
+        body: item.body,
+        kind: item.kind,
+        priority: item.priority || (item.kind === "urgent" ? "urgent" : "routine"),
+        mentions: [],
+        client_id: item.client_id,
+        created_at: new Date(item.created).toISOString(),
+      },
+      { pending: true },
+    );
+    li.classList.add("pending");
+    li.removeAttribute("data-seq");
+    this.pendingEls.set(item.client_id, li);
+    this.list.appendChild(li);
+  }
+
+  // Its message is in the thread: the greyed copy goes (a refused one stays with its reason).
+  dropPendingEl(clientId) {
+    const li = this.pendingEls.get(clientId);
+    if (li && !li.classList.contains("failed")) {
+      li.parentNode.removeChild(li);
+      this.pendingEls.delete(clientId);
+    }
+  }
+
+  // The server refused the post for good: show why next to it, and give the text back.
+  failPending(item, text) {
+    const str = this.str;
+    const composer = this.composer;
+    let li = this.pendingEls.get(item.client_id);
+    if (!li) {
+      this.renderPending(item);
+      li = this.pendingEls.get(item.client_id);
+    }
+    if (!li) {
+      return;
+    }
+    li.classList.add("failed");
+    const state = li.querySelector(".msg-state");
+    if (state) {
+      state.textContent = str("failed") + ": " + text;
+      state.setAttribute("role", "alert");
+    }
+    const discard = () => {
+      if (li.parentNode) {
+        li.parentNode.removeChild(li);
+      }
+      this.pendingEls.delete(item.client_id);
+    };
+    const actions = el("div", "msg-actions");
+    const restore = el("button", "button small secondary", str("restore"));
+    restore.type = "button";
+    restore.addEventListener("click", () => {
+      if (composer) {
+        composer.giveBack(item, text);
+        composer.focus();
+      }
+      discard();
+    });
+    const drop = el("button", "button small danger", str("discard"));
+    drop.type = "button";
+    drop.addEventListener("click", discard);
+    actions.appendChild(restore);
+    actions.appendChild(drop);
+    li.querySelector(".msg-foot").appendChild(actions);
+    if (composer && composer.isEmpty()) {
+      // Nothing is being typed: put the text back at once so it is not lost.
+      composer.giveBack(item, text);
+    }
+  }
+
+  scheduleRetry() {
+    window.clearTimeout(this.retryTimer);
+    this.retryTimer = window.setTimeout(() => this.flush(), this.retryDelayS * 1000);
+    this.retryDelayS = Math.min(MAX_RETRY_S, this.retryDelayS * 2);
+  }
+
+  settleInFlight() {
+    if (this.inFlight) {
+      window.clearTimeout(this.inFlight.timer);
+      this.inFlight = null;
+    }
+    this.sending = false;
+  }
+
+  // The post is stored: its message comes as a live event. The channel layer may drop that
+  // event, so if it has not come soon, ask the database (resync) instead.
+  awaitOwnPost(clientId) {
+    window.setTimeout(() => {
+      if (!this.view.shows(clientId) && !this.sync.gone) {
+        this.sync.requestResync();
+      }
+    }, OWN_POST_WAIT_MS);
+  }
+
+  // A post is answered: stored ("ok"), refused for good ("refused": shown next to it, text
+  // given back), or not now ("later": tried again).
+  postDone(item, outcome, data) {
+    if (outcome === "ok") {
+      this.retryDelayS = FIRST_RETRY_S;
+      this.removeItem(item.client_id);
+      this.flush();
+    } else if (outcome === "refused") {
+      this.removeItem(item.client_id);
+      this.failPending(item, errorText(data, this.str("failed")));
+      this.flush();
+    } else {
+      this.scheduleRetry();
+    }
+  }
+
+  // The socket's answer to a post frame: "ack", or "error" with the post's client_id.
+  answered(clientId, frame) {
+    const item = this.items.filter((i) => i.client_id === clientId)[0];
+    if (this.inFlight && this.inFlight.clientId === clientId) {
+      this.settleInFlight();
+    }
+    if (!item) {
+      return; // a late answer to a post already settled
+    }
+    if (frame.type === "ack") {
+      if (!this.view.shows(clientId)) {
+        this.awaitOwnPost(clientId);
+      }
+      this.postDone(item, "ok");
+    } else {
+      // A server error may pass; everything else (too long, not on the team …) will not.
+      this.postDone(item, frame.code === "server_error" ? "later" : "refused", frame);
+    }
+  }
+
+  // The socket closed. A post waiting for its ack is sent again (over HTTP now, same client_id).
+  socketClosed() {
+    if (this.inFlight) {
+      window.setTimeout(() => this.flush(), 0);
+      this.settleInFlight();
+    }
+  }
+
+  // The browser is online again: send now, and start the retry delays over.
+  online() {
+    this.retryDelayS = FIRST_RETRY_S;
+    this.flush();
+  }
+
+  postOverSocket(item, payload) {
+    payload.type = "post";
+    payload.thread = this.thread;
+    if (!this.socket.send(payload)) {
+      return false;
+    }
+    this.stats.socketPosts++;
+    this.inFlight = {
+      clientId: item.client_id,
+      timer: window.setTimeout(() => {
+        // No answer on a weak line: try again; the server keeps one message per client_id.
+        this.settleInFlight();
+        this.scheduleRetry();
+      }, ACK_TIMEOUT_MS),
+    };
+    return true;
+  }
+
+  postOverHttp(item, payload) {
+    this.stats.httpPosts++;
+    this.api("POST", this.cfg.urls.messages, payload).then(
+      (r) => {
+        this.sending = false;
+        if (r.status === 200 || r.status === 201) {
+          this.sync.noteSeq(r.data && r.data.seq);
+          this.view.merge(r.data, "post");
+          this.dropPendingEl(item.client_id);
+          this.postDone(item, "ok");
+        } else if (r.status >= 400 && r.status < 500 && [401, 403, 408, 429].indexOf(r.status) === -1) {
+          this.postDone(item, "refused", r.data); // too long, not a member any more …
+        } else {
+          if (r.status === 401 || r.status === 403) {
+            const li = this.pendingEls.get(item.client_id);
+            const state = li && li.querySelector(".msg-state");
+            if (state) {
+              state.textContent = this.str("pending") + ": " + this.str("login");
+            }
+          }
+          this.postDone(item, "later");
+        }
+      },
+      () => {
+        this.sending = false; // offline or the server is unreachable: keep it and try again
+        this.postDone(item, "later");
+      },
+    );
+  }
+
+  // Send the outbox oldest first, one at a time, so the thread keeps the order they were
+  // written in. Stops at the first post that cannot go now and retries later.
+  flush() {
+    if (this.sending || this.sync.gone) {
+      return;
+    }
+    const item = this.items[0];
+    if (!item) {
+      return;
+    }
+    window.clearTimeout(this.retryTimer);
+    if (!navigator.onLine) {
+      this.scheduleRetry(); // the "online" event sends it sooner
+      return;
+    }
+    this.sending = true;
+    const payload = { client_id: item.client_id, body: item.body, kind: item.kind };
+    if (item.priority) {
+      payload.priority = item.priority;
+    }
+    if (!this.postOverSocket(item, payload)) {
+      this.postOverHttp(item, payload);
+    }
+  }
+}
