@@ -32,6 +32,18 @@ SHELL_STATIC = (
     "icons/icon-512.png",
     "messaging/thread.js",
     "messaging/thread.css",
+    # The thread page's ES modules, imported by messaging/thread.js: in the shell so that a
+    # patient page read offline still runs its thread and outbox, and so that a changed
+    # module makes a new worker (tests/browser/test_page_scripts.py checks the list).
+    "messaging/thread/composer.js",
+    "messaging/thread/http.js",
+    "messaging/thread/outbox.js",
+    "messaging/thread/reads.js",
+    "messaging/thread/render.js",
+    "messaging/thread/socket.js",
+    "messaging/thread/storage.js",
+    "messaging/thread/sync.js",
+    "messaging/thread/view.js",
 )
 
 # A cached patient page older than this is neither served nor kept (milliseconds, for JS).

@@ -1,12 +1,11 @@
 {% load static %}/* Kizuna service worker, served at /sw.js (scope "/").
 
    - App shell (css, js, icons, offline page): cached at install, served cache-first.
-   - The thread page's ES modules (messaging/thread/*.js, imported by messaging/thread.js):
-     cached at install with the shell and served from it, so a patient page read offline
-     still runs its thread script and its offline outbox. They are not among the files
-     that CONFIG.version hashes (config/web.py SHELL_STATIC), so a changed module would not
-     make a new worker: after serving them, the worker checks them against the server (at
-     most once a minute, all together, stored only when all came: never a mix of two sets).
+   - The thread page's ES modules (messaging/thread/*.js) are part of the shell
+     (config/web.py SHELL_STATIC), so a patient page read offline still runs its thread
+     script and its offline outbox, and a changed module changes CONFIG.version: a new
+     worker caches the new set whole. The shell is fetched past the HTTP cache at install,
+     so a new worker never stores a stale copy.
    - Patient pages (/patients/<id>/): network-first; each successful load is cached with the
      time it was stored; when the network fails, the cached copy is served if it is younger
      than 12 hours. Older copies are never served and are deleted when seen.
@@ -21,57 +20,12 @@ var PAGE_CACHE = "kizuna-pages";
 var STAMP_HEADER = "X-Kizuna-Cached-At";
 var MAX_PAGES = 20;
 var PATIENT_PAGE = /^\/patients\/\d+\/$/;
-// Every module under messaging/static/messaging/thread/ (tests/browser/test_page_scripts.py).
-var THREAD_MODULES = [
-  "{% static 'messaging/thread/composer.js' %}",
-  "{% static 'messaging/thread/http.js' %}",
-  "{% static 'messaging/thread/outbox.js' %}",
-  "{% static 'messaging/thread/reads.js' %}",
-  "{% static 'messaging/thread/render.js' %}",
-  "{% static 'messaging/thread/socket.js' %}",
-  "{% static 'messaging/thread/storage.js' %}",
-  "{% static 'messaging/thread/sync.js' %}",
-  "{% static 'messaging/thread/view.js' %}"
-];
-var MODULE_CHECK_MS = 60 * 1000;
-var MODULE_CHECK_DELAY_MS = 5 * 1000;
-var modulesCheckedAt = 0;
-
 function shellPaths() {
   return CONFIG.shellUrls.map(function (u) { return new URL(u, self.location.origin).pathname; });
 }
 
-function modulePaths() {
-  return THREAD_MODULES.map(function (u) { return new URL(u, self.location.origin).pathname; });
-}
-
 function freshRequest(url) {
   return new Request(url, { cache: "no-cache" });
-}
-
-/* Fetch every thread module again and store them only if all came, so the cache never holds
-   half of one set and half of another. Started a few seconds after a page asked for them,
-   once its module graph has loaded. */
-function refreshModules() {
-  var now = Date.now();
-  if (now - modulesCheckedAt < MODULE_CHECK_MS) {
-    return Promise.resolve();
-  }
-  modulesCheckedAt = now;
-  return new Promise(function (resolve) { setTimeout(resolve, MODULE_CHECK_DELAY_MS); })
-    .then(function () {
-      return Promise.all(THREAD_MODULES.map(function (u) { return fetch(freshRequest(u)); }));
-    })
-    .then(function (responses) {
-      var complete = responses.every(function (r) { return r.ok && r.type === "basic"; });
-      if (!complete) {
-        return null;
-      }
-      return caches.open(SHELL_CACHE).then(function (cache) {
-        return Promise.all(responses.map(function (r, i) { return cache.put(THREAD_MODULES[i], r); }));
-      });
-    })
-    .catch(function () { /* offline: keep the cached set */ });
 }
 
 function pageKey(url) {
@@ -181,9 +135,8 @@ function handleNavigation(request) {
 self.addEventListener("install", function (event) {
   event.waitUntil(
     caches.open(SHELL_CACHE).then(function (cache) {
-      return cache.addAll(CONFIG.shellUrls.concat(THREAD_MODULES.map(freshRequest)));
+      return cache.addAll(CONFIG.shellUrls.map(freshRequest));
     }).then(function () {
-      modulesCheckedAt = Date.now();
       return self.skipWaiting();
     })
   );
@@ -216,17 +169,6 @@ self.addEventListener("fetch", function (event) {
   }
   if (request.mode === "navigate") {
     event.respondWith(handleNavigation(request));
-    return;
-  }
-  if (modulePaths().indexOf(url.pathname) !== -1) {
-    event.respondWith(
-      caches.open(SHELL_CACHE).then(function (cache) {
-        return cache.match(request, { ignoreSearch: true }).then(function (hit) {
-          return hit || fetch(request);
-        });
-      })
-    );
-    event.waitUntil(refreshModules());
     return;
   }
   if (shellPaths().indexOf(url.pathname) !== -1) {

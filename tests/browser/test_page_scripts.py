@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
+from config.web import SHELL_STATIC
 from messaging.models import Message
 from tests.browser.conftest import ROOT
 from tests.browser.test_web_app import _open_patient_page_under_the_service_worker
@@ -135,10 +135,8 @@ def test_an_outbox_left_by_an_earlier_visit_is_shown_and_sent(
     assert str(message.client_id) == item["client_id"]
 
 
-def test_the_service_worker_lists_every_thread_module():
-    """sw.js caches the modules for offline use by name: a new module must be listed there."""
-    source = (Path(ROOT) / "templates" / "sw.js").read_text(encoding="utf-8")
-    listed = sorted(
-        line.split("'")[1] for line in source.splitlines() if "{% static 'messaging/thread/" in line
-    )
+def test_the_app_shell_lists_every_thread_module():
+    """The service worker caches the shell (`config.web.SHELL_STATIC`) for offline use and
+    makes a new worker when one of its files changes: a new module must be listed there."""
+    listed = sorted(p for p in SHELL_STATIC if p.startswith("messaging/thread/"))
     assert listed == MODULES
