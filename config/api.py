@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import DomainError, NotFound, django_validation_fields
+from config.errors import DomainError, Forbidden, NotFound, django_validation_fields
 
 
 class Pagination(LimitOffsetPagination):
@@ -51,6 +51,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             error_body(exc.code, exc.message, exc.fields), status=status.HTTP_400_BAD_REQUEST
         )
+    if isinstance(exc, Forbidden):
+        # Before Django's PermissionDenied, which it is: its message says what is refused.
+        return Response(error_body(exc.code, exc.message), status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, NotFound | Http404):
         return Response(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, DjangoValidationError):

@@ -1,8 +1,9 @@
 """Domain errors: what a use case raises when it refuses.
 
 A neutral module at the bottom of the layers (docs/architecture.md): services, selectors and
-the access gates raise these, and each adapter renders them its own way (the API as one error
-shape in `config.api`, the pages as a message on the form, the socket as an `error` frame).
+the access gates raise these (`DomainError` 400, `Forbidden` 403, `NotFound` 404), and each
+adapter renders them its own way (the API as one error shape in `config.api`, the pages as a
+message on the form or the 403 page, the socket as an `error` frame).
 It imports nothing of the project, so every app may import it.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 
 class DomainError(Exception):
@@ -29,6 +30,21 @@ class DomainError(Exception):
 
 class NotFound(Exception):
     """The object does not exist or the user may not see it: one answer for both."""
+
+
+class Forbidden(PermissionDenied):
+    """The user may see the object but may not do this with it. Rendered as HTTP 403.
+
+    Raised only to someone who may already see the patient or thread (or may act for it),
+    so it reveals nothing: anyone else gets `NotFound`. A Django `PermissionDenied`, so a
+    page that lets it through gets the 403 page (`templates/403.html`) with its message.
+    """
+
+    code = "forbidden"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def django_validation_fields(exc: ValidationError) -> dict[str, list[str]]:

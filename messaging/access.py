@@ -2,14 +2,19 @@
 
 A thread has an audience: the people whose rows in one of `audiences()` name what the thread
 belongs to. A patient's threads belong to the patient, and their audiences are the patient
-gate's grants (`patients.access.GRANTS`), so a patient's threads are visible exactly to those
-who see the patient. A coordination thread belongs to an organization (its active members)
-or to a network (the active members of its organizations, and its coordinators).
+gate's grants (`patients.access.GRANTS`) that give `Capability.READ`, so a patient's threads
+are visible exactly to those who see the patient; they may post there if their grant gives
+`Capability.POST` too (`patients.access.POLICY`: a break-glass reader reads and does not post).
+A coordination thread belongs to an organization (its active members) or to a network (the
+active members of its organizations, and its coordinators), who all read and post.
 
-`audiences()` is the one definition. The gate (`threads_visible_to`, `access_thread`), the
-receivers of a thread's events (`thread_member_ids`, and the post statement through
-`thread_audience_sql`) are all built from it; the SQL of the hot paths is the ORM compiled
-once (`config.compiled_sql`). Missing and not-visible threads give the same `NotFound`.
+`audiences()` is the one definition. The gate (`threads_visible_to`, `access_thread`), its
+post form (`access_thread(capability=POST)`, and inside the post statement through
+`thread_condition_named(user, Capability.POST)`), the receivers of a thread's events
+(`thread_member_ids`, and the post statement through `thread_audience_sql`) are all built from
+it; the SQL of the hot paths is the ORM compiled once per capability (`config.compiled_sql`).
+Missing and not-visible threads give the same `NotFound`; a visible thread where the user may
+not post gives `Forbidden`.
 """
 
 from __future__ import annotations
@@ -17,18 +22,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from config.compiled_sql import NOW, PATIENT, TODAY, USER, NamedParams, SqlTemplate
-from config.errors import NotFound
+from config.errors import Forbidden, NotFound
 from messaging import sql
 from messaging.models import Thread
 from patients import access as patient_access
-from patients.access import Moment, patient_audience_sql
+from patients.access import Capability, Moment, patient_audience_sql, refusal
 from teams.models import Membership, Network
 
 
@@ -59,19 +64,37 @@ COORDINATION_AUDIENCES: tuple[Audience, ...] = (
 )
 
 
-def audiences() -> tuple[Audience, ...]:
-    """Every audience of a thread: the patient gate's grants (`patients.access.GRANTS`) for a
-    patient's threads, then `COORDINATION_AUDIENCES`."""
+def _rows_for(grant: patient_access.Grant, capability: Capability) -> Callable[[Moment], Any]:
+    def rows(at: Moment) -> Any:
+        return grant.rows_for(capability, at)
+
+    return rows
+
+
+def audiences(capability: Capability = Capability.READ) -> tuple[Audience, ...]:
+    """Every audience of a thread whose holders may do `capability` (READ: see it, POST: post
+    in it): the patient gate's grants (`patients.access.GRANTS`) that give it for a patient's
+    threads, then `COORDINATION_AUDIENCES`, whose holders read and post."""
     patient = tuple(
-        Audience(f"patient:{g.name}", "patient_id", g.rows, "patient_id", g.receives_events)
+        Audience(
+            f"patient:{g.name}",
+            "patient_id",
+            _rows_for(g, capability),
+            "patient_id",
+            g.receives_events,
+        )
         for g in patient_access.GRANTS
+        if g.gives(capability)
     )
     return patient + COORDINATION_AUDIENCES
 
 
-def thread_rule(user_id: int, at: Moment) -> Q:
-    """The gate as a condition on threads: the person `user_id` may see the thread at `at`.
-    Callers check that the person is signed in and active."""
+def thread_rule(user_id: int, at: Moment, capability: Capability = Capability.READ) -> Q:
+    """The gate as a condition on threads: the person `user_id` may see the thread (or do
+    `capability` in it: `POST`) at `at`. Callers check that the person is signed in and
+    active."""
+    if capability not in (Capability.READ, Capability.POST):
+        raise ValueError(f"a thread is read or posted in, not {capability}")
     return Q(
         *(
             Exists(
@@ -79,17 +102,17 @@ def thread_rule(user_id: int, at: Moment) -> Q:
                     user_id=user_id, **{audience.key: OuterRef(audience.thread_field)}
                 )
             )
-            for audience in audiences()
+            for audience in audiences(capability)
         ),
         _connector=Q.OR,
     )
 
 
 @cache
-def _thread_condition() -> SqlTemplate:
+def _thread_condition(capability: Capability = Capability.READ) -> SqlTemplate:
     """`thread_rule` compiled: a condition on the thread table's row, for any user."""
     at = Moment(today=TODAY.sentinel, now=NOW.sentinel)
-    rule = Thread.objects.filter(thread_rule(USER.sentinel, at))
+    rule = Thread.objects.filter(thread_rule(USER.sentinel, at, capability))
     return SqlTemplate.of_condition(rule, [USER, TODAY, NOW])
 
 
@@ -97,21 +120,24 @@ def _values(user: Any) -> dict[str, Any]:
     return {USER.name: user.pk, **Moment.current().values()}
 
 
-def thread_condition(user: Any) -> tuple[str, list[Any]]:
-    """The gate for `user` as an SQL condition on the row of the thread table (under its own
-    name) and its parameters. Call it only for a signed-in, active user."""
-    condition = _thread_condition()
+def thread_condition(user: Any, capability: Capability = Capability.READ) -> tuple[str, list[Any]]:
+    """The gate for `user` (who may see the thread, or with `POST`, post in it) as an SQL
+    condition on the row of the thread table (under its own name) and its parameters. Call
+    it only for a signed-in, active user."""
+    condition = _thread_condition(capability)
     return condition.sql, condition.bind(_values(user))
 
 
 @cache
-def _thread_condition_named() -> tuple[str, NamedParams]:
-    return _thread_condition().named("kz_gate")
+def _thread_condition_named(capability: Capability) -> tuple[str, NamedParams]:
+    return _thread_condition(capability).named("kz_gate")
 
 
-def thread_condition_named(user: Any) -> tuple[str, dict[str, Any]]:
+def thread_condition_named(
+    user: Any, capability: Capability = Capability.READ
+) -> tuple[str, dict[str, Any]]:
     """`thread_condition` with named parameters, for a statement written with them."""
-    text, params = _thread_condition_named()
+    text, params = _thread_condition_named(capability)
     return text, params.bind(_values(user))
 
 
@@ -136,23 +162,25 @@ def thread_pk(thread_id: Any) -> int:
     return pk
 
 
-def access_thread(user: Any, thread_id: Any, *, for_write: bool = False) -> Thread:
-    """The thread if the user may see it (or post in it, with `for_write`), else `NotFound`.
+def access_thread(user: Any, thread_id: Any, *, capability: Capability = Capability.READ) -> Thread:
+    """The thread if the user may see it (or post in it, with `capability=POST`).
 
-    Reading and writing have the same rule today, as for patients; `for_write` marks the call
-    sites that change data. One query (`sql.thread_by_pk`): the thread with the names of its
-    patient, organization or network, on the condition that the user may see it. Views call
-    this once per request and hand the thread to the services, so the gate runs once.
+    `NotFound` when it is missing or the user may not see it; `Forbidden` when the user sees
+    it but may not post in it (a break-glass reader). One query (`sql.thread_by_pk`) when
+    allowed: the thread with the names of its patient, organization or network, on the
+    condition that the user may do `capability`; a refusal asks once more, to tell the two
+    answers apart. Views call this once per request and hand the thread to the services, so
+    the gate runs once.
     """
     pk = thread_pk(thread_id)
     if not user.is_authenticated or not user.is_active:
         raise NotFound
-    condition, params = thread_condition(user)
+    condition, params = thread_condition(user, capability)
     with connection.cursor() as cursor:
         cursor.execute(sql.thread_by_pk() + condition, [pk, *params])
         row = cursor.fetchone()
     if row is None:
-        raise NotFound
+        refuse_thread(user, pk, capability)
     fields = Thread._meta.concrete_fields
     thread = Thread.from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], row[: len(fields)])
     for field, name in zip(sql.THREAD_RELATED, row[len(fields) :], strict=True):
@@ -163,6 +191,14 @@ def access_thread(user: Any, thread_id: Any, *, for_write: bool = False) -> Thre
             )
             field.set_cached_value(thread, related)
     return thread
+
+
+def refuse_thread(user: Any, pk: int, capability: Capability) -> NoReturn:
+    """Raise the refusal for a thread the gate's `capability` form did not give: `Forbidden`
+    if the user sees it, else `NotFound`."""
+    if capability != Capability.READ and threads_visible_to(user).filter(pk=pk).exists():
+        raise Forbidden(refusal(capability))
+    raise NotFound
 
 
 # --- who receives a thread's events ---------------------------------------------------

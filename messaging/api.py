@@ -39,7 +39,7 @@ from messaging.serializers import (
     message_data,
     sync_data,
 )
-from patients.access import access_patient
+from patients.access import Capability, access_patient
 
 
 def _thread_list_response(view: APIView, request: Request, qs: Any) -> Response:
@@ -82,7 +82,7 @@ class PatientThreadListView(APIView):
 
     @extend_schema(request=TopicThreadInputSerializer, responses={201: ThreadOutputSerializer})
     def post(self, request: Request, patient_id: str) -> Response:
-        access_patient(request.user, patient_id, for_write=True)
+        access_patient(request.user, patient_id, capability=Capability.POST)
         data = TopicThreadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         thread = services.thread_create_topic(
@@ -137,7 +137,7 @@ class ThreadMessagesView(APIView):
     )
     def post(self, request: Request, thread_id: str) -> Response:
         # The gate first: an outsider learns nothing from validation errors.
-        thread = access_thread(request.user, thread_id, for_write=True)
+        thread = access_thread(request.user, thread_id, capability=Capability.POST)
         data = MessagePostInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.message_post(
@@ -164,7 +164,7 @@ class MessageDetailView(APIView):
 
     @extend_schema(request=MessageEditInputSerializer, responses=MessageOutputSerializer)
     def patch(self, request: Request, thread_id: str, seq: str) -> Response:
-        thread = access_thread(request.user, thread_id, for_write=True)
+        thread = access_thread(request.user, thread_id, capability=Capability.POST)
         data = MessageEditInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.message_edit(

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from audit.context import current_request, socket_context
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, Forbidden, NotFound
 from messaging import publish, selectors, services
 from messaging.groups import user_group
 from messaging.serializers import sync_data
@@ -226,6 +226,8 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             await self._error(exc.code, exc.message, ref=ref)
         except NotFound:
             await self._error("not_found", _("見つかりません。"), ref=ref)
+        except Forbidden as exc:
+            await self._error(exc.code, exc.message, ref=ref)
         except DomainError as exc:
             await self._error(exc.code, exc.message, fields=exc.fields, ref=ref)
         except Exception:

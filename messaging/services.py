@@ -1,8 +1,9 @@
 """Every change of state in messaging: one function per use case.
 
 Each takes the acting user first (except `contact_book_ensure`, which the patient's creation
-calls), checks access through the thread gate, writes in one transaction with its audit row,
-and publishes live events and Celery work only after commit.
+calls), checks access through the thread gate (posting, opening a topic and changing one's
+message need `Capability.POST`; marking read needs only `READ`), writes in one transaction
+with its audit row, and publishes live events and Celery work only after commit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from config.errors import DomainError, NotFound
 from messaging import events, signals, sql
 from messaging.access import (
     access_thread,
+    refuse_thread,
     thread_audience_sql,
     thread_condition_named,
     thread_member_ids,
@@ -43,7 +45,7 @@ from messaging.models import (
 )
 from messaging.publish import publish_on_commit
 from messaging.selectors import attach_read_by, parse_seq
-from patients.access import access_patient
+from patients.access import Capability, access_patient
 from patients.models import BreakGlassGrant, Patient
 from teams.models import Membership, Network, User
 
@@ -54,13 +56,13 @@ TITLE_MAX_LENGTH = 200
 # --- threads -----------------------------------------------------------------------------
 
 
-def _gated(user: Any, thread: Thread | int, *, for_write: bool) -> Thread:
+def _gated(user: Any, thread: Thread | int, *, capability: Capability) -> Thread:
     """The thread to act on: `thread` itself when it is a `Thread` (the caller got it from
-    `access_thread` for this user, so the gate runs once per request), else the thread of
-    that id through the gate."""
+    `access_thread` with the same capability for this user, so the gate runs once per
+    request), else the thread of that id through the gate."""
     if isinstance(thread, Thread):
         return thread
-    return access_thread(user, thread, for_write=for_write)
+    return access_thread(user, thread, capability=capability)
 
 
 def contact_book_ensure(patient: Patient) -> Thread:
@@ -88,8 +90,9 @@ def _clean_title(title: Any) -> str:
 
 
 def thread_create_topic(user: Any, *, patient_id: Any, title: str) -> Thread:
-    """A topic thread (wound care, discharge planning, …) on a patient the user may change."""
-    patient = access_patient(user, patient_id, for_write=True)
+    """A topic thread (wound care, discharge planning, …) on a patient the user may post
+    about."""
+    patient = access_patient(user, patient_id, capability=Capability.POST)
     clean = _clean_title(title)
     with transaction.atomic():
         thread = Thread.objects.create(
@@ -310,7 +313,7 @@ def check_post(
     priority: Any = None,
     reply_to_seq: Any = None,
 ) -> CheckedPost:
-    """Check a post to `thread`, which the caller got from `access_thread(for_write=True)`:
+    """Check a post to `thread`, which the caller got from `access_thread(capability=POST)`:
     its key, text, kind and priority, that everyone it @mentions is in the thread, and that
     its reply target is a message of the thread. Raises `DomainError` with field errors."""
     cid = check_client_id(client_id)
@@ -354,7 +357,7 @@ def message_post(
 ) -> PostResult:
     """Post a message, or return the earlier one if this `client_id` was already posted.
 
-    `thread`: a `Thread` the caller got from `access_thread(for_write=True)`, or a thread
+    `thread`: a `Thread` the caller got from `access_thread(capability=POST)`, or a thread
     id. A plain post by id (no @mention, no reply: nothing to check against the thread) runs
     the gate inside the post statement, one round trip in all. Otherwise, and whenever the
     input is wrong, the gate runs first, so someone who may not see the thread learns
@@ -370,7 +373,7 @@ def message_post(
             if not user.is_authenticated or not user.is_active:
                 raise NotFound
             return do_post(user, plain)
-    gated = _gated(user, thread, for_write=True)
+    gated = _gated(user, thread, capability=Capability.POST)
     try:
         checked = check_post(
             user,
@@ -399,7 +402,9 @@ def do_post(user: Any, post: CheckedPost) -> PostResult:
     with transaction.atomic() if post.mentions else contextlib.nullcontext():
         inserted = _insert_post(user, post, at=timezone.now())
         if inserted is None:
-            raise NotFound  # no such thread (any more), or not one this user may see
+            # No such thread (any more), or not one this user may post in: which, is asked
+            # only now, so a post that passes pays for one gate, in its statement.
+            refuse_thread(user, post.thread_pk, Capability.POST)
         return _posted(user, post, inserted)
 
 
@@ -413,7 +418,9 @@ def _insert_post(user: Any, post: CheckedPost, *, at: Any) -> Inserted | None:
         object_type=Message._meta.label_lower,
         detail=f"thread={post.thread_pk} seq=",
     )
-    gate, gate_params = thread_condition_named(user) if post.thread is None else ("", {})
+    gate, gate_params = (
+        thread_condition_named(user, Capability.POST) if post.thread is None else ("", {})
+    )
     audience, audience_params = thread_audience_sql("SELECT patient_id FROM locked")
     params = {
         "thread": post.thread_pk,
@@ -535,7 +542,7 @@ def _own_message_locked(user: Any, thread: Thread, seq: Any) -> Message:
 
 def message_edit(user: Any, *, thread: Thread | int, seq: Any, body: Any) -> Message:
     """Change the text of one's own message. The old text is kept as a `MessageRevision`."""
-    thread = _gated(user, thread, for_write=True)
+    thread = _gated(user, thread, capability=Capability.POST)
     text = _clean_body(body)
     mentions = _resolve_mentions(thread, text)
     with transaction.atomic():
@@ -563,7 +570,7 @@ def message_edit(user: Any, *, thread: Thread | int, seq: Any, body: Any) -> Mes
 
 def message_delete(user: Any, *, thread: Thread | int, seq: Any) -> Message:
     """Delete one's own message, leaving a tombstone: its seq stays, its text is hidden."""
-    thread = _gated(user, thread, for_write=True)
+    thread = _gated(user, thread, capability=Capability.POST)
     with transaction.atomic():
         message = _own_message_locked(user, thread, seq)
         message.deleted_at = timezone.now()
@@ -588,7 +595,8 @@ def thread_mark_read(user: Any, *, thread: Thread | int, seq: Any) -> int:
 
     The mark never moves backwards: a late, smaller mark from another device changes nothing.
     """
-    thread = _gated(user, thread, for_write=False)
+    # Only READ: the read mark is the reader's own state, a break-glass reader's too.
+    thread = _gated(user, thread, capability=Capability.READ)
     try:
         wanted = int(seq)
     except (TypeError, ValueError):
@@ -613,6 +621,8 @@ def announce_break_glass(grant: BreakGlassGrant) -> PostResult:
     """Tell the patient's care team in the contact book that someone broke the glass.
 
     Called inside the grant's transaction; the post publishes to the team after commit.
+    The holder may not post themselves (`patients.access.POLICY`): this notice is the only
+    message in their name.
     The reason is the grant holder's own text: its "@" is neutralised so that it cannot
     mention (or fail to mention) anyone.
     """
@@ -625,10 +635,8 @@ def announce_break_glass(grant: BreakGlassGrant) -> PostResult:
         "until": until,
         "reason": grant.reason.replace("@", "＠"),
     }
-    return message_post(
-        grant.user,
-        thread=contact_book_ensure(grant.patient).pk,
-        client_id=uuid.uuid4(),
-        body=body,
-        priority=Priority.IMPORTANT,
-    )
+    # The notice is the system's, in the holder's name: past the post gate, which a
+    # break-glass reader does not pass (they read and do not post), so `do_post` trusts it.
+    thread = contact_book_ensure(grant.patient)
+    text, kind, priority = _check_content(body, MessageKind.NOTE, Priority.IMPORTANT)
+    return do_post(grant.user, CheckedPost(thread.pk, thread, uuid.uuid4(), text, kind, priority))

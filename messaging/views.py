@@ -2,7 +2,9 @@
 
 Thin, like the API: the thread comes through the gate (`messaging.access.access_thread`),
 reads through `messaging.web_selectors`, posts through `messaging.services.message_post`. A
-thread the user may not see gives the styled 404 page, exactly like a missing one.
+thread the user may not see gives the styled 404 page, exactly like a missing one; a post by
+someone who sees the thread but may not post there (`config.errors.Forbidden`) gives the 403
+page with the reason.
 
 - `thread-older`: the page of messages before a seq ("さらに古いメッセージ"), which thread.js
   replaces by the API when it runs;
@@ -27,6 +29,7 @@ from messaging import services
 from messaging.access import access_thread
 from messaging.models import MessageKind, Priority, Thread
 from messaging.web_selectors import thread_page
+from patients.access import Capability
 
 
 def _back_url(thread: Thread) -> str:
@@ -67,7 +70,7 @@ def thread_older(request: HttpRequest, thread_id: int) -> HttpResponse:
 @require_POST
 def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
     try:
-        thread = access_thread(request.user, thread_id, for_write=True)
+        thread = access_thread(request.user, thread_id, capability=Capability.POST)
     except NotFound:
         return not_found(request)
     data: dict[str, Any] = {

@@ -1,35 +1,152 @@
-"""The access gate: the one place that decides who may see or change a patient.
+"""The access gate: the one place that decides who may see a patient, and who may do what.
 
-A person sees a patient while one of the grants in `GRANTS` gives them a row, in force now,
-that names them and the patient:
+A person acts for a patient while one of the grants in `GRANTS` gives them a row, in force
+now, that names them and the patient:
 - a place on the patient's care team that is active today, with the patient's consent to
   share on record (the primary physician, who records that consent, without it);
-- an unexpired emergency grant (break glass, `patients.services.break_glass_open`).
+- an unexpired emergency grant (break glass, `patients.services.break_glass_open`);
+- the administrator's membership of the organization that manages the patient;
+- the coordinator's seat in a network of that organization.
+
+What a row lets its holder do is one table, `POLICY`: per care-team role (the row's `role`)
+or per kind of grant, the `Capability`s it gives (read, post, edit the record, ...). Seeing
+the patient is `Capability.READ`. Administrators and coordinators do not read: they may
+manage the team of the patients their organization or network looks after, and that is all.
 
 Nobody else sees the patient: staff of the same organization who are not on the team
-included. "Missing" and "not yours" give the same `NotFound`, so ids cannot be probed.
+included. "Missing" and "not yours" give the same `NotFound`, so ids cannot be probed: so
+does anything that someone who may not see the patient may not do either. A person who sees
+the patient but may not do this gets `Forbidden` (403), with the reason.
 
-The rule is written once, here, in the ORM. Every other form of it is generated from `GRANTS`:
-the patient list (`patients_visible_to`), the thread gate and the receivers of a thread's
-live events (`messaging.access`), and their SQL for the hot paths, which is this ORM compiled
-once (`config.compiled_sql`). A new kind of grant (an on-call physician reached by an
-escalation, a hospital invited to one conference) is one more `Grant` in `GRANTS`.
+The rule is written once, here, in the ORM. Every other form of it is generated from `GRANTS`
+and `POLICY`: the patient list (`patients_visible_to`), the thread gate, the post gate and the
+receivers of a thread's live events (`messaging.access`), and their SQL for the hot paths,
+which is this ORM compiled once (`config.compiled_sql`). A new kind of grant (an on-call
+physician reached by an escalation, a hospital invited to one conference) is one more `Grant`
+in `GRANTS` and its row in `POLICY`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from config.compiled_sql import NOW, PATIENT, TODAY, SqlTemplate
-from config.errors import NotFound
+from config.errors import Forbidden, NotFound
 from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Consent, Patient
+from teams.models import Membership, Network, Organization, Profession
+
+
+class Capability(StrEnum):
+    """What a person may do for a patient. The code that does it asks the gate for it."""
+
+    READ = "read"  # see the patient: the record, the team, the threads
+    POST = "post"  # post in the patient's threads, open a topic, edit or delete one's post
+    EDIT_RECORD = "edit_record"  # the patient's own fields, problems, allergies, devices, contacts
+    EDIT_MEDICATIONS = "edit_medications"  # the medication list
+    EDIT_WISHES = "edit_wishes"  # the green and yellow card (ACP, 人生会議)
+    RECORD_CONSENT = "record_consent"
+    WITHDRAW_CONSENT = "withdraw_consent"
+    MANAGE_TEAM = "manage_team"  # add and end places other than the physicians'
+    CHANGE_PHYSICIANS = "change_physicians"  # the primary's and the secondary's places
+    BREAK_GLASS = "break_glass"  # open emergency reading of a patient one cannot see
+
+    @property
+    def label(self) -> str:
+        return str(CAPABILITY_LABELS[self])
+
+
+CAPABILITY_LABELS: Mapping[Capability, Promise] = {
+    Capability.READ: _("記録の閲覧"),
+    Capability.POST: _("スレッドへの投稿"),
+    Capability.EDIT_RECORD: _("共有記録の編集"),
+    Capability.EDIT_MEDICATIONS: _("薬剤の編集"),
+    Capability.EDIT_WISHES: _("希望(グリーン・イエローカード)の編集"),
+    Capability.RECORD_CONSENT: _("同意の記録"),
+    Capability.WITHDRAW_CONSENT: _("同意の撤回"),
+    Capability.MANAGE_TEAM: _("ケアチームの編集"),
+    Capability.CHANGE_PHYSICIANS: _("主治医・副主治医の変更"),
+    Capability.BREAK_GLASS: _("緊急アクセス"),
+}
+
+C = Capability
+
+# The kinds of grant that are not a care-team role: the other rows of `POLICY`.
+ORG_ADMIN = "org_admin"
+COORDINATOR = "coordinator"
+BREAK_GLASS_READER = "break_glass"
+PHYSICIAN_OR_NURSE = "physician_or_nurse"
+
+STANDING_LABELS: Mapping[str, Promise] = {
+    ORG_ADMIN: _("管理組織の管理者"),
+    COORDINATOR: _("ネットワークのコーディネーター"),
+    BREAK_GLASS_READER: _("緊急アクセス中の人"),
+    PHYSICIAN_OR_NURSE: _("医師・看護師(職種)"),
+}
+
+_TEAM_WORK = frozenset({C.READ, C.POST})
+_PHYSICIAN = frozenset(Capability) - {C.BREAK_GLASS}
+
+# THE policy: per care-team role, and per other kind of grant, what its holder may do. It is
+# the table of docs/access.md, cell for cell (tests/patients/test_capabilities.py holds both).
+POLICY: Mapping[str, frozenset[Capability]] = {
+    # The primary physician (主治医) leads the team: takes the consent from the patient, and
+    # decides who is on the team and who stands in.
+    CareRole.PRIMARY_PHYSICIAN: _PHYSICIAN,
+    # The secondary physician (副主治医) stands in for the primary, always: there is no
+    # availability model, and a night call cannot wait to learn whether the primary is away.
+    CareRole.SECONDARY_PHYSICIAN: _PHYSICIAN,
+    # Nurses see the patient most often and talk about the end of life with the family.
+    CareRole.VISITING_NURSE: _TEAM_WORK | {C.EDIT_RECORD, C.EDIT_WISHES},
+    # The pharmacist dispenses and reconciles (お薬手帳, other clinics, OTC): with the
+    # physicians, the one who keeps the medication list in step with what is prescribed.
+    CareRole.PHARMACIST: _TEAM_WORK | {C.EDIT_RECORD, C.EDIT_MEDICATIONS},
+    CareRole.THERAPIST: _TEAM_WORK | {C.EDIT_RECORD},
+    # The care manager (ケアマネジャー) arranges the care services (ケアプラン): adds and ends
+    # the places of nurses, therapists, helpers; the physicians are the physicians' call.
+    CareRole.CARE_MANAGER: _TEAM_WORK | {C.EDIT_RECORD, C.EDIT_WISHES, C.MANAGE_TEAM},
+    # Care workers report what they see in the contact book; a professional puts it in the record.
+    CareRole.CARE_WORKER: _TEAM_WORK,
+    # The hospital's discharge nurse or MSW brings the diagnoses and devices home.
+    CareRole.HOSPITAL_LIAISON: _TEAM_WORK | {C.EDIT_RECORD},
+    CareRole.OTHER: _TEAM_WORK,
+    # The managing organization answers for its patients when a physician leaves: its
+    # administrator reassigns the team and the physicians, without reading the record.
+    ORG_ADMIN: frozenset({C.MANAGE_TEAM, C.CHANGE_PHYSICIANS}),
+    # A network coordinator builds teams at the physicians' request (a station with a free
+    # nurse, a pharmacy that does aseptic compounding), without reading the record.
+    COORDINATOR: frozenset({C.MANAGE_TEAM}),
+    # Break glass lets an emergency physician or nurse read for its window, nothing else.
+    BREAK_GLASS_READER: frozenset({C.READ}),
+    # Emergencies reach physicians and nurses first: they may open break glass.
+    PHYSICIAN_OR_NURSE: frozenset({C.BREAK_GLASS}),
+}
+
+# Who holds the `PHYSICIAN_OR_NURSE` row: by profession, on or off the team.
+BREAK_GLASS_PROFESSIONS = (Profession.PHYSICIAN, Profession.NURSE)
+
+# The record kinds that need more than `EDIT_RECORD` (`patients.selectors.RECORD_KINDS`).
+RECORD_CAPABILITIES: Mapping[str, Capability] = {"medications": C.EDIT_MEDICATIONS}
+
+
+def record_capability(kind: str) -> Capability:
+    """The capability that changes the record's list `kind`."""
+    return RECORD_CAPABILITIES.get(kind, C.EDIT_RECORD)
+
+
+def roles_with(capability: Capability) -> tuple[str, ...]:
+    """The care-team roles whose holders may do `capability`."""
+    return tuple(role for role in CareRole.values if capability in POLICY[role])
 
 
 @dataclass(frozen=True)
@@ -48,19 +165,41 @@ class Moment:
         return {TODAY.name: self.today, NOW.name: self.now}
 
 
+BY_ROLE = ""  # `Grant.policy` when each row's `role` is its row of `POLICY`
+
+
 @dataclass(frozen=True)
 class Grant:
-    """One way a person comes to see a patient.
+    """One way a person comes to act for a patient.
 
     `rows(at)`: the rows in force at the moment `at`, each naming a person (`user_id`) and a
     patient (`patient_id`). `receives_events`: whether its holders also receive the live
     events of the patient's threads (a care team does; a break-glass reader reads, and is
-    not part of the team's conversation).
+    not part of the team's conversation). `policy`: its holders' row of `POLICY` (the grant's
+    name unless told; `BY_ROLE`: each row's `role`).
     """
 
     name: str
     rows: Callable[[Moment], QuerySet[Any]]
     receives_events: bool
+    policy: str | None = None
+
+    def gives(self, capability: Capability) -> bool:
+        """Whether some holder of this grant may do `capability`."""
+        if self.policy == BY_ROLE:
+            return bool(roles_with(capability))
+        return capability in POLICY[self.policy or self.name]
+
+    def rows_for(self, capability: Capability, at: Moment) -> QuerySet[Any] | None:
+        """The rows in force at `at` whose holders may do `capability`; None if none may."""
+        if not self.gives(capability):
+            return None
+        if self.policy == BY_ROLE:
+            roles = roles_with(capability)
+            if len(roles) < len(CareRole.values):
+                return self.rows(at).filter(role__in=roles)
+            # Every role may: no condition, so the compiled rule stays as simple as it was.
+        return self.rows(at)
 
 
 def _on(places: QuerySet[CareTeamMember], day: dt.date) -> QuerySet[CareTeamMember]:
@@ -80,23 +219,40 @@ def _break_glass(at: Moment) -> QuerySet[Any]:
     return BreakGlassGrant.objects.filter(expires_at__gt=at.now)
 
 
+def _organization_admins(at: Moment) -> QuerySet[Any]:
+    return Membership.objects.filter(is_admin=True, is_active=True).alias(
+        patient_id=F("organization__managed_patients")
+    )
+
+
+def _network_coordinators(at: Moment) -> QuerySet[Any]:
+    return Network.coordinators.through.objects.alias(
+        patient_id=F("network__organizations__managed_patients")
+    )
+
+
 GRANTS: tuple[Grant, ...] = (
-    Grant("care_team", _team_places, receives_events=True),
-    Grant("break_glass", _break_glass, receives_events=False),
+    Grant("care_team", _team_places, receives_events=True, policy=BY_ROLE),
+    Grant(BREAK_GLASS_READER, _break_glass, receives_events=False),
+    Grant(ORG_ADMIN, _organization_admins, receives_events=False),
+    Grant(COORDINATOR, _network_coordinators, receives_events=False),
 )
 
 
-def patient_rule(user_id: int, patient: str, at: Moment) -> Q:
+def patient_rule(
+    user_id: int, patient: str, at: Moment, capability: Capability = Capability.READ
+) -> Q:
     """The rule as a condition on a query whose field `patient` holds a patient's id: the
-    person `user_id` may see that patient at `at`. Callers check that the person is signed
-    in and active."""
-    return Q(
-        *(
-            Exists(grant.rows(at).filter(user_id=user_id, patient_id=OuterRef(patient)))
-            for grant in GRANTS
-        ),
-        _connector=Q.OR,
-    )
+    person `user_id` may do `capability` (see the patient, by default) for that patient at
+    `at`. Callers check that the person is signed in and active."""
+    found = [
+        Exists(rows.filter(user_id=user_id, patient_id=OuterRef(patient)))
+        for grant in GRANTS
+        if (rows := grant.rows_for(capability, at)) is not None
+    ]
+    if not found:
+        return Q(pk__in=[])  # nobody may: a condition that holds for no row
+    return Q(*found, _connector=Q.OR)
 
 
 def patient_audience(patient_id: int, at: Moment) -> list[QuerySet[Any]]:
@@ -136,29 +292,129 @@ def active_team(patient: Patient | int) -> QuerySet[CareTeamMember]:
     return _on(CareTeamMember.objects.filter(patient=patient), timezone.localdate())
 
 
+def _signed_in(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_active)
+
+
 def patients_visible_to(user: Any) -> QuerySet[Patient]:
     """Every patient the user may see. Every patient-scoped queryset starts here."""
-    if not user.is_authenticated or not user.is_active:
+    if not _signed_in(user):
         return Patient.objects.none()
     return Patient.objects.filter(patient_rule(user.pk, "pk", Moment.current()))
 
 
-def access_patient(user: Any, patient_id: Any, *, for_write: bool = False) -> Patient:
-    """The patient if the user may see it (or change it, with `for_write`), else `NotFound`.
-
-    Reading and writing have the same rule today; `for_write` marks the call sites that
-    change data so a stricter write rule has one place to go.
-    """
+def _patient_pk(patient_id: Any) -> int:
+    if isinstance(patient_id, bool):
+        raise NotFound
     try:
         pk = int(patient_id)
     except (TypeError, ValueError):
         raise NotFound from None
     if not 0 < pk < 2**63:
         raise NotFound
-    patient = patients_visible_to(user).filter(pk=pk).first()
+    return pk
+
+
+def refusal(capability: Capability) -> str:
+    """Why `capability` is refused, in words for the person refused: who does it instead."""
+    roles = roles_with(capability)
+    if len(roles) == len(CareRole.values):
+        who = [gettext("ケアチームのメンバー")]
+    else:
+        who = [str(CareRole(role).label) for role in roles]
+    who += [
+        str(label)
+        for standing, label in STANDING_LABELS.items()
+        if standing != PHYSICIAN_OR_NURSE and capability in POLICY[standing]
+    ]
+    return gettext("「%(action)s」はできません。この操作は%(who)sが行います。") % {
+        "action": capability.label,
+        "who": gettext("、").join(who),
+    }
+
+
+def _as_condition(q: Q) -> ExpressionWrapper:
+    return ExpressionWrapper(q, output_field=BooleanField())
+
+
+def access_patient(
+    user: Any, patient_id: Any, *, capability: Capability = Capability.READ
+) -> Patient:
+    """The patient if the user may do `capability` for it (see it, by default).
+
+    `NotFound` when the patient is missing or the user may neither see it nor do this for it
+    (an administrator or a coordinator asking for more than the team's management included);
+    `Forbidden` when the user sees it but may not do this. One query either way.
+    """
+    pk = _patient_pk(patient_id)
+    if not _signed_in(user):
+        raise NotFound
+    if capability == Capability.BREAK_GLASS:
+        raise ValueError("break glass is asked of access_break_glass")
+    at = Moment.current()
+    if capability == Capability.READ:
+        patient = Patient.objects.filter(pk=pk).filter(patient_rule(user.pk, "pk", at)).first()
+        if patient is None:
+            raise NotFound
+        return patient
+    may = patient_rule(user.pk, "pk", at, capability)
+    # Who may not see the patient learns nothing: without the capability, `NotFound`.
+    sees = patient_rule(user.pk, "pk", at)
+    rows = Patient.objects.filter(pk=pk).filter(may | sees)
+    found = rows.annotate(kz_may=_as_condition(may)).first()
+    if found is None:
+        raise NotFound
+    if not found.kz_may:
+        raise Forbidden(refusal(capability))
+    return found
+
+
+def capabilities_of(user: Any, patient: Patient | int) -> frozenset[Capability]:
+    """Everything the user may do for the patient now (empty: not even see it). For pages
+    that show only the buttons the user may use, and for tests; one query."""
+    if not _signed_in(user):
+        return frozenset()
+    pk = patient.pk if isinstance(patient, Patient) else patient
+    at = Moment.current()
+    granted = [c for c in Capability if c != C.BREAK_GLASS]
+    row = (
+        Patient.objects.filter(pk=pk)
+        .values_list(*(_as_condition(patient_rule(user.pk, "pk", at, c)) for c in granted))
+        .first()
+    )
+    found: set[Capability] = {c for c, may in zip(granted, row or (), strict=False) if may}
+    if may_break_glass(user):
+        found.add(C.BREAK_GLASS)
+    return frozenset(found)
+
+
+def may_break_glass(user: Any) -> bool:
+    """Whether the user holds the `PHYSICIAN_OR_NURSE` row: may open break glass."""
+    return _signed_in(user) and user.profession in BREAK_GLASS_PROFESSIONS
+
+
+def access_break_glass(user: Any, patient_id: Any) -> Patient:
+    """The patient to open break glass on: `Forbidden` for anyone whose profession may not
+    (before the patient is looked up, so it tells nothing about the id), else the patient
+    whether or not the user sees it, or `NotFound` if it does not exist."""
+    pk = _patient_pk(patient_id)
+    if not _signed_in(user):
+        raise NotFound
+    if not may_break_glass(user):
+        raise Forbidden(gettext("緊急アクセスは医師と看護師のみ利用できます。"))
+    patient = Patient.objects.filter(pk=pk).only("pk").first()
     if patient is None:
         raise NotFound
     return patient
+
+
+def may_register_patient(user: Any, organization: Organization) -> bool:
+    """Whether the user may register a patient managed by `organization`: an active member
+    of it (the clinic's clerk registers on the physician's behalf), or staff."""
+    if not _signed_in(user):
+        return False
+    member = Membership.objects.filter(user=user, organization=organization, is_active=True)
+    return bool(user.is_staff or member.exists())
 
 
 def can_see_patient(user: Any, patient: Patient | int) -> bool:

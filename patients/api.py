@@ -4,8 +4,9 @@ Each view parses its input, calls one service or selector and renders the result
 decided by the gate inside those calls; a view never filters by hand. Every patient-scoped
 route names its patient `patient_id`, which the access-matrix test relies on.
 
-Input that fails to parse is refused only after the gate has been asked, so someone who may
-not see the patient gets the same 404 with a bad body as with a good one.
+Input that fails to parse is refused only after the gate has been asked for the capability
+the route needs, so someone who may not see the patient gets the same 404 with a bad body as
+with a good one, and a member who may not do this the same 403.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rest_framework.views import APIView
 
 from config.api import paginate
 from patients import selectors, services
-from patients.access import access_patient
+from patients.access import Capability, access_patient, record_capability
 from patients.serializers import (
     RECORD_IN_SERIALIZERS,
     RECORD_OUT_SERIALIZERS,
@@ -49,19 +50,21 @@ def _validated(
     request: Request,
     patient_id: Any,
     *,
+    capability: Capability | None,
     partial: bool = False,
 ) -> dict[str, Any]:
-    """Parsed input; on bad input, ask the gate first so outsiders see 404, not field errors."""
+    """Parsed input; on bad input, ask the gate for `capability` first, so outsiders see 404
+    and members who may not do this 403, not field errors. None: not a patient's route."""
     try:
         data = request.data
     except ParseError:
-        if patient_id is not None:
-            access_patient(request.user, patient_id, for_write=True)
+        if patient_id is not None and capability is not None:
+            access_patient(request.user, patient_id, capability=capability)
         raise
     serializer = serializer_class(data=data, partial=partial)
     if not serializer.is_valid():
-        if patient_id is not None:
-            access_patient(request.user, patient_id, for_write=True)
+        if patient_id is not None and capability is not None:
+            access_patient(request.user, patient_id, capability=capability)
         raise ValidationError(serializer.errors)
     return dict(serializer.validated_data)
 
@@ -97,7 +100,7 @@ class PatientListView(APIView):
 
     @extend_schema(request=PatientCreateInSerializer, responses={201: PatientOutSerializer})
     def post(self, request: Request) -> Response:
-        data = _validated(PatientCreateInSerializer, request, None)
+        data = _validated(PatientCreateInSerializer, request, None, capability=None)
         patient = services.patient_create(request.user, **data)
         return Response(PatientOutSerializer(patient).data, status=status.HTTP_201_CREATED)
 
@@ -110,7 +113,13 @@ class PatientDetailView(APIView):
 
     @extend_schema(request=PatientUpdateInSerializer, responses=PatientOutSerializer)
     def patch(self, request: Request, patient_id: int) -> Response:
-        data = _validated(PatientUpdateInSerializer, request, patient_id, partial=True)
+        data = _validated(
+            PatientUpdateInSerializer,
+            request,
+            patient_id,
+            capability=Capability.EDIT_RECORD,
+            partial=True,
+        )
         patient = services.patient_update(request.user, patient_id, data=data)
         return Response(PatientOutSerializer(patient).data)
 
@@ -126,7 +135,9 @@ class CareTeamView(APIView):
 
     @extend_schema(request=CareTeamAddInSerializer, responses={201: CareTeamMemberOutSerializer})
     def post(self, request: Request, patient_id: int) -> Response:
-        data = _validated(CareTeamAddInSerializer, request, patient_id)
+        data = _validated(
+            CareTeamAddInSerializer, request, patient_id, capability=Capability.MANAGE_TEAM
+        )
         place = services.care_team_add(request.user, patient_id, **data)
         return Response(CareTeamMemberOutSerializer(place).data, status=status.HTTP_201_CREATED)
 
@@ -134,7 +145,9 @@ class CareTeamView(APIView):
 class CareTeamMemberView(APIView):
     @extend_schema(request=CareTeamEndInSerializer, responses=CareTeamMemberOutSerializer)
     def patch(self, request: Request, patient_id: int, member_id: int) -> Response:
-        data = _validated(CareTeamEndInSerializer, request, patient_id)
+        data = _validated(
+            CareTeamEndInSerializer, request, patient_id, capability=Capability.MANAGE_TEAM
+        )
         place = services.care_team_end(request.user, patient_id, member_id, **data)
         return Response(CareTeamMemberOutSerializer(place).data)
 
@@ -144,7 +157,12 @@ class CareTeamPrimaryView(APIView):
 
     @extend_schema(request=ReplacePrimaryInSerializer, responses={201: CareTeamMemberOutSerializer})
     def post(self, request: Request, patient_id: int) -> Response:
-        data = _validated(ReplacePrimaryInSerializer, request, patient_id)
+        data = _validated(
+            ReplacePrimaryInSerializer,
+            request,
+            patient_id,
+            capability=Capability.CHANGE_PHYSICIANS,
+        )
         place = services.care_team_replace_primary(request.user, patient_id, **data)
         return Response(CareTeamMemberOutSerializer(place).data, status=status.HTTP_201_CREATED)
 
@@ -166,7 +184,9 @@ class ConsentView(APIView):
 
     @extend_schema(request=ConsentInSerializer, responses={201: ConsentOutSerializer})
     def post(self, request: Request, patient_id: int) -> Response:
-        data = _validated(ConsentInSerializer, request, patient_id)
+        data = _validated(
+            ConsentInSerializer, request, patient_id, capability=Capability.RECORD_CONSENT
+        )
         consent = services.consent_record(request.user, patient_id, **data)
         return Response(ConsentOutSerializer(consent).data, status=status.HTTP_201_CREATED)
 
@@ -189,7 +209,12 @@ class RecordItemListView(APIView):
         return _paginated(self, request, items, RECORD_OUT_SERIALIZERS[self.kind])
 
     def post(self, request: Request, patient_id: int) -> Response:
-        data = _validated(RECORD_IN_SERIALIZERS[self.kind], request, patient_id)
+        data = _validated(
+            RECORD_IN_SERIALIZERS[self.kind],
+            request,
+            patient_id,
+            capability=record_capability(self.kind),
+        )
         item = services.record_item_create(request.user, patient_id, kind=self.kind, data=data)
         out = RECORD_OUT_SERIALIZERS[self.kind](item)
         return Response(out.data, status=status.HTTP_201_CREATED)
@@ -199,7 +224,13 @@ class RecordItemDetailView(APIView):
     kind: str = ""
 
     def patch(self, request: Request, patient_id: int, item_id: int) -> Response:
-        data = _validated(RECORD_IN_SERIALIZERS[self.kind], request, patient_id, partial=True)
+        data = _validated(
+            RECORD_IN_SERIALIZERS[self.kind],
+            request,
+            patient_id,
+            capability=record_capability(self.kind),
+            partial=True,
+        )
         item = services.record_item_update(
             request.user, patient_id, kind=self.kind, item_id=item_id, data=data
         )
@@ -258,7 +289,9 @@ class WishesView(APIView):
 
     @extend_schema(request=CareWishInSerializer, responses={201: CareWishOutSerializer})
     def post(self, request: Request, patient_id: int) -> Response:
-        data = _validated(CareWishInSerializer, request, patient_id)
+        data = _validated(
+            CareWishInSerializer, request, patient_id, capability=Capability.EDIT_WISHES
+        )
         wish = services.wish_set(request.user, patient_id, **data)
         return Response(CareWishOutSerializer(wish).data, status=status.HTTP_201_CREATED)
 
@@ -275,6 +308,6 @@ class BreakGlassView(APIView):
 
     @extend_schema(request=BreakGlassInSerializer, responses={201: BreakGlassOutSerializer})
     def post(self, request: Request, patient_id: int) -> Response:
-        data = _validated(BreakGlassInSerializer, request, None)
+        data = _validated(BreakGlassInSerializer, request, None, capability=None)
         grant = services.break_glass_open(request.user, patient_id, **data)
         return Response(BreakGlassOutSerializer(grant).data, status=status.HTTP_201_CREATED)

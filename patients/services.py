@@ -1,7 +1,9 @@
 """Every change of state about a patient: one function per use case.
 
-Each function takes the acting user first and keyword-only arguments after the ids, checks
-access through `patients.access`, validates its input (raising `DomainError` with field
+Each function takes the acting user first and keyword-only arguments after the ids, asks
+`patients.access` for the capability its change needs (`access_patient(..., capability=...)`:
+`NotFound` for whoever may not see the patient, `Forbidden` for whoever sees it but may not do
+this, by `patients.access.POLICY`), validates its input (raising `DomainError` with field
 errors), writes in one transaction and records an audit row for every change. The API and
 the web pages both call these functions; neither writes to the database itself.
 
@@ -30,9 +32,17 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, Forbidden, NotFound
 from patients import signals
-from patients.access import access_patient, active_team
+from patients.access import (
+    Capability,
+    access_break_glass,
+    access_patient,
+    active_team,
+    can_see_patient,
+    may_register_patient,
+    record_capability,
+)
 from patients.models import (
     PHYSICIAN_ROLES,
     BreakGlassGrant,
@@ -63,7 +73,6 @@ PATIENT_EDITABLE_FIELDS = (
 )
 
 BREAK_GLASS_MIN_REASON = 10
-BREAK_GLASS_PROFESSIONS = (Profession.PHYSICIAN, Profession.NURSE)
 EARLIEST_DATE_OF_BIRTH = dt.date(1900, 1, 1)
 
 
@@ -242,10 +251,7 @@ def patient_create(
     if not actor.is_authenticated or not actor.is_active:
         raise NotFound
     organization = _get_organization(managing_organization_id, "managing_organization_id")
-    is_member = Membership.objects.filter(
-        user=actor, organization=organization, is_active=True
-    ).exists()
-    if not (is_member or actor.is_staff):
+    if not may_register_patient(actor, organization):
         raise _fail("managing_organization_id", _("所属していない組織の患者は登録できません。"))
     physician = _get_user(primary_physician_id, "primary_physician_id")
     if physician.profession != Profession.PHYSICIAN:
@@ -293,8 +299,8 @@ def _check_date_of_birth(value: dt.date) -> None:
 
 
 def patient_update(actor: Any, patient_id: Any, *, data: Mapping[str, Any]) -> Patient:
-    """Change the patient's own fields (not the managing organization)."""
-    patient = access_patient(actor, patient_id, for_write=True)
+    """Change the patient's own fields (not the managing organization): part of the record."""
+    patient = access_patient(actor, patient_id, capability=Capability.EDIT_RECORD)
     unknown = sorted(set(data) - set(PATIENT_EDITABLE_FIELDS))
     if unknown:
         raise DomainError(
@@ -326,6 +332,20 @@ def patient_update(actor: Any, patient_id: Any, *, data: Mapping[str, Any]) -> P
 # --- care team ---------------------------------------------------------------------------
 
 
+def _place_capability(role: str) -> Capability:
+    """What it takes to give or end a place of `role`: the physicians' places are the
+    physicians' (and the managing organization's) call."""
+    return Capability.CHANGE_PHYSICIANS if role in PHYSICIAN_ROLES else Capability.MANAGE_TEAM
+
+
+def _check_not_self_granted(actor: Any, patient: Patient, member: User) -> None:
+    """Nobody gives themselves a place who may not already read: a place reads the record,
+    so an administrator or a coordinator (who manage the team without reading) would be
+    reading on their own say-so."""
+    if member.pk == actor.pk and not can_see_patient(actor, patient):
+        raise Forbidden(_("自分自身をケアチームに加えることはできません。"))
+
+
 def care_team_add(
     actor: Any,
     patient_id: Any,
@@ -336,11 +356,15 @@ def care_team_add(
     start_date: Any = None,
     end_date: Any = None,
 ) -> CareTeamMember:
-    """Give a person a place on the patient's care team (from today unless told)."""
-    patient = access_patient(actor, patient_id, for_write=True)
+    """Give a person a place on the patient's care team (from today unless told).
+
+    A physician's place needs `CHANGE_PHYSICIANS`, any other `MANAGE_TEAM`.
+    """
+    patient = access_patient(actor, patient_id, capability=_place_capability(role))
     if role not in CareRole.values:
         raise _fail("role", _("役割が正しくありません。"))
     member_user = _get_user(user_id)
+    _check_not_self_granted(actor, patient, member_user)
     organization = (
         _get_organization(organization_id)
         if organization_id not in (None, "")
@@ -369,8 +393,11 @@ def care_team_add(
 
 
 def care_team_end(actor: Any, patient_id: Any, member_id: Any, *, end_date: Any) -> CareTeamMember:
-    """Set the last day of a place. The primary physician's place ends only with a successor."""
-    patient = access_patient(actor, patient_id, for_write=True)
+    """Set the last day of a place. The primary physician's place ends only with a successor.
+
+    Any place needs `MANAGE_TEAM`, a physician's place `CHANGE_PHYSICIANS` as well.
+    """
+    patient = access_patient(actor, patient_id, capability=Capability.MANAGE_TEAM)
     try:
         member_pk = int(member_id)
     except (TypeError, ValueError):
@@ -378,6 +405,8 @@ def care_team_end(actor: Any, patient_id: Any, member_id: Any, *, end_date: Any)
     place = CareTeamMember.objects.filter(patient=patient, pk=member_pk).first()
     if place is None:
         raise NotFound
+    if place.role in PHYSICIAN_ROLES:
+        access_patient(actor, patient.pk, capability=Capability.CHANGE_PHYSICIANS)
     end = _to_date(end_date, "end_date", required=True)
     assert end is not None
     if end < place.start_date:
@@ -424,8 +453,9 @@ def care_team_replace_primary(
     The current primary's place ends the day before, in the same transaction, so there is
     exactly one primary physician on every day.
     """
-    patient = access_patient(actor, patient_id, for_write=True)
+    patient = access_patient(actor, patient_id, capability=Capability.CHANGE_PHYSICIANS)
     physician = _get_user(user_id)
+    _check_not_self_granted(actor, patient, physician)
     start = _to_date(start_date, "start_date") or timezone.localdate()
     last_day = start - dt.timedelta(days=1)
     with _atomic_write():
@@ -475,7 +505,7 @@ def care_team_replace_primary(
 
 def consent_record(actor: Any, patient_id: Any, *, note: str = "") -> Consent:
     """Record the patient's consent to share with the team. One active consent at a time."""
-    patient = access_patient(actor, patient_id, for_write=True)
+    patient = access_patient(actor, patient_id, capability=Capability.RECORD_CONSENT)
     if Consent.objects.filter(patient=patient, withdrawn_at__isnull=True).exists():
         raise _fail("non_field_errors", _("同意は既に記録されています。"))
     consent = Consent(patient=patient, recorded_by=actor, note=(note or "").strip())
@@ -488,7 +518,7 @@ def consent_record(actor: Any, patient_id: Any, *, note: str = "") -> Consent:
 
 def consent_withdraw(actor: Any, patient_id: Any) -> Consent:
     """Mark the active consent withdrawn; the team then loses access (all but the primary)."""
-    patient = access_patient(actor, patient_id, for_write=True)
+    patient = access_patient(actor, patient_id, capability=Capability.WITHDRAW_CONSENT)
     with _atomic_write():
         consent = (
             Consent.objects.select_for_update()
@@ -580,7 +610,7 @@ def record_item_create(
     actor: Any, patient_id: Any, *, kind: str, data: Mapping[str, Any]
 ) -> RecordItem:
     """Add an item to one of the record's lists, with its first `RecordChange`."""
-    patient = access_patient(actor, patient_id, for_write=True)
+    patient = access_patient(actor, patient_id, capability=record_capability(kind))
     model = record_model(kind)
     item = model(patient=patient, updated_by=actor)
     _apply_record_data(item, kind, data)
@@ -596,7 +626,7 @@ def record_item_create(
 def record_item_update(
     actor: Any, patient_id: Any, *, kind: str, item_id: Any, data: Mapping[str, Any]
 ) -> RecordItem:
-    patient = access_patient(actor, patient_id, for_write=True)
+    patient = access_patient(actor, patient_id, capability=record_capability(kind))
     item = _get_record_item(patient, kind, item_id)
     _apply_record_data(item, kind, data)
     item.updated_by = actor
@@ -611,7 +641,7 @@ def record_item_update(
 
 def record_item_delete(actor: Any, patient_id: Any, *, kind: str, item_id: Any) -> None:
     """Remove an item; its last state stays in the history as a `delete` change."""
-    patient = access_patient(actor, patient_id, for_write=True)
+    patient = access_patient(actor, patient_id, capability=record_capability(kind))
     item = _get_record_item(patient, kind, item_id)
     with _atomic_write():
         _record_change(actor, patient, kind, item, "delete")
@@ -633,7 +663,7 @@ def wish_set(
     note: str = "",
 ) -> CareWish:
     """Record a new version of the green or yellow card. Old versions stay as they were."""
-    patient = access_patient(actor, patient_id, for_write=True)
+    patient = access_patient(actor, patient_id, capability=Capability.EDIT_WISHES)
     if kind not in WishKind.values:
         raise _fail("kind", _("種類が正しくありません。"))
     hospital = (
@@ -662,8 +692,9 @@ def break_glass_open(
 ) -> BreakGlassGrant:
     """Open time-limited emergency access for someone outside the care team.
 
-    Only physicians and nurses may; the reason is typed (10 characters at least) and the
-    grant is audited and announced. The caller learns only whether the patient exists.
+    Only physicians and nurses may (`Forbidden` for others, `patients.access.POLICY`); the
+    reason is typed (10 characters at least) and the grant is audited and announced. The
+    caller learns only whether the patient exists.
     """
     if not actor.is_authenticated or not actor.is_active:
         raise NotFound
@@ -681,15 +712,7 @@ def break_glass_open(
         hours_int = 0
     if not 1 <= hours_int <= max_hours:
         raise _fail("hours", _("時間は1〜%(max)d時間で指定してください。") % {"max": max_hours})
-    if actor.profession not in BREAK_GLASS_PROFESSIONS:
-        raise DomainError(_("緊急アクセスは医師と看護師のみ利用できます。"))
-    try:
-        pk = int(patient_id)
-    except (TypeError, ValueError):
-        raise NotFound from None
-    patient = Patient.objects.filter(pk=pk).only("pk").first()
-    if patient is None:
-        raise NotFound
+    patient = access_break_glass(actor, patient_id)
     with _atomic_write():
         grant = BreakGlassGrant.objects.create(
             patient=patient,

@@ -2,7 +2,9 @@
 
 Thin, like the API: each view reads through `patients.selectors` (scoped by the gate and
 audited there) and writes through `patients.services`. A patient the user may not see gives
-the styled 404 page, exactly like a patient that does not exist.
+the styled 404 page, exactly like a patient that does not exist. An edit form asks the gate
+for its capability before it is shown or saved (`_require`): a member who may not make that
+change gets the 403 page with the reason (`config.errors.Forbidden`), not a form to fill in.
 
 Every edit form works with and without JavaScript. With htmx (`request.htmx`), a view answers
 with the one section it changed, to be swapped in place; a refused form comes back with
@@ -32,6 +34,7 @@ from audit.reads import AuditedRows
 from config.errors import DomainError, NotFound
 from config.web import not_found
 from patients import panels, selectors, services
+from patients.access import Capability, access_patient, record_capability
 from patients.forms import RECORD_FORMS, PatientForm, RecordItemForm, WishForm
 from patients.models import CareRole, Patient, PatientStatus, WishKind
 from patients.web_selectors import SECTION_LABELS, changes_since_last_visit
@@ -209,6 +212,12 @@ def _section_page(
     return render(request, "patients/edit_page.html", context, status=status)
 
 
+def _require(request: HttpRequest, patient: Patient, capability: Capability) -> None:
+    """`Forbidden` (the 403 page) unless the user may do `capability` for the patient: asked
+    before a form is shown, so nobody fills in a form they may not save."""
+    access_patient(request.user, patient.pk, capability=capability)
+
+
 def _back_to(patient: Patient, anchor: str) -> HttpResponse:
     return redirect(reverse("patient-detail", args=[patient.pk]) + f"#{anchor}")
 
@@ -280,6 +289,7 @@ def record_create(request: HttpRequest, patient_id: int, kind: str) -> HttpRespo
     patient = _record_patient(request, patient_id, kind)
     if patient is None:
         return not_found(request)
+    _require(request, patient, record_capability(kind))
     return _record_form_page(
         request,
         patient,
@@ -299,6 +309,7 @@ def record_edit(request: HttpRequest, patient_id: int, kind: str, item_id: int) 
     item = selectors.record_items(request.user, patient.pk, kind=kind).filter(pk=item_id).first()
     if item is None:
         return not_found(request)
+    _require(request, patient, record_capability(kind))
     return _record_form_page(
         request,
         patient,
@@ -316,6 +327,7 @@ def record_delete(request: HttpRequest, patient_id: int, kind: str, item_id: int
     patient = _record_patient(request, patient_id, kind)
     if patient is None:
         return not_found(request)
+    _require(request, patient, record_capability(kind))
     try:
         services.record_item_delete(request.user, patient.pk, kind=kind, item_id=item_id)
     except NotFound:
@@ -354,6 +366,7 @@ def wish_edit(request: HttpRequest, patient_id: int, kind: str) -> HttpResponse:
     except NotFound:
         return not_found(request)
     template = "patients/partials/section_wishes.html"
+    _require(request, patient, Capability.EDIT_WISHES)
     if request.method != "POST":
         current = selectors.current_wishes(request.user, patient.pk)[kind]
         initial = (
@@ -401,9 +414,10 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
     except NotFound:
         return not_found(request)
     template = "patients/partials/section_header.html"
+    if request.method != "POST" and request.GET.get("cancel"):
+        return _section_page(request, patient, template, _header(patient))
+    _require(request, patient, Capability.EDIT_RECORD)
     if request.method != "POST":
-        if request.GET.get("cancel"):
-            return _section_page(request, patient, template, _header(patient))
         form = PatientForm(instance=patient, auto_id="id_patient_%s")
         return _section_page(request, patient, template, _header(patient, form=form))
     # Bind to a copy: a refused form must not change the header shown beside it.

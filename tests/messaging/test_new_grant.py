@@ -1,5 +1,6 @@
-"""A new kind of grant is one entry in `patients.access.GRANTS`: the patient list, the thread
-gate (compiled for the hot paths), posting and the receivers of live events all follow it.
+"""A new kind of grant is one entry in `patients.access.GRANTS`, with its holders' row of
+`patients.access.POLICY`: the patient list, the thread gate (compiled for the hot paths),
+posting and the receivers of live events all follow it.
 
 The grant added here stands in for the ones the routing and conference work will add (an
 on-call physician reached by an escalation, a hospital invited to one conference): it reuses
@@ -21,7 +22,7 @@ from config.errors import NotFound
 from messaging import services
 from messaging.access import access_thread, forget_compiled_rules, thread_member_ids
 from patients import access
-from patients.access import Grant, Moment, patients_visible_to
+from patients.access import Capability, Grant, Moment, patients_visible_to
 from patients.models import BreakGlassGrant
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +38,9 @@ def _recently_expired(at: Moment) -> QuerySet[Any]:
 def with_new_grant(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     grant = Grant("after_hours", _recently_expired, receives_events=True)
     monkeypatch.setattr(access, "GRANTS", (*access.GRANTS, grant))
+    # And its row of the policy: the after-hours physician reads and posts.
+    policy = {**access.POLICY, "after_hours": frozenset({Capability.READ, Capability.POST})}
+    monkeypatch.setattr(access, "POLICY", policy)
     forget_compiled_rules()
     yield
     monkeypatch.undo()

@@ -300,7 +300,8 @@ def test_reading_a_record_list_is_audited(net, api_as):
 
 
 def test_record_items_are_created_updated_and_deleted_through_the_api(net, api_as):
-    client = api_as(net.nurse)
+    # The pharmacist: the medication list is the prescribers' and the dispensers' (POLICY).
+    client = api_as(net.pharmacist)
     response = client.post(
         url(net.patient, "medications/"),
         {"name": "アムロジピン錠5mg", "dose": "1日1回", "start_date": "2024-04-01"},
@@ -321,7 +322,7 @@ def test_record_items_are_created_updated_and_deleted_through_the_api(net, api_a
 
 
 def test_a_medication_ending_before_it_starts_is_a_400(net, api_as):
-    response = api_as(net.nurse).post(
+    response = api_as(net.pharmacist).post(
         url(net.patient, "medications/"),
         {"name": "x", "start_date": "2024-04-02", "end_date": "2024-04-01"},
         format="json",

@@ -9,7 +9,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, Forbidden, NotFound
 from patients import services, signals
 from patients.access import can_see_patient
 from patients.models import (
@@ -400,8 +400,9 @@ def test_replacing_the_primary_on_the_day_their_place_started_is_refused(net):
 
 
 def test_withdrawing_consent_hides_the_patient_from_the_team_but_the_primary(net):
-    consent = services.consent_withdraw(net.nurse, net.patient.pk)
-    assert consent.withdrawn_by == net.nurse
+    # The secondary physician, standing in for the primary (a nurse may not: POLICY).
+    consent = services.consent_withdraw(net.secondary, net.patient.pk)
+    assert consent.withdrawn_by == net.secondary
     assert consent.withdrawn_at is not None
     assert not can_see_patient(net.nurse, net.patient)
     assert can_see_patient(net.primary, net.patient)
@@ -429,6 +430,12 @@ def test_consent_cannot_be_withdrawn_twice(net):
 # --- the shared record -------------------------------------------------------------------
 
 
+def _record_editor(net, kind):
+    """A member who may edit this kind: the nurse, or for the medication list (which the
+    nurse may not edit, `patients.access.POLICY`) the pharmacist."""
+    return net.pharmacist if kind == "medications" else net.nurse
+
+
 @pytest.mark.parametrize(
     ("kind", "data"),
     [
@@ -440,10 +447,11 @@ def test_consent_cannot_be_withdrawn_twice(net):
     ],
 )
 def test_creating_a_record_item_writes_a_change_with_its_snapshot(net, kind, data):
-    item = services.record_item_create(net.nurse, net.patient.pk, kind=kind, data=data)
+    actor = _record_editor(net, kind)
+    item = services.record_item_create(actor, net.patient.pk, kind=kind, data=data)
     change = RecordChange.objects.get(patient=net.patient)
     assert (change.item_type, change.item_id, change.action) == (kind, item.pk, "create")
-    assert change.changed_by == net.nurse
+    assert change.changed_by == actor
     assert change.snapshot["id"] == item.pk
     for key, value in data.items():
         expected = value.isoformat() if isinstance(value, dt.date) else value
@@ -501,7 +509,7 @@ def test_deleting_a_record_item_leaves_its_last_state_in_the_history(net):
 )
 def test_bad_record_input_is_a_field_error_and_writes_nothing(net, kind, data, field):
     with pytest.raises(DomainError) as exc:
-        services.record_item_create(net.nurse, net.patient.pk, kind=kind, data=data)
+        services.record_item_create(_record_editor(net, kind), net.patient.pk, kind=kind, data=data)
     assert field in _fields(exc)
     assert not RecordChange.objects.exists()
     assert not Medication.objects.exists()
@@ -602,7 +610,7 @@ def test_break_glass_needs_a_real_reason_and_a_bounded_time(net, kwargs, field):
 
 def test_only_physicians_and_nurses_may_break_the_glass(net):
     clerk = UserFactory(profession=Profession.CLERK)
-    with pytest.raises(DomainError):
+    with pytest.raises(Forbidden):
         services.break_glass_open(clerk, net.patient.pk, reason="救急搬送時の情報確認のため")
     assert not BreakGlassGrant.objects.exists()
 

@@ -47,7 +47,8 @@ def test_a_saved_item_without_javascript_redirects_to_the_section(net, client_as
 
 def test_a_saved_item_with_htmx_returns_the_updated_section(net, client_as):
     url = reverse("patient-record-create", args=[net.patient.pk, "medications"])
-    response = client_as(net.nurse).post(
+    # The pharmacist: the nurse may not edit the medication list (patients.access.POLICY).
+    response = client_as(net.pharmacist).post(
         url, {"name": "フロセミド錠", "dose": "20mg 朝"}, headers=HTMX
     )
     body = response.content.decode()
@@ -70,7 +71,7 @@ def test_a_missing_required_field_shows_the_error_next_to_it(net, client_as):
 
 def test_an_end_date_before_the_start_shows_the_error_next_to_the_end_date(net, client_as):
     url = reverse("patient-record-create", args=[net.patient.pk, "medications"])
-    response = client_as(net.nurse).post(
+    response = client_as(net.pharmacist).post(
         url, {"name": "フロセミド錠", "start_date": "2026-05-10", "end_date": "2026-05-01"}
     )
     body = response.content.decode()
