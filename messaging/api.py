@@ -203,6 +203,10 @@ class MessageRevisionsView(APIView):
 class ThreadReadView(APIView):
     """Mark a thread read up to a seq. The mark never moves backwards."""
 
+    # Its write is the reader's own read mark: seeing the thread is enough (a break-glass
+    # reader marks read too). The capability tests read this.
+    capability = Capability.READ
+
     @extend_schema(request=ReadInputSerializer, responses=ReadOutputSerializer)
     def post(self, request: Request, thread_id: str) -> Response:
         thread = access_thread(request.user, thread_id)

@@ -7,6 +7,10 @@ DELETE, the `outsider` (same organization, not on the team) and the `stranger` (
 network) get 404 (405 only where the view does not implement the method). Views marked
 `gate_exempt = True` (break glass) must instead refuse an empty request with 400 and grant
 nothing. No list endpoint under /api/v1/ shows the team's patient to the outsider.
+
+The same walk, over patient and thread routes, proves that a member who sees the patient but
+may not do this (the break-glass reader, who may only read) gets 403 for every write, in the
+API's one error shape.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.converters import IntConverter, UUIDConverter
 from django.urls.resolvers import RegexPattern, RoutePattern
 from rest_framework.test import APIClient
 
-from patients.access import can_see_patient
+from messaging.services import contact_book_ensure
+from patients import services as patient_services
+from patients.access import Capability, can_see_patient
 from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Patient
-from tests.factories import CareTeamMemberFactory, ConsentFactory, PatientFactory
+from teams.models import Profession
+from tests.factories import CareTeamMemberFactory, ConsentFactory, PatientFactory, UserFactory
 from tests.patients.factories import CareWishFactory, make_record
 
 pytestmark = pytest.mark.django_db
@@ -288,3 +295,135 @@ def test_no_api_list_endpoint_shows_the_team_patient_to_the_outsider(net, ids, c
             assert not _shows_patient(json.loads(body), net.patient), url
     listed = client.get("/api/v1/patients/").json()["results"]
     assert [p["id"] for p in listed] == [own.pk]
+
+
+# --- members who see the patient but may not do this: 403 --------------------------------
+#
+# The break-glass reader sees the patient and may do nothing else (patients.access.POLICY), so
+# every write of every patient route and every thread route must answer them 403: a route
+# added later is covered without editing this file. Views whose writes need only reading (the
+# read mark) say so with `capability = Capability.READ`.
+
+
+@pytest.fixture
+def reader(net, ids):
+    """A nurse of another network with break glass open on the team's patient; the notice
+    in the contact book is message 1, in her name."""
+    user = UserFactory(username="er-nurse", profession=Profession.NURSE)
+    patient_services.break_glass_open(
+        user, net.patient.pk, reason="救急搬送時の情報確認のため", hours=1
+    )
+    return user
+
+
+def _reads_only(route: Route) -> bool:
+    return getattr(route.view_class, "capability", None) == Capability.READ
+
+
+def _answers(route: Route, method: str) -> set[int]:
+    """What the break-glass reader may get: a read is shown (or, for a form, refused with
+    403), a write refused with 403, unless the view reads only."""
+    if method == "get":
+        allowed = {200, 403}
+    elif _reads_only(route):
+        allowed = {200, 201, 204, 400}
+    else:
+        allowed = {403}
+    if route.implements(method) is not True:
+        allowed.add(405)
+    return allowed
+
+
+def test_every_write_of_a_patient_route_answers_403_to_a_member_who_may_not(
+    net, ids, client, reader
+):
+    client.force_login(reader)
+    failures = []
+    for route in patient_routes():
+        if route.gate_exempt:
+            continue
+        url = url_for(route, ids)
+        for method in METHODS:
+            response = _call(client, method, url)
+            allowed = _answers(route, method)
+            if response.status_code not in allowed:
+                failures.append(f"{method.upper()} {url} -> {response.status_code}")
+            elif response.status_code == 403 and url.startswith("/api/"):
+                error = response.json()["error"]
+                if error["code"] != "forbidden" or not error["message"] or error["fields"]:
+                    failures.append(f"{method.upper()} {url}: {error}")
+    assert failures == []
+
+
+def thread_routes() -> list[Route]:
+    return [r for r in all_routes() if "thread_id" in r.kwargs and "patient_id" not in r.kwargs]
+
+
+def test_every_write_of_a_thread_route_answers_403_to_a_reader_and_404_to_outsiders(
+    net, ids, client, reader
+):
+    book = contact_book_ensure(net.patient)
+    routes = thread_routes()
+    assert {r.name for r in routes} >= {"thread-post", "thread-read"}
+    failures = []
+    for person, expect_404 in ((reader, False), (net.outsider, True), (net.stranger, True)):
+        client.force_login(person)
+        for route in routes:
+            values = {"thread_id": str(book.pk), "seq": "1"}
+            assert set(route.kwargs) <= set(values), route.text
+            url = build_url(route, values)
+            for method in METHODS:
+                response = _call(client, method, url)
+                if expect_404:
+                    allowed = {404} if route.implements(method) is True else {404, 405}
+                else:
+                    allowed = _answers(route, method)
+                if response.status_code not in allowed:
+                    failures.append(f"{person} {method.upper()} {url} -> {response.status_code}")
+    assert failures == []
+
+
+def test_a_page_form_refused_to_a_member_shows_the_403_page_with_the_reason(net, client):
+    client.force_login(net.pharmacist)
+    url = reverse("patient-wish-edit", args=[net.patient.pk, "green"])
+    for response in (client.get(url), client.post(url, {"preference": "自宅"})):
+        assert response.status_code == 403
+        body = response.content.decode()
+        assert "希望(グリーン・イエローカード)の編集" in body
+        assert "<html" in body
+    client.force_login(net.nurse)
+    url = reverse("patient-record-create", args=[net.patient.pk, "medications"])
+    assert client.post(url, {"name": "フロセミド錠"}).status_code == 403
+    assert client.get(url).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("persona", "method", "path", "data"),
+    [
+        ("pharmacist", "delete", "consent/", None),
+        ("pharmacist", "post", "consent/", {"note": "x"}),
+        ("pharmacist", "post", "care-team/", {"user_id": 1, "role": "visiting_nurse"}),
+        ("nurse", "post", "care-team/primary/", {"user_id": 1}),
+        ("pharmacist", "post", "wishes/", {"kind": "green", "preference": "自宅"}),
+        ("nurse", "post", "medications/", {"name": "x"}),
+        ("care_worker", "post", "problems/", {"name": "x"}),
+        ("care_worker", "patch", "", {"phone": "03-0000-0000"}),
+    ],
+)
+def test_an_api_write_refused_to_a_member_is_403_in_the_one_error_shape(
+    net, client, persona, method, path, data
+):
+    if persona == "care_worker":
+        user = UserFactory(username="helper", profession=Profession.CARE_WORKER)
+        CareTeamMemberFactory(patient=net.patient, user=user, role=CareRole.CARE_WORKER)
+    else:
+        user = getattr(net, persona)
+    client.force_login(user)
+    url = f"/api/v1/patients/{net.patient.pk}/{path}"
+    response = getattr(client, method)(url, data=data, format="json")
+    assert response.status_code == 403, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == "forbidden"
+    assert body["error"]["fields"] == {}
+    assert "できません" in body["error"]["message"]
