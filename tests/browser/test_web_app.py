@@ -101,7 +101,8 @@ def test_nurse_edits_the_yellow_card_and_the_new_wish_shows(
 
 
 def test_a_refused_form_shows_the_error_next_to_the_field(page, login, browser_data, shoot):
-    login(page, browser_data.nurse)
+    # The physician: the nurse may not edit the medication list (patients.access.POLICY).
+    login(page, browser_data.primary)
     page.click(f"text={browser_data.patient.name}")
     section = page.locator("#sec-medications")
     section.get_by_role("link", name=re.compile("追加")).click()
