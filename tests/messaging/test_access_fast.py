@@ -10,17 +10,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from config.errors import NotFound
 from messaging import access, api, receivers, services, views
-from messaging.access import access_thread, thread_rule, threads_visible_to
+from messaging.access import access_thread, thread_condition, thread_rule, threads_visible_to
 from messaging.models import Message, Thread
 from messaging.selectors import attach_mentions, attach_read_by, messages_base, messages_page
 from messaging.serializers import MessageOutputSerializer, message_data
-from patients.access import Moment
+from patients.access import Capability, Moment
 from patients.models import BreakGlassGrant, CareTeamMember, Consent
 from teams.models import Membership
 from tests.factories import NetworkFactory
@@ -116,6 +118,12 @@ def test_the_compiled_gate_agrees_with_the_orm_rule(
         visible = set(threads_visible_to(user))
         rule = Thread.objects.filter(thread_rule(user.pk, Moment.current()))
         assert visible == (set(rule) if user.is_active else set()), name
+        # The post form, as the post statement runs it (compiled), against the ORM.
+        post_rule = Thread.objects.filter(thread_rule(user.pk, Moment.current(), Capability.POST))
+        if user.is_active:
+            text, params = thread_condition(user, Capability.POST)
+            compiled = Thread.objects.filter(RawSQL(text, params, output_field=BooleanField()))
+            assert set(compiled) == set(post_rule), name
         for thread in threads:
             assert _visible(user, thread) is (thread in visible), (name, thread)
             granted += thread in visible
