@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib import admin
 from django.http import HttpRequest
 
 from audit.models import AuditEvent
 
+# django-stubs makes the admin classes generic in their model; Django's are not subscriptable
+# at run time, so the parameters exist only for the type checker.
+if TYPE_CHECKING:
+    _AuditEventAdmin = admin.ModelAdmin[AuditEvent]
+else:
+    _AuditEventAdmin = admin.ModelAdmin
+
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(_AuditEventAdmin):
     list_display = ["at", "actor", "action", "patient_id", "object_type", "object_id", "ip_address"]
     list_filter = ["action", "at"]
     list_select_related = ["actor"]
@@ -35,8 +42,8 @@ class AuditEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False

@@ -333,7 +333,7 @@ def refusal(capability: Capability) -> str:
     }
 
 
-def _as_condition(q: Q) -> ExpressionWrapper:
+def _as_condition(q: Q) -> ExpressionWrapper[Q]:
     return ExpressionWrapper(q, output_field=BooleanField())
 
 

@@ -7,7 +7,7 @@ A form never saves: the view passes `form.service_data()` to a function of
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -20,9 +20,18 @@ from patients.models import (
     Medication,
     Patient,
     Problem,
+    RecordItem,
 )
 from teams.models import OrganizationKind
 from teams.selectors import organization_search
+
+# django-stubs makes ModelForm generic in its model; Django's is not subscriptable at run
+# time, so the parameter exists only for the type checker.
+if TYPE_CHECKING:
+    _RecordItemModelForm = forms.ModelForm[RecordItem]
+    _PatientModelForm = forms.ModelForm[Patient]
+else:
+    _RecordItemModelForm = _PatientModelForm = forms.ModelForm
 
 
 def _date_widget() -> forms.DateInput:
@@ -64,7 +73,7 @@ class ServiceFormMixin:
                 widget.attrs["aria-describedby"] = f"{form[name].auto_id}_error"
 
 
-class RecordItemForm(ServiceFormMixin, forms.ModelForm):
+class RecordItemForm(ServiceFormMixin, _RecordItemModelForm):
     """Base of the five record-item forms; the model's field labels are the form's labels."""
 
 
@@ -156,7 +165,7 @@ class WishForm(ServiceFormMixin, forms.Form):
         }
 
 
-class PatientForm(ServiceFormMixin, forms.ModelForm):
+class PatientForm(ServiceFormMixin, _PatientModelForm):
     """The patient's own fields (the managing organization is not changed here)."""
 
     class Meta:

@@ -7,7 +7,7 @@ only lists them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -16,8 +16,21 @@ from django.utils.translation import gettext_lazy as _
 
 from teams.models import Capability, Membership, Network, Organization, User
 
+# django-stubs makes the admin classes generic in their model; Django's are not subscriptable
+# at run time, so the parameters exist only for the type checker.
+if TYPE_CHECKING:
+    _MembershipInline = admin.TabularInline[Membership, User | Organization]
+    _UserAdmin = BaseUserAdmin[User]
+    _OrganizationAdmin = admin.ModelAdmin[Organization]
+    _NetworkAdmin = admin.ModelAdmin[Network]
+    _CapabilityAdmin = admin.ModelAdmin[Capability]
+else:
+    _MembershipInline = admin.TabularInline
+    _UserAdmin = BaseUserAdmin
+    _OrganizationAdmin = _NetworkAdmin = _CapabilityAdmin = admin.ModelAdmin
 
-class MembershipInline(admin.TabularInline):
+
+class MembershipInline(_MembershipInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user", "organization"]
@@ -25,7 +38,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(_UserAdmin):
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
         (_("職種と連絡先"), {"fields": ("display_name", "name_kana", "profession", "phone")}),
@@ -41,7 +54,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(_OrganizationAdmin):
     list_display = ["name", "name_kana", "kind", "area", "phone"]
     list_filter = ["kind", "capabilities", "networks"]
     search_fields = ["name", "name_kana", "area", "address"]
@@ -50,19 +63,19 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Network)
-class NetworkAdmin(admin.ModelAdmin):
+class NetworkAdmin(_NetworkAdmin):
     list_display = ["name", "area"]
     search_fields = ["name", "area"]
     filter_horizontal = ["organizations", "coordinators"]
 
 
 @admin.register(Capability)
-class CapabilityAdmin(admin.ModelAdmin):
+class CapabilityAdmin(_CapabilityAdmin):
     list_display = ["code", "__str__"]
     search_fields = ["code"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Capability | None = None) -> bool:
         return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -37,7 +38,7 @@ def upload(client, content: bytes | str, name: str = "directory.csv"):
     )
 
 
-def snapshot() -> list[tuple]:
+def snapshot() -> list[tuple[Any, ...]]:
     """Everything an import could touch, to prove that a refused import wrote nothing."""
     orgs = [
         (
