@@ -62,7 +62,8 @@ from bench.stack import (
 
 RESULTS = BASE_DIR / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kizuna_bench"
-BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdef"
+# The benchmark's own servers sign nothing that outlives the run.
+BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
 
 SCENARIOS = ("fanout", "history", "throughput", "socket")
 

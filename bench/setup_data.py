@@ -46,7 +46,7 @@ from tests.factories import (  # noqa: E402
     UserFactory,
 )
 
-PASSWORD = "kizuna-bench-pass"
+PASSWORD = "kizuna-bench-pass"  # noqa: S105 (the benchmark's throwaway users)
 
 
 def _team_patient(name: str, primary: User, members: list[User], clinic: Any) -> Patient:

@@ -24,7 +24,8 @@ env = environ.Env()
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 EMBEDDED = env.bool("KIZUNA_EMBEDDED", default=False)
 
-_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+# Only with DJANGO_DEBUG on: without DEBUG, DJANGO_SECRET_KEY must be set (below).
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")

@@ -107,7 +107,9 @@ class KizunaPubSubLayer(BaseChannelLayer):
         return channel
 
     async def receive(self, channel: str) -> dict[str, Any]:
-        assert self.require_valid_channel_name(channel)
+        # channels' validators raise TypeError themselves; not under `assert`, which
+        # `python -O` would skip along with the check.
+        self.require_valid_channel_name(channel)
         local = self._local()
         inbox = local.open_inbox(channel)
         try:
@@ -121,7 +123,7 @@ class KizunaPubSubLayer(BaseChannelLayer):
             raise
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        assert self.require_valid_channel_name(channel)
+        self.require_valid_channel_name(channel)
         local = self._local()
         if channel in local.inboxes:
             local.deliver([channel], message)
@@ -135,12 +137,12 @@ class KizunaPubSubLayer(BaseChannelLayer):
         self._local().close_inbox(channel)
 
     async def group_add(self, group: str, channel: str) -> None:
-        assert self.require_valid_group_name(group)
-        assert self.require_valid_channel_name(channel)
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
         await self._local().join(group, channel)
 
     async def group_discard(self, group: str, channel: str) -> None:
-        assert self.require_valid_group_name(group)
+        self.require_valid_group_name(group)
         await self._local().leave(group, channel)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
@@ -168,7 +170,7 @@ class KizunaPubSubLayer(BaseChannelLayer):
     def _valid(self, groups: Iterable[str]) -> list[str]:
         out = sorted(set(groups))
         for group in out:
-            assert self.require_valid_group_name(group)
+            self.require_valid_group_name(group)
         return out
 
     async def flush(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
-from channels.layers import get_channel_layer
+from channels.layers import get_channel_layer  # noqa: TID251 (this module is the sender)
 from django.db import transaction
 
 from messaging.access import thread_member_ids

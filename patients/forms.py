@@ -153,7 +153,8 @@ class WishForm(ServiceFormMixin, forms.Form):
         super().__init__(*args, **kwargs)
         # A fresh queryset per form, so a hospital added to the directory shows at once.
         hospital = self.fields["hospital"]
-        assert isinstance(hospital, forms.ModelChoiceField)
+        if not isinstance(hospital, forms.ModelChoiceField):  # as declared above
+            raise TypeError("WishForm.hospital must be a ModelChoiceField")
         hospital.queryset = organization_search(kind=OrganizationKind.HOSPITAL)
 
     def service_data(self) -> dict[str, Any]:

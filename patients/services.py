@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -125,6 +125,14 @@ def _clean(instance: models.Model, *, exclude: list[str] | None = None) -> None:
         instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         _raise_from_validation(exc)
+
+
+@overload
+def _to_date(value: Any, field: str, *, required: Literal[True]) -> dt.date: ...
+
+
+@overload
+def _to_date(value: Any, field: str, *, required: bool = False) -> dt.date | None: ...
 
 
 def _to_date(value: Any, field: str, *, required: bool = False) -> dt.date | None:
@@ -257,7 +265,6 @@ def patient_create(
     if physician.profession != Profession.PHYSICIAN:
         raise _fail("primary_physician_id", _("主治医には医師のみ登録できます。"))
     birth = _to_date(date_of_birth, "date_of_birth", required=True)
-    assert birth is not None  # required=True raises instead
     patient = Patient(
         name=(name or "").strip(),
         name_kana=(name_kana or "").strip(),
@@ -408,7 +415,6 @@ def care_team_end(actor: Any, patient_id: Any, member_id: Any, *, end_date: Any)
     if place.role in PHYSICIAN_ROLES:
         access_patient(actor, patient.pk, capability=Capability.CHANGE_PHYSICIANS)
     end = _to_date(end_date, "end_date", required=True)
-    assert end is not None
     if end < place.start_date:
         raise _fail("end_date", _("終了日は開始日以降にしてください。"))
     if place.role == CareRole.PRIMARY_PHYSICIAN:

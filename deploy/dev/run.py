@@ -39,7 +39,7 @@ STOP_GRACE = 10  # seconds a child gets to stop after SIGTERM before SIGKILL
 EMBEDDED_SQLITE = BASE_DIR / "kizuna.sqlite3"
 
 # The same key logins that `manage.py seed_demo` prints (tests/deploy checks they exist).
-DEMO_PASSWORD = "kizuna-demo"
+DEMO_PASSWORD = "kizuna-demo"  # noqa: S105 (demo data, printed for logging in)
 KEY_LOGINS = [
     ("dr.yamada", "主治医 / primary physician"),
     ("dr.sato", "副主治医 / secondary physician"),

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
-from channels.layers import get_channel_layer
+from channels.layers import get_channel_layer  # noqa: TID251 (the test inspects the layer)
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.test import Client

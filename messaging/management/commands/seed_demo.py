@@ -58,7 +58,7 @@ from teams.models import (
     User,
 )
 
-DEMO_PASSWORD = "kizuna-demo"
+DEMO_PASSWORD = "kizuna-demo"  # noqa: S105 (demo data, printed for logging in)
 NETWORK_NAME = "中央区在宅医療ネットワーク"
 EMAIL_DOMAIN = "kizuna-demo.example"
 # Care-team places start on fixed dates, so a second run on another day changes nothing.
