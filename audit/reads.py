@@ -17,13 +17,13 @@ from typing import Any, Generic, TypeVar, overload
 from django.db.models import QuerySet
 
 from audit.models import AuditAction
-from audit.services import audit_record_many
+from audit.services import Actor, audit_record_many
 
 T = TypeVar("T")
 
 
 def audit_patients(
-    actor: Any, action: AuditAction, *, patient_ids: list[int | None], object_type: str
+    actor: Actor, action: AuditAction, *, patient_ids: list[int | None], object_type: str
 ) -> None:
     """One `action` row per patient among `patient_ids` (each once, None skipped), in one query."""
     ids = sorted({pid for pid in patient_ids if pid is not None})

@@ -13,26 +13,26 @@ The log is read through the gate below and never by hand in a view, like patient
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Exists, OuterRef, QuerySet
 
 from audit.models import AuditEvent
-from teams.models import Membership
+from teams.identity import AnyUser
+from teams.models import Membership, User
 
 # The period filter is in the network's local time, whatever the server's clock says.
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-def _administered_memberships(user: Any) -> QuerySet[Membership]:
+def _administered_memberships(user: User) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user, is_admin=True, is_active=True)
 
 
 _CAN_READ_CACHE = "_kizuna_can_read_audit"
 
 
-def can_read_audit(user: Any) -> bool:
+def can_read_audit(user: AnyUser) -> bool:
     """True when the user may open the audit page: staff, or an organization administrator.
 
     The answer is kept on the user object, as Django keeps permissions (`_perm_cache`): the
@@ -50,7 +50,7 @@ def can_read_audit(user: Any) -> bool:
     return bool(cached)
 
 
-def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:
+def audit_events_visible_to(user: AnyUser) -> QuerySet[AuditEvent]:
     """Every audit row the user may read, newest first (empty for everyone else)."""
     if not user.is_authenticated or not user.is_active:
         return AuditEvent.objects.none()
@@ -70,7 +70,7 @@ def _start_of_day(day: dt.date) -> dt.datetime:
 
 
 def audit_events_filtered(
-    user: Any,
+    user: AnyUser,
     *,
     patient_id: int | None = None,
     actor_id: int | None = None,

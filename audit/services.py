@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TypeAlias
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
 from audit.context import current_request
 from audit.models import AuditAction, AuditEvent
 
+# Who acted, as the audit log sees it. The log sits below the apps (docs/architecture.md), so
+# it names Django's user types, not teams.User: a row keeps the actor's id, or none for an
+# anonymous or unknown actor.
+Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
+
 
 def _row(
-    actor: Any,
+    actor: Actor,
     action: AuditAction | str,
     *,
     patient_id: int | None,
@@ -34,7 +41,7 @@ def _row(
 
 
 def audit_row(
-    actor: Any,
+    actor: Actor,
     action: AuditAction | str,
     *,
     patient_id: int | None,
@@ -49,10 +56,10 @@ def audit_row(
 
 
 def audit_record(
-    actor: Any,
+    actor: Actor,
     action: AuditAction | str,
     *,
-    patient: Any = None,
+    patient: models.Model | int | None = None,
     obj: models.Model | None = None,
     object_type: str = "",
     detail: str = "",
@@ -66,7 +73,7 @@ def audit_record(
 
 
 def audit_record_many(
-    actor: Any, action: AuditAction | str, *, patient_ids: Iterable[int], object_type: str
+    actor: Actor, action: AuditAction | str, *, patient_ids: Iterable[int], object_type: str
 ) -> None:
     """One row per patient shown, in one query (for list pages)."""
     rows = [

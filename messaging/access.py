@@ -34,7 +34,8 @@ from messaging import sql
 from messaging.models import Thread
 from patients import access as patient_access
 from patients.access import Capability, Moment, patient_audience_sql, refusal
-from teams.models import Membership, Network
+from teams.identity import AnyUser
+from teams.models import Membership, Network, User
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,11 @@ def _thread_condition(capability: Capability = Capability.READ) -> SqlTemplate:
     return SqlTemplate.of_condition(rule, [USER, TODAY, NOW])
 
 
-def _values(user: Any) -> dict[str, Any]:
+def _values(user: User) -> dict[str, Any]:
     return {USER.name: user.pk, **Moment.current().values()}
 
 
-def thread_condition(user: Any, capability: Capability = Capability.READ) -> tuple[str, list[Any]]:
+def thread_condition(user: User, capability: Capability = Capability.READ) -> tuple[str, list[Any]]:
     """The gate for `user` (who may see the thread, or with `POST`, post in it) as an SQL
     condition on the row of the thread table (under its own name) and its parameters. Call
     it only for a signed-in, active user."""
@@ -134,14 +135,14 @@ def _thread_condition_named(capability: Capability) -> tuple[str, NamedParams]:
 
 
 def thread_condition_named(
-    user: Any, capability: Capability = Capability.READ
+    user: User, capability: Capability = Capability.READ
 ) -> tuple[str, dict[str, Any]]:
     """`thread_condition` with named parameters, for a statement written with them."""
     text, params = _thread_condition_named(capability)
     return text, params.bind(_values(user))
 
 
-def threads_visible_to(user: Any) -> QuerySet[Thread]:
+def threads_visible_to(user: AnyUser) -> QuerySet[Thread]:
     """Every thread the user may see. Every thread-scoped queryset starts here."""
     if not user.is_authenticated or not user.is_active:
         return Thread.objects.none()
@@ -163,7 +164,9 @@ def thread_pk(thread_id: Any) -> int:
     return pk
 
 
-def access_thread(user: Any, thread_id: Any, *, capability: Capability = Capability.READ) -> Thread:
+def access_thread(
+    user: AnyUser, thread_id: Any, *, capability: Capability = Capability.READ
+) -> Thread:
     """The thread if the user may see it (or post in it, with `capability=POST`).
 
     `NotFound` when it is missing or the user may not see it; `Forbidden` when the user sees
@@ -194,7 +197,7 @@ def access_thread(user: Any, thread_id: Any, *, capability: Capability = Capabil
     return thread
 
 
-def refuse_thread(user: Any, pk: int, capability: Capability) -> NoReturn:
+def refuse_thread(user: AnyUser, pk: int, capability: Capability) -> NoReturn:
     """Raise the refusal for a thread the gate's `capability` form did not give: `Forbidden`
     if the user sees it, else `NotFound`."""
     if capability != Capability.READ and threads_visible_to(user).filter(pk=pk).exists():

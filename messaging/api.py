@@ -8,17 +8,17 @@ request: the view hands the thread it checked to the service (`thread=`). Messag
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.reads import AuditedRows
 from config.api import paginate
 from messaging import selectors, services
 from messaging.access import access_thread, thread_pk
+from messaging.models import Thread
 from messaging.serializers import (
     CoordinationThreadInputSerializer,
     MessageEditInputSerializer,
@@ -40,9 +40,10 @@ from messaging.serializers import (
     sync_data,
 )
 from patients.access import Capability, access_patient
+from teams.identity import signed_in
 
 
-def _thread_list_response(view: APIView, request: Request, qs: Any) -> Response:
+def _thread_list_response(view: APIView, request: Request, qs: AuditedRows[Thread]) -> Response:
     paginator, page = paginate(view, request, qs)
     selectors.attach_last_messages(page)
     return paginator.get_paginated_response(ThreadListItemSerializer(page, many=True).data)
@@ -53,7 +54,7 @@ class ThreadListView(APIView):
 
     @extend_schema(responses=ThreadListItemSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return _thread_list_response(self, request, selectors.thread_list(request.user))
+        return _thread_list_response(self, request, selectors.thread_list(signed_in(request)))
 
     @extend_schema(
         request=CoordinationThreadInputSerializer, responses={201: ThreadOutputSerializer}
@@ -62,7 +63,7 @@ class ThreadListView(APIView):
         data = CoordinationThreadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         thread = services.thread_create_coordination(
-            request.user,
+            signed_in(request),
             title=data.validated_data["title"],
             organization_id=data.validated_data.get("organization"),
             network_id=data.validated_data.get("network"),
@@ -77,7 +78,7 @@ class PatientThreadListView(APIView):
     def get(self, request: Request, patient_id: str) -> Response:
         patient = access_patient(request.user, patient_id)
         return _thread_list_response(
-            self, request, selectors.patient_threads(request.user, patient)
+            self, request, selectors.patient_threads(signed_in(request), patient)
         )
 
     @extend_schema(request=TopicThreadInputSerializer, responses={201: ThreadOutputSerializer})
@@ -86,7 +87,7 @@ class PatientThreadListView(APIView):
         data = TopicThreadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         thread = services.thread_create_topic(
-            request.user, patient_id=patient_id, title=data.validated_data["title"]
+            signed_in(request), patient_id=patient_id, title=data.validated_data["title"]
         )
         return Response(ThreadOutputSerializer(thread).data, status=status.HTTP_201_CREATED)
 
@@ -141,7 +142,7 @@ class ThreadMessagesView(APIView):
         data = MessagePostInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.message_post(
-            request.user,
+            signed_in(request),
             thread=thread,
             client_id=data.validated_data["client_id"],
             body=data.validated_data["body"],
@@ -168,13 +169,13 @@ class MessageDetailView(APIView):
         data = MessageEditInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.message_edit(
-            request.user, thread=thread, seq=seq, body=data.validated_data["body"]
+            signed_in(request), thread=thread, seq=seq, body=data.validated_data["body"]
         )
         return Response(message_data(message))
 
     @extend_schema(responses=MessageOutputSerializer)
     def delete(self, request: Request, thread_id: str, seq: str) -> Response:
-        message = services.message_delete(request.user, thread=thread_pk(thread_id), seq=seq)
+        message = services.message_delete(signed_in(request), thread=thread_pk(thread_id), seq=seq)
         return Response(message_data(message))
 
 
@@ -213,7 +214,7 @@ class ThreadReadView(APIView):
         data = ReadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         mark = services.thread_mark_read(
-            request.user, thread=thread, seq=data.validated_data["seq"]
+            signed_in(request), thread=thread, seq=data.validated_data["seq"]
         )
         return Response({"thread": thread.pk, "last_read_seq": mark})
 
@@ -225,7 +226,7 @@ class SyncView(APIView):
     def post(self, request: Request) -> Response:
         data = SyncInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = selectors.sync(request.user, data.validated_data["threads"])
+        result = selectors.sync(signed_in(request), data.validated_data["threads"])
         return Response(sync_data(result))
 
 

@@ -18,10 +18,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -31,6 +30,14 @@ from config.errors import DomainError, Forbidden, NotFound
 from messaging import publish, selectors, services
 from messaging.groups import user_group
 from messaging.serializers import sync_data
+from teams.models import User
+
+if TYPE_CHECKING:
+    # channels ships no types; its `database_sync_to_async` is asgiref's `SyncToAsync` (plus
+    # the closing of stale connections) and wraps a function exactly as `sync_to_async` does.
+    from asgiref.sync import sync_to_async as database_sync_to_async
+else:
+    from channels.db import database_sync_to_async
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +103,13 @@ def _known_threads(value: Any) -> dict[int, int]:
 
 
 @database_sync_to_async
-def _resync(user: Any, known: dict[int, int]) -> dict[str, Any]:
+def _resync(user: User, known: dict[int, int]) -> dict[str, Any]:
     result = selectors.sync(user, known)
     return sync_data(result)
 
 
 @database_sync_to_async
-def _post(user: Any, content: dict[str, Any]) -> services.PostResult:
+def _post(user: User, content: dict[str, Any]) -> services.PostResult:
     return services.message_post(
         user,
         thread=_thread_id(content.get("thread")),
@@ -115,7 +122,7 @@ def _post(user: Any, content: dict[str, Any]) -> services.PostResult:
 
 
 class KizunaConsumer(AsyncJsonWebsocketConsumer):
-    user: Any = None
+    user: User  # set by `connect` before the socket is accepted
     group: str | None = None
     keepalive: asyncio.Task[None] | None = None
 

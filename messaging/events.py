@@ -12,6 +12,7 @@ from typing import Any
 
 from messaging.models import Message
 from messaging.serializers import message_data, user_ref
+from teams.models import User
 
 MESSAGE_NEW = "message.new"
 MESSAGE_EDITED = "message.edited"
@@ -40,6 +41,6 @@ def message_deleted(message: Message) -> dict[str, Any]:
     return _message_event(MESSAGE_DELETED, message)
 
 
-def read_updated(*, thread_id: int, user: Any, seq: int) -> dict[str, Any]:
+def read_updated(*, thread_id: int, user: User, seq: int) -> dict[str, Any]:
     """`user` has now read `thread_id` up to and including `seq`."""
     return {"type": READ_UPDATED, "thread": thread_id, "seq": seq, "user": user_ref(user)}

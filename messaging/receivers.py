@@ -19,13 +19,15 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import pre_save
 
 from messaging import services, signals
+from messaging.models import Message
 from messaging.publish import revoke_on_commit
 from messaging.revocation import user_pre_save
 from messaging.tasks import notify_message
-from messaging.web_selectors import thread_page
+from messaging.web_selectors import ThreadPage, thread_page
 from patients import panels
 from patients import signals as patient_signals
-from patients.models import Patient
+from patients.models import BreakGlassGrant, Patient
+from teams.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +40,11 @@ def on_access_ended(sender: Any, *, user_ids: list[int], **kwargs: Any) -> None:
     revoke_on_commit(user_ids, reason="access_changed")
 
 
-def on_break_glass_opened(sender: Any, *, grant: Any, **kwargs: Any) -> None:
+def on_break_glass_opened(sender: Any, *, grant: BreakGlassGrant, **kwargs: Any) -> None:
     services.announce_break_glass(grant)
 
 
-def on_message_posted(sender: Any, *, message: Any, **kwargs: Any) -> None:
+def on_message_posted(sender: Any, *, message: Message, **kwargs: Any) -> None:
     """Queue the notice of a committed message; never raise.
 
     Runs after the commit: the message is stored, so a broker outage (Redis down: kombu's
@@ -57,7 +59,7 @@ def on_message_posted(sender: Any, *, message: Any, **kwargs: Any) -> None:
         logger.exception("notification of message %s not queued", message.pk)
 
 
-def contact_book_panel(user: Any, patient: Patient) -> Any:
+def contact_book_panel(user: User, patient: Patient) -> ThreadPage:
     """The patient page's contact book (連絡帳): its newest messages, kept live by the page's
     thread scripts."""
     return thread_page(user, services.contact_book_ensure(patient))

@@ -10,14 +10,18 @@ when a `User` row is saved.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from messaging.publish import revoke_on_commit
+from teams.models import User
 
 WATCHED_FIELDS = {"is_active", "password"}
 
 
-def user_pre_save(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+def user_pre_save(
+    sender: type[User], instance: User, update_fields: Iterable[str] | None = None, **kwargs: Any
+) -> None:
     if instance.pk is None:
         return
     if update_fields is not None and not WATCHED_FIELDS & set(update_fields):

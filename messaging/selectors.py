@@ -35,6 +35,7 @@ from messaging import sql
 from messaging.access import access_thread, threads_visible_to
 from messaging.models import Message, MessageRevision, ReadState, Thread
 from patients.models import Patient
+from teams.identity import AnyUser
 from teams.models import User
 
 MAX_PAGE = 200
@@ -67,7 +68,7 @@ def attach_mentions(messages: Iterable[Message]) -> None:
     by_id = {m.pk: m for m in messages}
     if not by_id:
         return
-    found: dict[int, list[Any]] = defaultdict(list)
+    found: dict[int, list[User]] = defaultdict(list)
     through = Message.mentions.through.objects.filter(message_id__in=by_id)
     for row in through.select_related("user").order_by("id"):
         found[row.message_id].append(row.user)
@@ -75,7 +76,7 @@ def attach_mentions(messages: Iterable[Message]) -> None:
         message.mentioned_users = found.get(pk, [])  # type: ignore[attr-defined]
 
 
-def mentioned_users(message: Message) -> list[Any]:
+def mentioned_users(message: Message) -> list[User]:
     """The users `message` mentions: as attached by `attach_mentions` (or the service that
     wrote them), else read now (one query; fine for a single message)."""
     users = getattr(message, "mentioned_users", None)
@@ -85,7 +86,7 @@ def mentioned_users(message: Message) -> list[Any]:
     return list(users)
 
 
-def _with_read_state(user: Any, threads: QuerySet[Thread]) -> QuerySet[Thread]:
+def _with_read_state(user: User, threads: QuerySet[Thread]) -> QuerySet[Thread]:
     """Annotate `my_last_read` and `unread` (others' live messages after my last read)."""
     my_read = ReadState.objects.filter(thread=OuterRef("pk"), user=user).values("last_read_seq")[:1]
     unread = (
@@ -106,16 +107,16 @@ def _with_read_state(user: Any, threads: QuerySet[Thread]) -> QuerySet[Thread]:
 THREAD = "messaging.thread"  # the object type of the audit rows of thread reads
 
 
-def audit_thread_read(user: Any, thread: Thread, detail: str = "") -> None:
+def audit_thread_read(user: AnyUser, thread: Thread, detail: str = "") -> None:
     """The `read` row of one thread shown to `user` (its messages, or the thread itself)."""
     audit_record(user, AuditAction.READ, patient=thread.patient_id, obj=thread, detail=detail)
 
 
-def _audit_threads(user: Any, action: AuditAction, threads: Iterable[Thread]) -> None:
+def _audit_threads(user: AnyUser, action: AuditAction, threads: Iterable[Thread]) -> None:
     audit_patients(user, action, patient_ids=[t.patient_id for t in threads], object_type=THREAD)
 
 
-def _threads(user: Any) -> QuerySet[Thread]:
+def _threads(user: User) -> QuerySet[Thread]:
     """The user's threads, newest activity first, with `my_last_read` and `unread`."""
     threads = threads_visible_to(user).select_related("patient", "organization", "network")
     return _with_read_state(user, threads).order_by(
@@ -123,19 +124,19 @@ def _threads(user: Any) -> QuerySet[Thread]:
     )
 
 
-def thread_list(user: Any) -> AuditedRows[Thread]:
+def thread_list(user: User) -> AuditedRows[Thread]:
     """The user's threads, newest activity first, with `my_last_read` and `unread`; the
     threads taken from it are audited as listed."""
     return AuditedRows(_threads(user), lambda rows: _audit_threads(user, AuditAction.LIST, rows))
 
 
-def patient_threads(user: Any, patient: Patient) -> AuditedRows[Thread]:
+def patient_threads(user: User, patient: Patient) -> AuditedRows[Thread]:
     """The threads of a patient the caller already passed through `access_patient`."""
     threads = _threads(user).filter(patient=patient)
     return AuditedRows(threads, lambda rows: _audit_threads(user, AuditAction.LIST, rows))
 
 
-def thread_get(user: Any, thread_id: Any) -> Thread:
+def thread_get(user: AnyUser, thread_id: Any) -> Thread:
     """One thread the user may see, else `NotFound`; an audited read."""
     thread = access_thread(user, thread_id)
     audit_thread_read(user, thread)
@@ -182,7 +183,7 @@ def attach_last_messages(threads: Sequence[Thread]) -> None:
         t.last_message = by_thread.get(t.pk)  # type: ignore[attr-defined]
 
 
-def _user_ref_instance(values: Sequence[Any], seen: dict[int, Any]) -> Any:
+def _user_ref_instance(values: Sequence[Any], seen: dict[int, User]) -> User:
     """A `User` with only the fields a user reference shows (the others load if touched).
     One instance per user in `seen`: a page of 50 messages has a handful of authors."""
     user = seen.get(values[0])
@@ -200,7 +201,7 @@ def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
     attnames = [f.attname for f in fields]
     author_field, reply_field = Message.author.field, Message.reply_to.field
     rows: list[Message] = []
-    users: dict[int, Any] = {}
+    users: dict[int, User] = {}
     for values in raw:
         message = Message.from_db(DEFAULT_DB_ALIAS, attnames, values[:n_message])
         author = _user_ref_instance(values[n_message : n_message + n_user], users)
@@ -219,7 +220,7 @@ def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
 
 
 def messages_page(
-    user: Any,
+    user: AnyUser,
     thread: Thread,
     *,
     after: int | None = None,
@@ -251,7 +252,7 @@ def _message(thread: Thread, seq: Any) -> Message:
     return message
 
 
-def message_get(user: Any, thread: Thread, seq: Any) -> Message:
+def message_get(user: AnyUser, thread: Thread, seq: Any) -> Message:
     """One message of a gated thread, ready to render (mentions and `read_by` attached); an
     audited read."""
     message = messages_base().filter(thread=thread, seq=parse_seq(seq)).first()
@@ -274,7 +275,7 @@ def message_readers(thread: Thread, seq: Any) -> list[ReadState]:
     )
 
 
-def message_revisions(user: Any, thread: Thread, seq: Any) -> list[MessageRevision]:
+def message_revisions(user: AnyUser, thread: Thread, seq: Any) -> list[MessageRevision]:
     """The earlier texts of a message, oldest first (its edit history); an audited read."""
     message = _message(thread, seq)
     revisions = list(message.revisions.select_related("edited_by").order_by("id"))
@@ -295,7 +296,7 @@ class SyncResult:
     removed: list[int] = field(default_factory=list)
 
 
-def sync(user: Any, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncResult:
+def sync(user: User, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncResult:
     """Everything the client missed in the threads it names, and the state of all others.
 
     For each thread the client names with its last seen seq: the messages after it, oldest
@@ -337,7 +338,7 @@ def sync(user: Any, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncResu
     return result
 
 
-def search(user: Any, q: str) -> AuditedRows[Message]:
+def search(user: AnyUser, q: str) -> AuditedRows[Message]:
     """Live messages in the user's threads whose body contains `q`, newest first; the
     messages taken from it are audited as reads of their threads.
 

@@ -28,9 +28,10 @@ from messaging.models import (
     Thread,
 )
 from messaging.selectors import SyncResult, mentioned_users
+from teams.models import User
 
 
-def user_ref(user: Any) -> dict[str, Any]:
+def user_ref(user: User) -> dict[str, Any]:
     return {"id": user.pk, "username": user.username, "display_name": str(user)}
 
 

@@ -9,13 +9,14 @@ with its audit row, and publishes live events and Celery work only after commit.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -56,7 +57,7 @@ TITLE_MAX_LENGTH = 200
 # --- threads -----------------------------------------------------------------------------
 
 
-def _gated(user: Any, thread: Thread | int, *, capability: Capability) -> Thread:
+def _gated(user: User, thread: Thread | int, *, capability: Capability) -> Thread:
     """The thread to act on: `thread` itself when it is a `Thread` (the caller got it from
     `access_thread` with the same capability for this user, so the gate runs once per
     request), else the thread of that id through the gate."""
@@ -89,7 +90,7 @@ def _clean_title(title: Any) -> str:
     return text
 
 
-def thread_create_topic(user: Any, *, patient_id: Any, title: str) -> Thread:
+def thread_create_topic(user: User, *, patient_id: Any, title: str) -> Thread:
     """A topic thread (wound care, discharge planning, …) on a patient the user may post
     about."""
     patient = access_patient(user, patient_id, capability=Capability.POST)
@@ -103,7 +104,7 @@ def thread_create_topic(user: Any, *, patient_id: Any, title: str) -> Thread:
 
 
 def thread_create_coordination(
-    user: Any,
+    user: User,
     *,
     title: str,
     organization_id: int | None = None,
@@ -165,7 +166,7 @@ def _clean_body(body: Any) -> str:
     return text
 
 
-def _choice(value: Any, choices: Any, field: str, default: str) -> str:
+def _choice(value: Any, choices: type[models.TextChoices], field: str, default: str) -> str:
     if value is None or value == "":
         return default
     if value not in choices.values:
@@ -173,7 +174,7 @@ def _choice(value: Any, choices: Any, field: str, default: str) -> str:
     return str(value)
 
 
-def _resolve_mentions(thread: Thread, body: str) -> list[Any]:
+def _resolve_mentions(thread: Thread, body: str) -> list[User]:
     """The users mentioned in `body`; each must be a current member of the thread."""
     names = parse_mentions(body)
     if not names:
@@ -219,7 +220,7 @@ class PostResult:
     created: bool  # False: a retry of an earlier post, which is returned unchanged
 
 
-def _earlier_post(user: Any, client_id: uuid.UUID, thread: Thread) -> PostResult | None:
+def _earlier_post(user: User, client_id: uuid.UUID, thread: Thread) -> PostResult | None:
     message = (
         Message.objects.select_related("author", "reply_to")
         .filter(author=user, client_id=client_id)
@@ -236,13 +237,18 @@ def _earlier_post(user: Any, client_id: uuid.UUID, thread: Thread) -> PostResult
     return PostResult(message=message, created=False)
 
 
-def _advance_read(user: Any, thread: Thread, seq: int) -> int:
+def _advance_read(user: User, thread: Thread, seq: int) -> int:
     """Move the user's read mark in `thread` up to `seq` (never back). Returns the old mark.
 
     One statement: the read state row is locked, so two marks cannot interleave, and made if
     missing.
     """
-    params = {"author": user.pk, "thread": thread.pk, "seq": seq, "at": timezone.now()}
+    params: dict[str, int | dt.datetime] = {
+        "author": user.pk,
+        "thread": thread.pk,
+        "seq": seq,
+        "at": timezone.now(),
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql.advance_read(), params)
         row = cursor.fetchone()
@@ -272,7 +278,7 @@ class CheckedPost:
     kind: str
     priority: str
     reply_to: Message | None = None
-    mentions: tuple[Any, ...] = ()
+    mentions: tuple[User, ...] = ()
 
 
 def check_client_id(client_id: Any) -> uuid.UUID:
@@ -304,7 +310,7 @@ def _check_content(body: Any, kind: Any, priority: Any) -> tuple[str, str, str]:
 
 
 def check_post(
-    user: Any,
+    user: User,
     thread: Thread,
     *,
     client_id: Any,
@@ -346,7 +352,7 @@ def _check_plain_post(
 
 
 def message_post(
-    user: Any,
+    user: User,
     *,
     thread: Thread | int,
     client_id: Any,
@@ -392,7 +398,7 @@ def message_post(
     return do_post(user, checked)
 
 
-def do_post(user: Any, post: CheckedPost) -> PostResult:
+def do_post(user: User, post: CheckedPost) -> PostResult:
     """Write a checked post (`check_post`), or find the earlier one of its `client_id`.
 
     The message takes the thread's next seq with the thread row locked, so seqs have no gaps
@@ -408,7 +414,7 @@ def do_post(user: Any, post: CheckedPost) -> PostResult:
         return _posted(user, post, inserted)
 
 
-def _insert_post(user: Any, post: CheckedPost, *, at: Any) -> Inserted | None:
+def _insert_post(user: User, post: CheckedPost, *, at: dt.datetime) -> Inserted | None:
     """Run `sql.post`, with the gate in the statement when `post.thread` is None. None when
     there is no such thread (for this user)."""
     row = audit_row(
@@ -478,7 +484,7 @@ def _insert_post(user: Any, post: CheckedPost, *, at: Any) -> Inserted | None:
     return Inserted(thread, message, int(previous_read), members if thread.patient_id else None)
 
 
-def _posted(user: Any, post: CheckedPost, inserted: Inserted) -> PostResult:
+def _posted(user: User, post: CheckedPost, inserted: Inserted) -> PostResult:
     """After the post statement: the earlier post for a retry; else the mentions, and the
     events and the announcement after the commit."""
     thread, message = inserted.thread, inserted.message
@@ -520,7 +526,7 @@ def needs_notice(message: Message) -> bool:
     return message.priority != Priority.ROUTINE or bool(getattr(message, "mentioned_users", None))
 
 
-def _own_message_locked(user: Any, thread: Thread, seq: Any) -> Message:
+def _own_message_locked(user: User, thread: Thread, seq: Any) -> Message:
     """The message `seq` of `thread`, locked; only its author may change it. Call in `atomic`."""
     message = (
         Message.objects.select_for_update(of=("self",))
@@ -540,7 +546,7 @@ def _own_message_locked(user: Any, thread: Thread, seq: Any) -> Message:
     return message
 
 
-def message_edit(user: Any, *, thread: Thread | int, seq: Any, body: Any) -> Message:
+def message_edit(user: User, *, thread: Thread | int, seq: Any, body: Any) -> Message:
     """Change the text of one's own message. The old text is kept as a `MessageRevision`."""
     thread = _gated(user, thread, capability=Capability.POST)
     text = _clean_body(body)
@@ -568,7 +574,7 @@ def message_edit(user: Any, *, thread: Thread | int, seq: Any, body: Any) -> Mes
     return message
 
 
-def message_delete(user: Any, *, thread: Thread | int, seq: Any) -> Message:
+def message_delete(user: User, *, thread: Thread | int, seq: Any) -> Message:
     """Delete one's own message, leaving a tombstone: its seq stays, its text is hidden."""
     thread = _gated(user, thread, capability=Capability.POST)
     with transaction.atomic():
@@ -590,7 +596,7 @@ def message_delete(user: Any, *, thread: Thread | int, seq: Any) -> Message:
 # --- read state --------------------------------------------------------------------------
 
 
-def thread_mark_read(user: Any, *, thread: Thread | int, seq: Any) -> int:
+def thread_mark_read(user: User, *, thread: Thread | int, seq: Any) -> int:
     """Mark the thread read up to `seq` (capped at its last message). Returns the read mark.
 
     The mark never moves backwards: a late, smaller mark from another device changes nothing.

@@ -30,6 +30,7 @@ from messaging.access import access_thread
 from messaging.models import MessageKind, Priority, Thread
 from messaging.web_selectors import thread_page
 from patients.access import Capability
+from teams.identity import signed_in
 
 
 def _back_url(thread: Thread) -> str:
@@ -59,7 +60,7 @@ def thread_older(request: HttpRequest, thread_id: int) -> HttpResponse:
         before = _before(request)
     except NotFound:
         return not_found(request)
-    page = thread_page(request.user, thread, before=before)
+    page = thread_page(signed_in(request), thread, before=before)
     context = {"page": page, "thread": thread, "back_url": _back_url(thread)}
     response = render(request, "messaging/thread_older.html", context)
     response["Cache-Control"] = "private, no-store"
@@ -81,7 +82,7 @@ def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
     }
     try:
         services.message_post(
-            request.user,
+            signed_in(request),
             thread=thread,  # gated above: the gate runs once per request
             client_id=data["client_id"],
             body=data["body"],

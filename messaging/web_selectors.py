@@ -28,7 +28,7 @@ from messaging.selectors import (
     messages_base,
 )
 from patients.models import CareTeamMember
-from teams.models import Membership
+from teams.models import Membership, User
 
 # The patient page shows this many of the newest messages; "load older" pages back by as many.
 PAGE_SIZE = 50
@@ -46,7 +46,7 @@ class BodyPart:
 class ThreadPage:
     """What a thread's web page shows: a window of messages, oldest first."""
 
-    user: Any
+    user: User
     thread: Thread
     messages: list[Message]
     has_older: bool
@@ -158,7 +158,7 @@ def _attach(messages: Iterable[Message], marks: dict[int, int], orgs: dict[int, 
 
 
 def thread_page(
-    user: Any, thread: Thread, *, before: int | None = None, limit: int = PAGE_SIZE
+    user: User, thread: Thread, *, before: int | None = None, limit: int = PAGE_SIZE
 ) -> ThreadPage:
     """The newest `limit` messages of a gated thread (or those before seq `before`), oldest
     first, as `user` sees them; an audited read of the thread."""

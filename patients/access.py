@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -44,7 +44,11 @@ from django.utils.translation import gettext_lazy as _
 from config.compiled_sql import NOW, PATIENT, TODAY, SqlTemplate
 from config.errors import Forbidden, NotFound
 from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Consent, Patient
-from teams.models import Membership, Network, Organization, Profession
+from teams.identity import AnyUser
+from teams.models import Membership, Network, Organization, Profession, User
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 
 class Capability(StrEnum):
@@ -283,7 +287,7 @@ def patient_audience_sql() -> SqlTemplate:
     )
 
 
-def active_places(user: Any, *, on: dt.date | None = None) -> QuerySet[CareTeamMember]:
+def active_places(user: User, *, on: dt.date | None = None) -> QuerySet[CareTeamMember]:
     """The user's care-team places that are active today (or on the date `on`)."""
     return _on(CareTeamMember.objects.filter(user=user), on or timezone.localdate())
 
@@ -293,11 +297,11 @@ def active_team(patient: Patient | int) -> QuerySet[CareTeamMember]:
     return _on(CareTeamMember.objects.filter(patient=patient), timezone.localdate())
 
 
-def _signed_in(user: Any) -> bool:
+def _signed_in(user: AnyUser) -> TypeIs[User]:
     return bool(user.is_authenticated and user.is_active)
 
 
-def patients_visible_to(user: Any) -> QuerySet[Patient]:
+def patients_visible_to(user: AnyUser) -> QuerySet[Patient]:
     """Every patient the user may see. Every patient-scoped queryset starts here."""
     if not _signed_in(user):
         return Patient.objects.none()
@@ -339,7 +343,7 @@ def _as_condition(q: Q) -> ExpressionWrapper[Q]:
 
 
 def access_patient(
-    user: Any, patient_id: Any, *, capability: Capability = Capability.READ
+    user: AnyUser, patient_id: Any, *, capability: Capability = Capability.READ
 ) -> Patient:
     """The patient if the user may do `capability` for it (see it, by default).
 
@@ -370,7 +374,7 @@ def access_patient(
     return found
 
 
-def capabilities_of(user: Any, patient: Patient | int) -> frozenset[Capability]:
+def capabilities_of(user: AnyUser, patient: Patient | int) -> frozenset[Capability]:
     """Everything the user may do for the patient now (empty: not even see it). For pages
     that show only the buttons the user may use, and for tests; one query."""
     if not _signed_in(user):
@@ -389,12 +393,12 @@ def capabilities_of(user: Any, patient: Patient | int) -> frozenset[Capability]:
     return frozenset(found)
 
 
-def may_break_glass(user: Any) -> bool:
+def may_break_glass(user: AnyUser) -> bool:
     """Whether the user holds the `PHYSICIAN_OR_NURSE` row: may open break glass."""
     return _signed_in(user) and user.profession in BREAK_GLASS_PROFESSIONS
 
 
-def access_break_glass(user: Any, patient_id: Any) -> Patient:
+def access_break_glass(user: AnyUser, patient_id: Any) -> Patient:
     """The patient to open break glass on: `Forbidden` for anyone whose profession may not
     (before the patient is looked up, so it tells nothing about the id), else the patient
     whether or not the user sees it, or `NotFound` if it does not exist."""
@@ -409,7 +413,7 @@ def access_break_glass(user: Any, patient_id: Any) -> Patient:
     return patient
 
 
-def may_register_patient(user: Any, organization: Organization) -> bool:
+def may_register_patient(user: AnyUser, organization: Organization) -> bool:
     """Whether the user may register a patient managed by `organization`: an active member
     of it (the clinic's clerk registers on the physician's behalf), or staff."""
     if not _signed_in(user):
@@ -418,6 +422,6 @@ def may_register_patient(user: Any, organization: Organization) -> bool:
     return bool(user.is_staff or member.exists())
 
 
-def can_see_patient(user: Any, patient: Patient | int) -> bool:
+def can_see_patient(user: AnyUser, patient: Patient | int) -> bool:
     pk = patient.pk if isinstance(patient, Patient) else patient
     return patients_visible_to(user).filter(pk=pk).exists()

@@ -43,6 +43,7 @@ from patients.serializers import (
     ReplacePrimaryInSerializer,
     WishesOutSerializer,
 )
+from teams.identity import signed_in
 
 
 def _validated(
@@ -92,7 +93,7 @@ class PatientListView(APIView):
     )
     def get(self, request: Request) -> Response:
         patients = selectors.patient_list(
-            request.user,
+            signed_in(request),
             status=request.query_params.get("status") or None,
             q=request.query_params.get("q") or None,
         )
@@ -101,7 +102,7 @@ class PatientListView(APIView):
     @extend_schema(request=PatientCreateInSerializer, responses={201: PatientOutSerializer})
     def post(self, request: Request) -> Response:
         data = _validated(PatientCreateInSerializer, request, None, capability=None)
-        patient = services.patient_create(request.user, **data)
+        patient = services.patient_create(signed_in(request), **data)
         return Response(PatientOutSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 
@@ -120,7 +121,7 @@ class PatientDetailView(APIView):
             capability=Capability.EDIT_RECORD,
             partial=True,
         )
-        patient = services.patient_update(request.user, patient_id, data=data)
+        patient = services.patient_update(signed_in(request), patient_id, data=data)
         return Response(PatientOutSerializer(patient).data)
 
 
@@ -138,7 +139,7 @@ class CareTeamView(APIView):
         data = _validated(
             CareTeamAddInSerializer, request, patient_id, capability=Capability.MANAGE_TEAM
         )
-        place = services.care_team_add(request.user, patient_id, **data)
+        place = services.care_team_add(signed_in(request), patient_id, **data)
         return Response(CareTeamMemberOutSerializer(place).data, status=status.HTTP_201_CREATED)
 
 
@@ -148,7 +149,7 @@ class CareTeamMemberView(APIView):
         data = _validated(
             CareTeamEndInSerializer, request, patient_id, capability=Capability.MANAGE_TEAM
         )
-        place = services.care_team_end(request.user, patient_id, member_id, **data)
+        place = services.care_team_end(signed_in(request), patient_id, member_id, **data)
         return Response(CareTeamMemberOutSerializer(place).data)
 
 
@@ -163,7 +164,7 @@ class CareTeamPrimaryView(APIView):
             patient_id,
             capability=Capability.CHANGE_PHYSICIANS,
         )
-        place = services.care_team_replace_primary(request.user, patient_id, **data)
+        place = services.care_team_replace_primary(signed_in(request), patient_id, **data)
         return Response(CareTeamMemberOutSerializer(place).data, status=status.HTTP_201_CREATED)
 
 
@@ -187,12 +188,12 @@ class ConsentView(APIView):
         data = _validated(
             ConsentInSerializer, request, patient_id, capability=Capability.RECORD_CONSENT
         )
-        consent = services.consent_record(request.user, patient_id, **data)
+        consent = services.consent_record(signed_in(request), patient_id, **data)
         return Response(ConsentOutSerializer(consent).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=ConsentOutSerializer)
     def delete(self, request: Request, patient_id: int) -> Response:
-        consent = services.consent_withdraw(request.user, patient_id)
+        consent = services.consent_withdraw(signed_in(request), patient_id)
         return Response(ConsentOutSerializer(consent).data)
 
 
@@ -215,7 +216,9 @@ class RecordItemListView(APIView):
             patient_id,
             capability=record_capability(self.kind),
         )
-        item = services.record_item_create(request.user, patient_id, kind=self.kind, data=data)
+        item = services.record_item_create(
+            signed_in(request), patient_id, kind=self.kind, data=data
+        )
         out = RECORD_OUT_SERIALIZERS[self.kind](item)
         return Response(out.data, status=status.HTTP_201_CREATED)
 
@@ -232,12 +235,12 @@ class RecordItemDetailView(APIView):
             partial=True,
         )
         item = services.record_item_update(
-            request.user, patient_id, kind=self.kind, item_id=item_id, data=data
+            signed_in(request), patient_id, kind=self.kind, item_id=item_id, data=data
         )
         return Response(RECORD_OUT_SERIALIZERS[self.kind](item).data)
 
     def delete(self, request: Request, patient_id: int, item_id: int) -> Response:
-        services.record_item_delete(request.user, patient_id, kind=self.kind, item_id=item_id)
+        services.record_item_delete(signed_in(request), patient_id, kind=self.kind, item_id=item_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -292,7 +295,7 @@ class WishesView(APIView):
         data = _validated(
             CareWishInSerializer, request, patient_id, capability=Capability.EDIT_WISHES
         )
-        wish = services.wish_set(request.user, patient_id, **data)
+        wish = services.wish_set(signed_in(request), patient_id, **data)
         return Response(CareWishOutSerializer(wish).data, status=status.HTTP_201_CREATED)
 
 
@@ -309,5 +312,5 @@ class BreakGlassView(APIView):
     @extend_schema(request=BreakGlassInSerializer, responses={201: BreakGlassOutSerializer})
     def post(self, request: Request, patient_id: int) -> Response:
         data = _validated(BreakGlassInSerializer, request, None, capability=None)
-        grant = services.break_glass_open(request.user, patient_id, **data)
+        grant = services.break_glass_open(signed_in(request), patient_id, **data)
         return Response(BreakGlassOutSerializer(grant).data, status=status.HTTP_201_CREATED)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from patients.models import Patient
+from teams.models import User
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Panel:
     builds its context for a user who may see the patient."""
 
     name: str
-    context: Callable[[Any, Patient], Any]
+    context: Callable[[User, Patient], object]
 
 
 _panels: dict[str, Panel] = {}
@@ -31,6 +31,6 @@ def register(panel: Panel) -> None:
     _panels[panel.name] = panel
 
 
-def panel_contexts(user: Any, patient: Patient) -> dict[str, Any]:
+def panel_contexts(user: User, patient: Patient) -> dict[str, object]:
     """The context of every registered panel, by name, for a patient the user may see."""
     return {name: panel.context(user, patient) for name, panel in _panels.items()}

@@ -29,10 +29,12 @@ from patients.models import (
     RecordItem,
     WishKind,
 )
+from teams.identity import AnyUser
+from teams.models import User
 
 
 def patient_list(
-    user: Any, *, status: str | None = None, q: str | None = None
+    user: User, *, status: str | None = None, q: str | None = None
 ) -> AuditedRows[Patient]:
     """The patients the user may see, with `my_role` (their role on the team, or None); the
     patients taken from it (a page) are audited as listed."""
@@ -59,21 +61,21 @@ def patient_list(
 PATIENT = "patients.patient"  # the object type of the audit rows of patient reads
 
 
-def patient_get(user: Any, patient_id: Any) -> Patient:
+def patient_get(user: AnyUser, patient_id: Any) -> Patient:
     """One patient the user may see; an audited read."""
     patient = access_patient(user, patient_id)
     audit_record(user, AuditAction.READ, patient=patient, obj=patient)
     return patient
 
 
-def care_team_list(user: Any, patient_id: Any) -> QuerySet[CareTeamMember]:
+def care_team_list(user: AnyUser, patient_id: Any) -> QuerySet[CareTeamMember]:
     """The patient's care-team places active today."""
     patient = access_patient(user, patient_id)
     audit_record(user, AuditAction.READ, patient=patient, object_type="patients.careteammember")
     return active_team(patient).select_related("user", "organization").order_by("role", "id")
 
 
-def record_items(user: Any, patient_id: Any, *, kind: str) -> QuerySet[RecordItem]:
+def record_items(user: AnyUser, patient_id: Any, *, kind: str) -> QuerySet[RecordItem]:
     """One list of the shared record ("problems", "medications", ...)."""
     model = record_model(kind)
     patient = access_patient(user, patient_id)
@@ -104,14 +106,14 @@ def _wish_history(patient: Patient, kind: str) -> QuerySet[CareWish]:
     )
 
 
-def current_wishes(user: Any, patient_id: Any) -> dict[str, CareWish | None]:
+def current_wishes(user: AnyUser, patient_id: Any) -> dict[str, CareWish | None]:
     """The wish in force per kind: {"green": CareWish | None, "yellow": CareWish | None}."""
     patient = access_patient(user, patient_id)
     audit_record(user, AuditAction.READ, patient=patient, object_type="patients.carewish")
     return _current_wishes(patient)
 
 
-def wish_history(user: Any, patient_id: Any, *, kind: str) -> QuerySet[CareWish]:
+def wish_history(user: AnyUser, patient_id: Any, *, kind: str) -> QuerySet[CareWish]:
     """Every version of one kind of wish, newest first."""
     patient = access_patient(user, patient_id)
     history = _wish_history(patient, kind)
@@ -119,7 +121,7 @@ def wish_history(user: Any, patient_id: Any, *, kind: str) -> QuerySet[CareWish]
     return history
 
 
-def wishes_overview(user: Any, patient_id: Any) -> dict[str, Any]:
+def wishes_overview(user: AnyUser, patient_id: Any) -> dict[str, Any]:
     """Current wishes and the history of both kinds, for one page: one gate check, one audit row.
 
     {"current": {kind: CareWish | None}, "history": {kind: [CareWish, ...]}}
@@ -141,7 +143,7 @@ def _wish_history_all(patient: Patient) -> QuerySet[CareWish]:
     )
 
 
-def record_history(user: Any, patient_id: Any) -> QuerySet[RecordChange]:
+def record_history(user: AnyUser, patient_id: Any) -> QuerySet[RecordChange]:
     """Every change to the shared record, newest first."""
     patient = access_patient(user, patient_id)
     audit_record(user, AuditAction.READ, patient=patient, object_type="patients.recordchange")
@@ -152,7 +154,7 @@ def record_history(user: Any, patient_id: Any) -> QuerySet[RecordChange]:
     )
 
 
-def consent_list(user: Any, patient_id: Any) -> QuerySet[Consent]:
+def consent_list(user: AnyUser, patient_id: Any) -> QuerySet[Consent]:
     """Every consent on record for the patient, newest first (the active one has no withdrawal)."""
     patient = access_patient(user, patient_id)
     audit_record(user, AuditAction.READ, patient=patient, object_type="patients.consent")

@@ -31,6 +31,7 @@ from patients.models import (
     Sex,
     WishKind,
 )
+from teams.models import User
 
 # --- shared pieces -----------------------------------------------------------------------
 
@@ -40,7 +41,7 @@ class PatientsUserRefSerializer(serializers.Serializer[Any]):
     display_name = serializers.SerializerMethodField()
     profession = serializers.CharField(read_only=True)
 
-    def get_display_name(self, user: Any) -> str:
+    def get_display_name(self, user: User) -> str:
         return str(user)
 
 

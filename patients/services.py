@@ -239,7 +239,7 @@ def _audit_detail(fields: list[str]) -> str:
 
 
 def patient_create(
-    actor: Any,
+    actor: User,
     *,
     name: str,
     name_kana: str,
@@ -305,7 +305,7 @@ def _check_date_of_birth(value: dt.date) -> None:
         raise _fail("date_of_birth", _("生年月日が正しくありません。"))
 
 
-def patient_update(actor: Any, patient_id: Any, *, data: Mapping[str, Any]) -> Patient:
+def patient_update(actor: User, patient_id: Any, *, data: Mapping[str, Any]) -> Patient:
     """Change the patient's own fields (not the managing organization): part of the record."""
     patient = access_patient(actor, patient_id, capability=Capability.EDIT_RECORD)
     unknown = sorted(set(data) - set(PATIENT_EDITABLE_FIELDS))
@@ -345,7 +345,7 @@ def _place_capability(role: str) -> Capability:
     return Capability.CHANGE_PHYSICIANS if role in PHYSICIAN_ROLES else Capability.MANAGE_TEAM
 
 
-def _check_not_self_granted(actor: Any, patient: Patient, member: User) -> None:
+def _check_not_self_granted(actor: User, patient: Patient, member: User) -> None:
     """Nobody gives themselves a place who may not already read: a place reads the record,
     so an administrator or a coordinator (who manage the team without reading) would be
     reading on their own say-so."""
@@ -354,7 +354,7 @@ def _check_not_self_granted(actor: Any, patient: Patient, member: User) -> None:
 
 
 def care_team_add(
-    actor: Any,
+    actor: User,
     patient_id: Any,
     *,
     user_id: Any,
@@ -399,7 +399,7 @@ def care_team_add(
     return place
 
 
-def care_team_end(actor: Any, patient_id: Any, member_id: Any, *, end_date: Any) -> CareTeamMember:
+def care_team_end(actor: User, patient_id: Any, member_id: Any, *, end_date: Any) -> CareTeamMember:
     """Set the last day of a place. The primary physician's place ends only with a successor.
 
     Any place needs `MANAGE_TEAM`, a physician's place `CHANGE_PHYSICIANS` as well.
@@ -452,7 +452,7 @@ def care_team_end(actor: Any, patient_id: Any, member_id: Any, *, end_date: Any)
 
 
 def care_team_replace_primary(
-    actor: Any, patient_id: Any, *, user_id: Any, start_date: Any = None
+    actor: User, patient_id: Any, *, user_id: Any, start_date: Any = None
 ) -> CareTeamMember:
     """Hand the primary physician's place to another physician from `start_date` (today).
 
@@ -509,7 +509,7 @@ def care_team_replace_primary(
 # --- consent -----------------------------------------------------------------------------
 
 
-def consent_record(actor: Any, patient_id: Any, *, note: str = "") -> Consent:
+def consent_record(actor: User, patient_id: Any, *, note: str = "") -> Consent:
     """Record the patient's consent to share with the team. One active consent at a time."""
     patient = access_patient(actor, patient_id, capability=Capability.RECORD_CONSENT)
     if Consent.objects.filter(patient=patient, withdrawn_at__isnull=True).exists():
@@ -522,7 +522,7 @@ def consent_record(actor: Any, patient_id: Any, *, note: str = "") -> Consent:
     return consent
 
 
-def consent_withdraw(actor: Any, patient_id: Any) -> Consent:
+def consent_withdraw(actor: User, patient_id: Any) -> Consent:
     """Mark the active consent withdrawn; the team then loses access (all but the primary)."""
     patient = access_patient(actor, patient_id, capability=Capability.WITHDRAW_CONSENT)
     with _atomic_write():
@@ -589,7 +589,7 @@ def _apply_record_data(item: RecordItem, kind: str, data: Mapping[str, Any]) -> 
         raise _fail("end_date", _("終了日は開始日以降にしてください。"))
 
 
-def _record_change(actor: Any, patient: Patient, kind: str, item: RecordItem, action: str) -> None:
+def _record_change(actor: User, patient: Patient, kind: str, item: RecordItem, action: str) -> None:
     RecordChange.objects.create(
         patient=patient,
         item_type=kind,
@@ -613,7 +613,7 @@ def _get_record_item(patient: Patient, kind: str, item_id: Any) -> RecordItem:
 
 
 def record_item_create(
-    actor: Any, patient_id: Any, *, kind: str, data: Mapping[str, Any]
+    actor: User, patient_id: Any, *, kind: str, data: Mapping[str, Any]
 ) -> RecordItem:
     """Add an item to one of the record's lists, with its first `RecordChange`."""
     patient = access_patient(actor, patient_id, capability=record_capability(kind))
@@ -630,7 +630,7 @@ def record_item_create(
 
 
 def record_item_update(
-    actor: Any, patient_id: Any, *, kind: str, item_id: Any, data: Mapping[str, Any]
+    actor: User, patient_id: Any, *, kind: str, item_id: Any, data: Mapping[str, Any]
 ) -> RecordItem:
     patient = access_patient(actor, patient_id, capability=record_capability(kind))
     item = _get_record_item(patient, kind, item_id)
@@ -645,7 +645,7 @@ def record_item_update(
     return item
 
 
-def record_item_delete(actor: Any, patient_id: Any, *, kind: str, item_id: Any) -> None:
+def record_item_delete(actor: User, patient_id: Any, *, kind: str, item_id: Any) -> None:
     """Remove an item; its last state stays in the history as a `delete` change."""
     patient = access_patient(actor, patient_id, capability=record_capability(kind))
     item = _get_record_item(patient, kind, item_id)
@@ -660,7 +660,7 @@ def record_item_delete(actor: Any, patient_id: Any, *, kind: str, item_id: Any) 
 
 
 def wish_set(
-    actor: Any,
+    actor: User,
     patient_id: Any,
     *,
     kind: str,
@@ -694,7 +694,7 @@ def wish_set(
 
 
 def break_glass_open(
-    actor: Any, patient_id: Any, *, reason: str, hours: Any = 12
+    actor: User, patient_id: Any, *, reason: str, hours: Any = 12
 ) -> BreakGlassGrant:
     """Open time-limited emergency access for someone outside the care team.
 

@@ -38,6 +38,7 @@ from patients.access import Capability, access_patient, record_capability
 from patients.forms import RECORD_FORMS, PatientForm, RecordItemForm, WishForm
 from patients.models import CareRole, Patient, PatientStatus, WishKind
 from patients.web_selectors import SECTION_LABELS, changes_since_last_visit
+from teams.identity import signed_in
 
 PATIENTS_PER_PAGE = 50
 
@@ -63,7 +64,7 @@ def _is_htmx(request: HttpRequest) -> bool:
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def home(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user = signed_in(request)
     status = request.GET.get("status") or None
     q = (request.GET.get("q") or "").strip() or None
     error = None
@@ -167,7 +168,7 @@ def _header(patient: Patient, *, form: PatientForm | None = None) -> dict[str, A
 @require_http_methods(["GET", "HEAD"])
 def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     started = timezone.now()
-    user = request.user
+    user = signed_in(request)
     try:
         patient = selectors.patient_get(user, patient_id)
     except NotFound:
@@ -295,7 +296,7 @@ def record_create(request: HttpRequest, patient_id: int, kind: str) -> HttpRespo
         patient,
         kind,
         save=lambda data: services.record_item_create(
-            request.user, patient.pk, kind=kind, data=data
+            signed_in(request), patient.pk, kind=kind, data=data
         ),
     )
 
@@ -316,7 +317,7 @@ def record_edit(request: HttpRequest, patient_id: int, kind: str, item_id: int) 
         kind,
         instance=item,
         save=lambda data: services.record_item_update(
-            request.user, patient.pk, kind=kind, item_id=item.pk, data=data
+            signed_in(request), patient.pk, kind=kind, item_id=item.pk, data=data
         ),
     )
 
@@ -329,7 +330,7 @@ def record_delete(request: HttpRequest, patient_id: int, kind: str, item_id: int
         return not_found(request)
     _require(request, patient, record_capability(kind))
     try:
-        services.record_item_delete(request.user, patient.pk, kind=kind, item_id=item_id)
+        services.record_item_delete(signed_in(request), patient.pk, kind=kind, item_id=item_id)
     except NotFound:
         return not_found(request)
     except DomainError as exc:
@@ -388,7 +389,7 @@ def wish_edit(request: HttpRequest, patient_id: int, kind: str) -> HttpResponse:
     form = WishForm(request.POST, auto_id="id_wish_%s")
     if form.is_valid():
         try:
-            services.wish_set(request.user, patient.pk, kind=kind, **form.service_data())
+            services.wish_set(signed_in(request), patient.pk, kind=kind, **form.service_data())
         except DomainError as exc:
             form.add_domain_errors(exc)
         except NotFound:
@@ -424,7 +425,9 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
     form = PatientForm(request.POST, instance=copy.copy(patient), auto_id="id_patient_%s")
     if form.is_valid():
         try:
-            patient = services.patient_update(request.user, patient.pk, data=form.service_data())
+            patient = services.patient_update(
+                signed_in(request), patient.pk, data=form.service_data()
+            )
         except DomainError as exc:
             form.add_domain_errors(exc)
         except NotFound:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 from django.db.models import F, Max, OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
@@ -22,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.models import AuditAction, AuditEvent
 from patients.access import patients_visible_to
 from patients.models import CareWish, RecordChange, WishKind
+from teams.models import User
 
 # The audit object type of a patient page visit (`patient_get` audits the patient itself).
 VISIT_OBJECT_TYPE = "patients.patient"
@@ -62,7 +62,7 @@ class Change:
     section_label: str
     action_label: str
     title: str
-    by: Any
+    by: User
 
 
 @dataclass
@@ -72,7 +72,7 @@ class PatientChanges:
     count: int
 
 
-def _visits(user: Any, *, before: dt.datetime | None) -> QuerySet[AuditEvent]:
+def _visits(user: User, *, before: dt.datetime | None) -> QuerySet[AuditEvent]:
     visits = AuditEvent.objects.filter(
         actor_id=user.pk, action=AuditAction.READ, object_type=VISIT_OBJECT_TYPE
     )
@@ -82,7 +82,7 @@ def _visits(user: Any, *, before: dt.datetime | None) -> QuerySet[AuditEvent]:
 
 
 def last_visits(
-    user: Any, patient_ids: Collection[int], *, before: dt.datetime | None = None
+    user: User, patient_ids: Collection[int], *, before: dt.datetime | None = None
 ) -> dict[int, dt.datetime]:
     """The user's latest visit of each patient (before `before`), in one query."""
     rows = (
@@ -96,7 +96,7 @@ def last_visits(
 
 
 def changes_since_last_visit(
-    user: Any, patient_ids: Collection[int], *, before: dt.datetime | None = None
+    user: User, patient_ids: Collection[int], *, before: dt.datetime | None = None
 ) -> dict[int, PatientChanges]:
     """Per patient: the user's previous visit and the changes others made since, newest first.
 

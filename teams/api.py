@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from teams import csv_io, selectors, services
+from teams.identity import signed_in
 from teams.models import Organization
 from teams.serializers import (
     ImportIn,
@@ -41,12 +42,12 @@ class ManagesDirectory(permissions.BasePermission):
     """Reading is for every signed-in user; writing for staff and network coordinators, and
     changing one organization for staff and the coordinators of its networks."""
 
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return True
         return selectors.can_manage_directory(request.user)
 
-    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+    def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return True
         return selectors.can_manage_organization(request.user, obj)
@@ -78,7 +79,7 @@ class OrganizationListApi(GenericAPIView[Organization]):
     def post(self, request: Request) -> Response:
         body = OrganizationCreateIn(data=request.data)
         body.is_valid(raise_exception=True)
-        org = services.organization_create(request.user, data=body.validated_data)
+        org = services.organization_create(signed_in(request), data=body.validated_data)
         return Response(OrganizationOut(org).data, status=status.HTTP_201_CREATED)
 
 
@@ -95,7 +96,7 @@ class OrganizationDetailApi(GenericAPIView[Organization]):
         self.check_object_permissions(request, selectors.organization_get(pk))
         body = OrganizationIn(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        org = services.organization_update(request.user, pk, data=body.validated_data)
+        org = services.organization_update(signed_in(request), pk, data=body.validated_data)
         return Response(OrganizationOut(org).data)
 
 
@@ -140,7 +141,7 @@ class OrganizationImportApi(APIView):
         upload = body.validated_data["file"]
         # Read no more than one byte past the limit: the service refuses anything that long.
         file_bytes = upload.read(csv_io.MAX_BYTES + 1)
-        report = services.organizations_import_csv(request.user, file_bytes=file_bytes)
+        report = services.organizations_import_csv(signed_in(request), file_bytes=file_bytes)
         return Response(ImportReportOut(report).data)
 
 
@@ -170,7 +171,7 @@ class PersonDetailApi(APIView):
 class MeApi(APIView):
     @extend_schema(responses=MeOut)
     def get(self, request: Request) -> Response:
-        return Response(MeOut(selectors.me_get(request.user)).data)  # type: ignore[arg-type]
+        return Response(MeOut(selectors.me_get(signed_in(request))).data)
 
 
 class NetworkListApi(GenericAPIView[Any]):

@@ -9,8 +9,6 @@ messages.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import DEFAULT_DB_ALIAS, connection
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -20,7 +18,7 @@ from teams.models import User
 
 
 class FastTokenAuthentication(TokenAuthentication):
-    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+    def authenticate_credentials(self, key: str) -> tuple[User, Token]:
         with connection.cursor() as cursor:
             cursor.execute(sql.token_user(), [key])
             row = cursor.fetchone()

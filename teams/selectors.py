@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from config.errors import NotFound
+from teams.identity import AnyUser
 from teams.models import Capability, Membership, Network, Organization, User
 
 
@@ -28,7 +29,7 @@ def _pk(value: Any) -> int:
 # --- permissions ----------------------------------------------------------------------------
 
 
-def can_manage_directory(user: Any) -> bool:
+def can_manage_directory(user: AnyUser) -> bool:
     """Whether the user may add organizations or import the directory: staff or any coordinator."""
     if not user.is_authenticated or not user.is_active:
         return False
@@ -37,7 +38,7 @@ def can_manage_directory(user: Any) -> bool:
     return bool(Network.objects.filter(coordinators=user).exists())
 
 
-def can_manage_organization(user: Any, organization: Organization | int) -> bool:
+def can_manage_organization(user: AnyUser, organization: Organization | int) -> bool:
     """Whether the user may change this organization: staff, or a coordinator of one of its
     networks. An organization in no network is for staff only."""
     if not user.is_authenticated or not user.is_active:
@@ -48,7 +49,7 @@ def can_manage_organization(user: Any, organization: Organization | int) -> bool
     return bool(Network.objects.filter(coordinators=user, organizations=org_id).exists())
 
 
-def networks_coordinated_by(user: Any) -> QuerySet[Network]:
+def networks_coordinated_by(user: AnyUser) -> QuerySet[Network]:
     if not user.is_authenticated:
         return Network.objects.none()
     return Network.objects.filter(coordinators=user)

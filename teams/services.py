@@ -25,7 +25,14 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from config.errors import DomainError, NotFound, django_validation_fields
 from teams import csv_io
-from teams.models import Capability, CapabilityCode, Network, Organization, OrganizationKind
+from teams.models import (
+    Capability,
+    CapabilityCode,
+    Network,
+    Organization,
+    OrganizationKind,
+    User,
+)
 from teams.selectors import (
     can_manage_directory,
     can_manage_organization,
@@ -129,7 +136,7 @@ def _invalid(errors: Errors) -> DomainError:
     return DomainError(_("入力内容を確認してください。"), fields=errors)
 
 
-def _networks_for_new_organization(actor: Any, requested: Any) -> tuple[list[int], Errors]:
+def _networks_for_new_organization(actor: User, requested: Any) -> tuple[list[int], Errors]:
     """The networks a new organization joins: those named (each one the actor coordinates,
     or any for staff), or by default every network the actor coordinates."""
     allowed = Network.objects.all() if actor.is_staff else networks_coordinated_by(actor)
@@ -154,7 +161,7 @@ def _duplicate_name() -> DomainError:
     return _invalid({"name": [_("この名称の組織はすでに登録されています。")]})
 
 
-def organization_create(actor: Any, *, data: Mapping[str, Any]) -> Organization:
+def organization_create(actor: User, *, data: Mapping[str, Any]) -> Organization:
     """Add an organization to the directory.
 
     `data` holds the text fields (`TEXT_FIELDS`), `capabilities` (codes) and optionally
@@ -185,7 +192,7 @@ def organization_create(actor: Any, *, data: Mapping[str, Any]) -> Organization:
 
 
 def organization_update(
-    actor: Any, organization_id: Any, *, data: Mapping[str, Any]
+    actor: User, organization_id: Any, *, data: Mapping[str, Any]
 ) -> Organization:
     """Change the fields present in `data` (text fields and `capabilities`).
 
@@ -284,7 +291,7 @@ def _snapshot_after(
     return (*(getattr(org, name) for name in TEXT_FIELDS), caps)
 
 
-def organizations_import_csv(actor: Any, *, file_bytes: bytes) -> ImportReport:
+def organizations_import_csv(actor: User, *, file_bytes: bytes) -> ImportReport:
     """Add or update organizations from a CSV file (format: `teams.csv_io`), matched by name.
 
     Every row is checked before anything is written; if any row is bad, nothing is written
@@ -372,7 +379,7 @@ def organizations_import_csv(actor: Any, *, file_bytes: bytes) -> ImportReport:
 
 
 def _write_import(
-    actor: Any,
+    actor: User,
     to_create: list[tuple[Organization, list[int] | None]],
     to_update: list[tuple[Organization, list[int] | None]],
     present_fields: list[str],

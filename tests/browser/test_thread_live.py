@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from messaging.models import Message, MessageRevision, Thread
 from messaging.serializers import MessagePostInputSerializer
+from teams.models import User
 from tests.browser.conftest import TABLET
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
@@ -50,7 +51,7 @@ def other_context(browser: Any) -> Iterator[Any]:
         ctx.close()
 
 
-def _open_thread(page: Any, login: Any, user: Any, url: str) -> None:
+def _open_thread(page: Any, login: Any, user: User, url: str) -> None:
     login(page, user)
     page.goto(url)
     expect(page.locator("#thread-card")).to_have_attribute("data-live", "open", timeout=LIVE)

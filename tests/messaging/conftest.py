@@ -17,6 +17,7 @@ import pytest
 
 from messaging import publish, receivers, services
 from messaging.models import Message, Thread
+from teams.models import User
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +75,7 @@ def book(net: Any) -> Thread:
 def post() -> Callable[..., Message]:
     """`post(user, thread, body, **kwargs)` posts through the service with a fresh client_id."""
 
-    def do(user: Any, thread: Thread, body: str = "本日訪問しました。", **kwargs: Any) -> Message:
+    def do(user: User, thread: Thread, body: str = "本日訪問しました。", **kwargs: Any) -> Message:
         kwargs.setdefault("client_id", uuid.uuid4())
         return services.message_post(user, thread=thread.pk, body=body, **kwargs).message
 

@@ -24,7 +24,7 @@ from messaging.selectors import attach_mentions, attach_read_by, messages_base, 
 from messaging.serializers import MessageOutputSerializer, message_data
 from patients.access import Capability, Moment
 from patients.models import BreakGlassGrant, CareTeamMember, Consent
-from teams.models import Membership
+from teams.models import Membership, User
 from tests.factories import NetworkFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,7 @@ CASES: list[Callable[[Any], None]] = [
 ]
 
 
-def _visible(user: Any, thread: Thread) -> bool:
+def _visible(user: User, thread: Thread) -> bool:
     try:
         return access_thread(user, thread.pk) == thread
     except NotFound:

@@ -26,17 +26,18 @@ from config.asgi import application
 from messaging import metrics, publish, services
 from messaging.groups import user_group
 from patients.models import CareTeamMember
+from teams.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _session_cookie(user: Any) -> str:
+def _session_cookie(user: User) -> str:
     client = Client()
     client.force_login(user)
     return client.cookies[django_settings.SESSION_COOKIE_NAME].value
 
 
-async def connect(user: Any | None) -> WebsocketCommunicator:
+async def connect(user: User | None) -> WebsocketCommunicator:
     headers = [(b"origin", b"http://localhost")]
     if user is not None:
         cookie = await database_sync_to_async(_session_cookie)(user)
@@ -44,7 +45,7 @@ async def connect(user: Any | None) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, "/ws/", headers=headers)
 
 
-async def connected(user: Any) -> WebsocketCommunicator:
+async def connected(user: User) -> WebsocketCommunicator:
     comm = await connect(user)
     ok, _ = await comm.connect()
     assert ok
@@ -59,7 +60,7 @@ async def next_event(comm: WebsocketCommunicator, timeout: float = 3) -> dict[st
             return frame
 
 
-def post_as(user: Any, thread: Any, body: str = "本日訪問しました。") -> Any:
+def post_as(user: User, thread: Any, body: str = "本日訪問しました。") -> Any:
     return database_sync_to_async(services.message_post)(
         user, thread=thread.pk, client_id=uuid.uuid4(), body=body
     )

@@ -4,7 +4,6 @@ the same rows for the same read (`audit.reads`)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -12,12 +11,13 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from messaging import services
+from teams.models import User
 from tests.messaging.test_consumer import connected, next_event, post_as
 
 THREAD = "messaging.thread"
 
 
-def _reads(user: Any) -> list[tuple[str, int | None, str]]:
+def _reads(user: User) -> list[tuple[str, int | None, str]]:
     rows = AuditEvent.objects.filter(actor_id=user.pk, object_type=THREAD).order_by("id")
     return [(r.action, r.patient_id, r.object_type) for r in rows]
 

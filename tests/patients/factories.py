@@ -16,6 +16,7 @@ from patients.models import (
     Problem,
     WishKind,
 )
+from teams.models import User
 from tests.factories import PatientFactory, UserFactory
 
 
@@ -86,6 +87,6 @@ RECORD_FACTORIES: dict[str, Any] = {
 }
 
 
-def make_record(patient: Patient, user: Any) -> dict[str, Any]:
+def make_record(patient: Patient, user: User) -> dict[str, Any]:
     """One item of each record kind for the patient, by kind."""
     return {kind: make(patient=patient, updated_by=user) for kind, make in RECORD_FACTORIES.items()}

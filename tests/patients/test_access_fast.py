@@ -22,6 +22,7 @@ from django.utils import timezone
 from config.compiled_sql import NOW, PATIENT, TODAY, USER, SqlTemplate
 from patients.access import Moment, patient_audience_sql, patient_rule, patients_visible_to
 from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Consent, Patient
+from teams.identity import AnyUser
 from tests.factories import CareTeamMemberFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -130,7 +131,7 @@ def _primary_deactivated(net: Any) -> None:
     net.primary.save(update_fields=["is_active"])
 
 
-def can_access_patient_id(user: Any, patient_id: int) -> bool:
+def can_access_patient_id(user: AnyUser, patient_id: int) -> bool:
     """The rule for one patient as the hot paths run it: compiled once, bound per call."""
     if not user.is_authenticated or not user.is_active:
         return False

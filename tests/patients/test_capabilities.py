@@ -35,7 +35,7 @@ from patients.access import (
     refusal,
 )
 from patients.models import BreakGlassGrant, CareRole, CareTeamMember
-from teams.models import Profession
+from teams.models import Profession, User
 from tests.factories import CareTeamMemberFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +114,7 @@ def _new_user(profession: str) -> Any:
     return UserFactory(username=f"new-{uuid.uuid4().hex[:8]}", profession=profession)
 
 
-def _act(capability: Capability, user: Any, net: Any) -> Callable[[], Any]:
+def _act(capability: Capability, user: User, net: Any) -> Callable[[], Any]:
     """The call that needs `capability`, made as `user` on `net.patient`."""
     pk = net.patient.pk
     actions: dict[Capability, Callable[[], Any]] = {

@@ -16,6 +16,7 @@ from messaging import services
 from messaging.models import Message, ReadState, Thread
 from messaging.services import contact_book_ensure
 from messaging.web_selectors import PAGE_SIZE, thread_page
+from teams.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ def book(net: Any) -> Thread:
     return contact_book_ensure(net.patient)
 
 
-def _post(user: Any, thread: Thread, body: str = "本日訪問しました。", **kw: Any) -> Message:
+def _post(user: User, thread: Thread, body: str = "本日訪問しました。", **kw: Any) -> Message:
     return services.message_post(
         user, thread=thread.pk, client_id=uuid.uuid4(), body=body, **kw
     ).message
