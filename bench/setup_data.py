@@ -36,7 +36,7 @@ from django.utils import timezone  # noqa: E402
 from messaging.models import Message, ReadState  # noqa: E402
 from messaging.services import contact_book_ensure  # noqa: E402
 from patients.models import CareRole, Patient  # noqa: E402
-from teams.models import OrganizationKind, Profession, User  # noqa: E402
+from teams.models import Organization, OrganizationKind, Profession, User  # noqa: E402
 from tests.factories import (  # noqa: E402
     CareTeamMemberFactory,
     ConsentFactory,
@@ -49,7 +49,7 @@ from tests.factories import (  # noqa: E402
 PASSWORD = "kizuna-bench-pass"  # noqa: S105 (the benchmark's throwaway users)
 
 
-def _team_patient(name: str, primary: User, members: list[User], clinic: Any) -> Patient:
+def _team_patient(name: str, primary: User, members: list[User], clinic: Organization) -> Patient:
     patient = PatientFactory.create(name=name, managing_organization=clinic)
     ConsentFactory.create(patient=patient, recorded_by=primary)
     CareTeamMemberFactory.create(

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -193,7 +194,7 @@ def rss_kib(pid: int) -> int:
 class RssSampler:
     """Samples the summed RSS of a changing set of pids in a background thread."""
 
-    pids: Any  # a callable returning the current pids
+    pids: Callable[[], list[int]]  # the current pids
     interval: float = 0.2
     peak_kib: int = 0
     peak_per_pid: dict[int, int] = field(default_factory=dict)

@@ -36,7 +36,7 @@ from config.web import not_found
 from patients import panels, selectors, services
 from patients.access import Capability, access_patient, record_capability
 from patients.forms import RECORD_FORMS, PatientForm, RecordItemForm, WishForm
-from patients.models import CareRole, Patient, PatientStatus, WishKind
+from patients.models import CareRole, Patient, PatientStatus, RecordItem, WishKind
 from patients.web_selectors import SECTION_LABELS, changes_since_last_visit
 from teams.identity import signed_in
 
@@ -250,10 +250,10 @@ RECORD_TEMPLATE = "patients/partials/section_record.html"
 
 def _record_form_page(
     request: HttpRequest,
-    patient: Any,
+    patient: Patient,
     kind: str,
     *,
-    instance: Any = None,
+    instance: RecordItem | None = None,
     save: Callable[[dict[str, Any]], Any],
 ) -> HttpResponse:
     """The create and edit pages of a record item: show the form, or save it through `save`
