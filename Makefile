@@ -13,7 +13,7 @@ include deploy/dev/defaults.env
 LOAD_DATABASE_URL ?= $(KIZUNA_DEV_POSTGRES)/kizuna_load
 BENCH_DATABASE_URL ?= $(KIZUNA_DEV_POSTGRES)/kizuna_bench
 
-.PHONY: run test lint typecheck pytest messages bench clean bootstrap bootstrap-test
+.PHONY: run test lint typecheck pytest messages bench clean bootstrap bootstrap-test screenshots
 
 # The Debian packages of `make run` (Python 3.11 with venv, PostgreSQL, Redis, gettext), and of
 # the tests (those, plus Chromium, Japanese fonts, Node.js and npm).
@@ -52,6 +52,13 @@ pytest: bootstrap-test $(STAMP) messages
 
 # bootstrap-test first: one `apt-get update` for everything a fresh machine lacks.
 test: bootstrap-test lint typecheck pytest
+
+# The tests write screenshots only to tests/browser/artifacts/ (ignored); this refreshes the
+# README's one in docs/ from a run of the test that takes it.
+screenshots: bootstrap-test $(STAMP) messages
+	bash deploy/dev/services.sh
+	$(BIN)/pytest --create-db tests/browser/test_web_app.py -k test_nurse_edits_the_yellow_card
+	cp tests/browser/artifacts/docs/screenshot-patient.png docs/screenshot-patient.png
 
 clean:
 	rm -rf $(VENV) staticfiles
