@@ -251,10 +251,18 @@ BREAK_GLASS_MAX_HOURS = 12
 KIZUNA_WS_PING_SECONDS = env.int("KIZUNA_WS_PING_SECONDS", default=30)
 KIZUNA_WS_CYCLE_SECONDS = env.int("KIZUNA_WS_CYCLE_SECONDS", default=0)
 
+# One handler, the root's, and every logger hands its records up to it, so each line is printed
+# once. Django's own defaults give the "django" logger a console handler of its own (printing
+# with DEBUG on) that doubled every Django line beside the root's: emptied here, and its level
+# left to the root's. The Celery worker and beat replace the root's handler with theirs.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": [], "level": "NOTSET", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
