@@ -47,6 +47,26 @@ class Network:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, django_db_blocker: Any
+) -> None:
+    """Before the test database is made anew: end the sessions still open on it. A run killed
+    outright (SIGKILL) leaves the browser tests' Daphne behind, connected to it, and
+    PostgreSQL refuses to drop a database in use, so the next run would fail to start."""
+    from django.db import connection
+
+    test_name = connection.settings_dict["TEST"].get("NAME") or (
+        f"test_{connection.settings_dict['NAME']}"
+    )
+    with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [test_name],
+        )
+
+
+@pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """pytest-django's test database, made anew each run (no --reuse-db, see pyproject.toml)
     and dropped at the end. Sessions that other threads of this process opened on it (the
