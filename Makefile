@@ -1,24 +1,42 @@
 # Kizuna: `make run` serves the demo network, `make test` runs every check.
+# Both work from a fresh Debian 12 machine: deploy/dev/bootstrap.sh installs (as root) or names
+# the Debian packages they need before anything uses Python, and deploy/dev/services.sh starts
+# PostgreSQL and Redis and makes the development role (deploy/dev/defaults.env).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest messages bench clean
+# KIZUNA_DEV_POSTGRES (the local server, as the development role) and friends.
+include deploy/dev/defaults.env
+LOAD_DATABASE_URL ?= $(KIZUNA_DEV_POSTGRES)/kizuna_load
+BENCH_DATABASE_URL ?= $(KIZUNA_DEV_POSTGRES)/kizuna_bench
 
-$(STAMP): pyproject.toml
+.PHONY: run test lint typecheck pytest messages bench clean bootstrap bootstrap-test screenshots
+
+# The Debian packages of `make run` (Python 3.11 with venv, PostgreSQL, Redis, gettext), and of
+# the tests (those, plus Chromium, Japanese fonts, Node.js and npm).
+bootstrap:
+	@PYTHON=$(PYTHON) bash deploy/dev/bootstrap.sh run
+
+bootstrap-test:
+	@PYTHON=$(PYTHON) bash deploy/dev/bootstrap.sh test
+
+$(STAMP): pyproject.toml | bootstrap
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
 messages: $(STAMP)
-	@command -v msgfmt >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q gettext >/dev/null; } \
-	  || echo "gettext is missing (apt-get install gettext): pages will show Japanese only"
+	@command -v msgfmt >/dev/null || echo "gettext is missing (apt-get install gettext): pages will show Japanese only"
 	@! command -v msgfmt >/dev/null || $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
 
+# PostgreSQL and Redis are started first unless KIZUNA_EMBEDDED asks for the embedded mode;
+# run.py then chooses the mode and says why.
 run: $(STAMP) messages
+	@case "$${KIZUNA_EMBEDDED:-}" in 1|true|yes|on) ;; *) bash deploy/dev/services.sh --soft ;; esac
 	$(BIN)/python deploy/dev/run.py
 
 lint: $(STAMP) lint-js
@@ -41,24 +59,31 @@ node_modules/.installed: package-lock.json
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-pytest: $(STAMP) messages
+pytest: bootstrap-test $(STAMP) messages
 	bash deploy/dev/services.sh
 	$(BIN)/pytest --create-db
 
-test: lint typecheck pytest
+# bootstrap-test first: one `apt-get update` for everything a fresh machine lacks.
+test: bootstrap-test lint typecheck pytest
+
+# The tests write screenshots only to tests/browser/artifacts/ (ignored); this refreshes the
+# README's one in docs/ from a run of the test that takes it.
+screenshots: bootstrap-test $(STAMP) messages
+	bash deploy/dev/services.sh
+	$(BIN)/pytest --create-db tests/browser/test_web_app.py -k test_nurse_edits_the_yellow_card
+	cp tests/browser/artifacts/docs/screenshot-patient.png docs/screenshot-patient.png
 
 clean:
-	rm -rf $(VENV) staticfiles kizuna.sqlite3
+	rm -rf $(VENV) staticfiles
 
 # The messaging benchmark: its own Redis, database and Daphne processes; ~2 minutes.
 # Results in bench/results/ (see docs/bench.md).
 bench: $(STAMP)
-	bash deploy/dev/services.sh
-	$(BIN)/python -m bench.run
+	DATABASE_URL=$(BENCH_DATABASE_URL) bash deploy/dev/services.sh
+	$(BIN)/python -m bench.run --database-url $(BENCH_DATABASE_URL)
 
 # The bounded fault test (Redis and a Daphne killed mid-run), under ~4 minutes.
 .PHONY: test-load
-test-load: $(STAMP)
-	bash deploy/dev/services.sh
-	DATABASE_URL=$${LOAD_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kizuna_load} \
-	  $(BIN)/pytest tests/load -m load --create-db
+test-load: bootstrap-test $(STAMP)
+	DATABASE_URL=$(LOAD_DATABASE_URL) bash deploy/dev/services.sh
+	DATABASE_URL=$(LOAD_DATABASE_URL) $(BIN)/pytest tests/load -m load --create-db

@@ -4,8 +4,10 @@ Every value has a safe development default so that `make run` and `make test` wo
 machine. Production sets `DJANGO_DEBUG=0`, `DJANGO_SECRET_KEY`, `DJANGO_ALLOWED_HOSTS`,
 `DATABASE_URL` and `REDIS_URL`.
 
-`KIZUNA_EMBEDDED=1` selects the embedded mode: SQLite, an in-process channel layer and Celery
-tasks run in-process, for a first look on a machine without PostgreSQL and Redis.
+`KIZUNA_EMBEDDED=1` selects the embedded mode: an in-process channel layer and Celery tasks run
+in-process, for a first look on a machine without Redis. The database is PostgreSQL in every
+mode (much of the code is PostgreSQL's SQL); in embedded mode `deploy/dev/run.py` starts a
+private cluster and passes its socket URL as `DATABASE_URL`.
 """
 
 from __future__ import annotations
@@ -93,37 +95,36 @@ ASGI_APPLICATION = "config.asgi.application"
 
 # --- Data stores --------------------------------------------------------------------------
 
-if EMBEDDED:
-    DATABASES = {
-        "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'kizuna.sqlite3'}")
-    }
-else:
-    DATABASES = {
-        "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/kizuna")
-    }
+# The development default: the role that deploy/dev/services.sh makes in the local PostgreSQL
+# (deploy/dev/defaults.env holds it for the dev tooling; tests/deploy checks they agree).
+DEFAULT_DATABASE_URL = "postgres://kizuna:kizuna@127.0.0.1:5432/kizuna"
+DATABASES = {"default": env.db_url("DATABASE_URL", default=DEFAULT_DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "DATABASE_URL must name a PostgreSQL database (postgres://...): Kizuna runs "
+        "PostgreSQL's SQL in every mode, the embedded one included"
+    )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Each Daphne process does its database work on one sync thread (config.asgi), so one
-    # persistent connection serves it: opening a PostgreSQL connection costs more than most
-    # requests (bench/: an API read 16 ms with a new connection each time). It is checked
-    # before each request or socket call without a round trip (config.database), so a
-    # PostgreSQL restart costs no request an error, and renewed every DATABASE_CONN_MAX_AGE
-    # seconds. Connections per deployment: one per Daphne process and per Celery worker
-    # process; mind PostgreSQL's max_connections.
-    DATABASES["default"]["ENGINE"] = "config.database"
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Server-side binding lets psycopg prepare a statement on its connection after it has run
-    # a few times (Django turns that off unless told): the gate and the history page cost
-    # more to plan than to run.
-    options = DATABASES["default"].setdefault("OPTIONS", {})
-    options["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
-    options["prepare_threshold"] = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Each Daphne process does its database work on one sync thread (config.asgi), so one
+# persistent connection serves it: opening a PostgreSQL connection costs more than most
+# requests (bench/: an API read 16 ms with a new connection each time). It is checked
+# before each request or socket call without a round trip (config.database), so a
+# PostgreSQL restart costs no request an error, and renewed every DATABASE_CONN_MAX_AGE
+# seconds. Connections per deployment: one per Daphne process and per Celery worker
+# process; mind PostgreSQL's max_connections.
+DATABASES["default"]["ENGINE"] = "config.database"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Server-side binding lets psycopg prepare a statement on its connection after it has run
+# a few times (Django turns that off unless told): the gate and the history page cost
+# more to plan than to run.
+options = DATABASES["default"].setdefault("OPTIONS", {})
+options["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
+options["prepare_threshold"] = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = env.str("REDIS_URL", default=DEFAULT_REDIS_URL)
 
 CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if EMBEDDED:
@@ -251,10 +252,18 @@ BREAK_GLASS_MAX_HOURS = 12
 KIZUNA_WS_PING_SECONDS = env.int("KIZUNA_WS_PING_SECONDS", default=30)
 KIZUNA_WS_CYCLE_SECONDS = env.int("KIZUNA_WS_CYCLE_SECONDS", default=0)
 
+# One handler, the root's, and every logger hands its records up to it, so each line is printed
+# once. Django's own defaults give the "django" logger a console handler of its own (printing
+# with DEBUG on) that doubled every Django line beside the root's: emptied here, and its level
+# left to the root's. The Celery worker and beat replace the root's handler with theirs.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": [], "level": "NOTSET", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
 }

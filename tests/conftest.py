@@ -8,7 +8,9 @@ not on the team. `stranger` belongs to another network.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -42,6 +44,42 @@ class Network:
     outsider: User
     stranger: User
     patient: Patient
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, django_db_blocker: Any
+) -> None:
+    """Before the test database is made anew: end the sessions still open on it. A run killed
+    outright (SIGKILL) leaves the browser tests' Daphne behind, connected to it, and
+    PostgreSQL refuses to drop a database in use, so the next run would fail to start."""
+    from django.db import connection
+
+    test_name = connection.settings_dict["TEST"].get("NAME") or (
+        f"test_{connection.settings_dict['NAME']}"
+    )
+    with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [test_name],
+        )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, made anew each run (no --reuse-db, see pyproject.toml)
+    and dropped at the end. Sessions that other threads of this process opened on it (the
+    browser tests' ORM calls run beside Playwright's loop) are ended first: PostgreSQL refuses
+    to drop a database in use, and the run would end on a warning."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,15 +4,19 @@ Production-like mode, when PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL`
 the database is created if missing, migrated, seeded and the static files collected; then
 Daphne, a Celery worker and Celery beat run as separate processes, as in production.
 
-Embedded mode, otherwise (or when ``KIZUNA_EMBEDDED=1`` is set): SQLite, an in-process channel
-layer and Celery tasks run in-process (see ``config/settings.py``); only Daphne runs.
+Embedded mode, otherwise (or when ``KIZUNA_EMBEDDED=1`` is set): a private PostgreSQL cluster in
+``var/embedded-pg`` (``deploy/dev/embedded_pg.py``; ``KIZUNA_EMBEDDED_PGDATA`` moves it), started
+here and reached over a Unix socket, so the same SQL runs as in production; an in-process
+channel layer, and Celery tasks run in-process (see ``config/settings.py``); only Daphne runs
+beside that PostgreSQL, and no Redis is needed.
 
-Ctrl-C (SIGINT) or SIGTERM stops every process this script started. Each child runs in its own
-process group, so a child's own children (Celery's pool workers) stop with it. ``PORT``
-overrides the port 8000.
+Ctrl-C (SIGINT) or SIGTERM stops every process this script started, the private PostgreSQL
+last. Each child runs in its own process group, so a child's own children (Celery's pool
+workers) stop with it. ``PORT`` overrides the port 8000.
 
-This script uses only the standard library plus psycopg and redis for the probes, and never
-imports Django: the Django commands run in child processes with the chosen environment.
+The defaults of ``DATABASE_URL`` and ``REDIS_URL`` come from ``deploy/dev/defaults.env``. This
+script uses only the standard library plus psycopg and redis for the probes, and never imports
+Django: the Django commands run in child processes with the chosen environment.
 """
 
 from __future__ import annotations
@@ -27,16 +31,32 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
 from urllib.parse import urlsplit
 
+from embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
+
 BASE_DIR = Path(__file__).resolve().parents[2]
+DEFAULTS_FILE = Path(__file__).resolve().with_name("defaults.env")
 HOST = "127.0.0.1"
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kizuna"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 PROBE_TIMEOUT = 2  # seconds: a service that does not answer this fast is taken as absent
 STOP_GRACE = 10  # seconds a child gets to stop after SIGTERM before SIGKILL
-EMBEDDED_SQLITE = BASE_DIR / "kizuna.sqlite3"
+EMBEDDED_DATABASE = "kizuna"
+
+
+def read_defaults(path: Path = DEFAULTS_FILE) -> dict[str, str]:
+    """The KEY=value lines of deploy/dev/defaults.env."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+_DEFAULTS = read_defaults()
+DEFAULT_DATABASE_URL = f"{_DEFAULTS['KIZUNA_DEV_POSTGRES']}/{_DEFAULTS['KIZUNA_DEV_DATABASE']}"
+DEFAULT_REDIS_URL = _DEFAULTS["KIZUNA_DEV_REDIS_URL"]
 
 # The same key logins that `manage.py seed_demo` prints (tests/deploy checks they exist).
 DEMO_PASSWORD = "kizuna-demo"  # noqa: S105 (demo data, printed for logging in)
@@ -61,33 +81,33 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _postgres_params(url: str, dbname: str | None = None) -> dict[str, Any]:
-    parts = urlsplit(url)
-    params: dict[str, Any] = {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": parts.username or "postgres",
-        "dbname": dbname or parts.path.lstrip("/") or "postgres",
-        "connect_timeout": PROBE_TIMEOUT,
-    }
-    if parts.password:
-        params["password"] = parts.password
-    return params
+POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
+
+
+def _libpq_url(url: str) -> str:
+    """`url` as libpq reads it (it knows postgres:// and postgresql://, not pgsql://)."""
+    scheme, rest = url.split("://", 1)
+    return f"postgres://{rest}" if scheme == "pgsql" else url
+
+
+def _database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/") or "postgres"
 
 
 def probe_postgres(url: str) -> str | None:
     """None when PostgreSQL answers a real login (to the "postgres" database), else why not."""
-    if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
+    if urlsplit(url).scheme not in POSTGRES_SCHEMES:
         return f"DATABASE_URL is not a PostgreSQL URL ({urlsplit(url).scheme or 'none'})"
     try:
         import psycopg
     except ImportError:
         return "psycopg is not installed"
     try:
-        with psycopg.connect(**_postgres_params(url, "postgres")) as conn:
+        conninfo = _libpq_url(url)
+        with psycopg.connect(conninfo, dbname="postgres", connect_timeout=PROBE_TIMEOUT) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
-        return f"PostgreSQL at {_where(url)} did not answer: {_first_line(exc)}"
+        return f"no login to PostgreSQL at {_where(url)}: {_first_line(exc)}"
     return None
 
 
@@ -110,7 +130,7 @@ def probe_redis(url: str) -> str | None:
 
 def _where(url: str) -> str:
     parts = urlsplit(url)
-    return f"{parts.hostname or '?'}:{parts.port or '?'}"
+    return f"{parts.hostname or 'a local socket'}:{parts.port or '?'}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -122,9 +142,9 @@ def create_database_if_missing(url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    name = _postgres_params(url)["dbname"]
-    assert isinstance(name, str)
-    with psycopg.connect(**_postgres_params(url, "postgres"), autocommit=True) as conn:
+    name = _database_name(url)
+    conninfo = _libpq_url(url)
+    with psycopg.connect(conninfo, dbname="postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if exists:
             say(f"database {name!r} exists")
@@ -254,15 +274,19 @@ def choose_mode(environ: dict[str, str]) -> tuple[bool, str]:
     return False, f"PostgreSQL at {_where(database_url)} and Redis at {_where(redis_url)} answer"
 
 
-def child_environment(environ: dict[str, str], *, embedded: bool) -> dict[str, str]:
+def child_environment(
+    environ: dict[str, str], *, embedded: bool, embedded_url: str | None = None
+) -> dict[str, str]:
+    """The children's environment; in embedded mode `embedded_url` is the private cluster's."""
     env = dict(environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     env["PYTHONUNBUFFERED"] = "1"
     if embedded:
+        if embedded_url is None:
+            raise ValueError("embedded mode needs the private cluster's URL")
         env["KIZUNA_EMBEDDED"] = "1"
-        # A PostgreSQL URL left in the environment would defeat the point of the fallback.
-        if not env.get("DATABASE_URL", "").startswith("sqlite"):
-            env["DATABASE_URL"] = f"sqlite:///{EMBEDDED_SQLITE}"
+        # The URL that did not answer (or any other) would defeat the point of the fallback.
+        env["DATABASE_URL"] = embedded_url
     else:
         env["KIZUNA_EMBEDDED"] = "0"
         env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -294,11 +318,23 @@ def main() -> int:
         return 1
 
     embedded, why = choose_mode(environ)
+    private_pg: EmbeddedPostgres | None = None
     if embedded:
-        say(f"mode: EMBEDDED (SQLite, in-process channel layer and tasks) because {why}")
+        try:
+            private_pg = EmbeddedPostgres.from_environment(environ, say=say)
+        except EmbeddedPostgresError as exc:
+            say(f"mode: EMBEDDED because {why}; but it cannot run: {exc}")
+            return 1
+        say(
+            f"mode: EMBEDDED (a private PostgreSQL in {private_pg.data_dir}, in-process channel "
+            f"layer and tasks, no Redis) because {why}"
+        )
+        env = child_environment(
+            environ, embedded=True, embedded_url=private_pg.url(EMBEDDED_DATABASE)
+        )
     else:
         say(f"mode: PRODUCTION-LIKE (PostgreSQL, Redis, Daphne + Celery worker + beat): {why}")
-    env = child_environment(environ, embedded=embedded)
+        env = child_environment(environ, embedded=False)
 
     supervisor = Supervisor(env)
 
@@ -312,8 +348,11 @@ def main() -> int:
 
     code = 0
     try:
-        if not embedded:
-            create_database_if_missing(env["DATABASE_URL"])
+        if private_pg is not None:
+            private_pg.start()
+            if supervisor.stopping:
+                raise Stop
+        create_database_if_missing(env["DATABASE_URL"])
         supervisor.manage("migrate", "--noinput")
         supervisor.manage("seed_demo")
         supervisor.manage("collectstatic", "--noinput", "-v", "0")
@@ -334,6 +373,9 @@ def main() -> int:
             raise Stop
     except Stop:
         say("stopping (signal received)")
+    except EmbeddedPostgresError as exc:
+        say(f"the private PostgreSQL did not start: {exc}")
+        code = 1
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
@@ -341,6 +383,9 @@ def main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         supervisor.stop_all()
+        # Last: until now its clients (the children) may still have been talking to it.
+        if private_pg is not None:
+            private_pg.stop()
     say("stopped")
     return code
 

@@ -1,77 +1,32 @@
-"""`deploy/dev/run.py` (what `make run` calls): mode choice, port check, start and clean stop.
+"""`deploy/dev/run.py` (what `make run` calls): mode choice, defaults and the port check.
 
-The end-to-end test starts the script in embedded mode on a free port with its own SQLite file,
-waits for the login page, sends SIGINT and checks that everything it started is gone. It takes
-about 15-30 s (migrations, the demo data, collectstatic) and runs in the normal suite.
+The whole embedded path, served for real and stopped, is tests/deploy/test_embedded_mode.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import signal
+import pwd
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from types import ModuleType
+
+import environ
+import pytest
+from django.conf import settings
 
 from messaging.management.commands import seed_demo
-
-BASE_DIR = Path(__file__).resolve().parents[2]
-RUN_PY = BASE_DIR / "deploy" / "dev" / "run.py"
+from tests.deploy.dev_scripts import BASE_DIR, RUN_PY, free_port, load
 
 
-def load_run() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kizuna_dev_run", RUN_PY)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def load_run():
+    return load("run")
 
 
 def closed_port() -> int:
     # A port nobody listens on: bound, then released, and nothing else takes it that quickly.
     return free_port()
-
-
-def script_env(tmp_path: Path, port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        KIZUNA_EMBEDDED="1",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'kizuna.sqlite3'}",
-        PORT=str(port),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def get_status(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return None
-
-
-def port_accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def test_run_script_lists_the_same_key_logins_as_seed_demo():
@@ -102,13 +57,43 @@ def test_embedded_mode_is_chosen_when_postgres_and_redis_do_not_answer():
     assert "Redis" in why
 
 
-def test_embedded_children_never_get_a_postgres_url():
+def test_embedded_children_get_the_private_cluster_url_whatever_was_set():
+    socket_url = "postgres://kizuna@:5432/kizuna?host=/srv/pg"
     env = load_run().child_environment(
-        {"DATABASE_URL": "postgres://postgres@127.0.0.1:1/kizuna"}, embedded=True
+        {"DATABASE_URL": "postgres://postgres@127.0.0.1:1/kizuna"},
+        embedded=True,
+        embedded_url=socket_url,
     )
 
     assert env["KIZUNA_EMBEDDED"] == "1"
-    assert env["DATABASE_URL"].startswith("sqlite:///")
+    assert env["DATABASE_URL"] == socket_url
+
+
+def test_the_dev_defaults_are_the_settings_defaults():
+    run = load_run()
+
+    assert run.DEFAULT_DATABASE_URL == settings.DEFAULT_DATABASE_URL
+    assert run.DEFAULT_REDIS_URL == settings.DEFAULT_REDIS_URL
+
+
+def test_the_private_cluster_url_reaches_django_as_a_socket(tmp_path):
+    embedded_pg = load("embedded_pg")
+    cluster = embedded_pg.EmbeddedPostgres(data_dir=tmp_path / "a b", bindir=tmp_path)
+
+    config = environ.Env.db_url_config(cluster.url("kizuna"))
+
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert config["NAME"] == "kizuna"
+    assert config["USER"] == embedded_pg.SUPERUSER
+    assert config["OPTIONS"]["host"] == str(tmp_path / "a b")
+
+
+def test_missing_postgresql_binaries_are_named_with_the_package_to_install(tmp_path):
+    embedded_pg = load("embedded_pg")
+    environ_ = {"KIZUNA_PG_BINDIR": str(tmp_path)}
+
+    with pytest.raises(embedded_pg.EmbeddedPostgresError, match="apt-get install postgresql"):
+        embedded_pg.EmbeddedPostgres.from_environment(environ_)
 
 
 def test_port_in_use_is_reported_clearly(tmp_path):
@@ -120,7 +105,12 @@ def test_port_in_use_is_reported_clearly(tmp_path):
         result = subprocess.run(
             [sys.executable, str(RUN_PY)],
             cwd=BASE_DIR,
-            env=script_env(tmp_path, port),
+            env={
+                **os.environ,
+                "KIZUNA_EMBEDDED": "1",
+                "KIZUNA_EMBEDDED_PGDATA": str(tmp_path / "pg"),
+                "PORT": str(port),
+            },
             capture_output=True,
             text=True,
             timeout=30,
@@ -129,47 +119,19 @@ def test_port_in_use_is_reported_clearly(tmp_path):
     assert result.returncode == 1
     assert f"port {port}" in result.stdout
     assert "already in use" in result.stdout
+    assert not Path(tmp_path / "pg").exists()  # nothing was started
 
 
-def test_run_script_serves_the_login_page_and_stops_everything_on_sigint(tmp_path):
-    port = free_port()
-    log = (tmp_path / "run.log").open("w+b")
-    proc = subprocess.Popen(
-        [sys.executable, str(RUN_PY)],
-        cwd=BASE_DIR,
-        env=script_env(tmp_path, port),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        status = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            status = get_status(f"http://127.0.0.1:{port}/login/")
-            if status == 200:
-                break
-            time.sleep(0.5)
-        # Daphne answers a moment before run.py prints its banner: wait for the banner too.
-        banner_deadline = time.monotonic() + 15
-        while True:
-            log.seek(0)
-            output = log.read().decode(errors="replace")
-            if "kizuna-demo" in output or time.monotonic() > banner_deadline:
-                break
-            time.sleep(0.2)
-        assert status == 200, output
-        assert "EMBEDDED" in output
-        assert f"http://127.0.0.1:{port}/" in output
-        assert "kizuna-demo" in output
+@pytest.mark.skipif(os.geteuid() != 0, reason="the cluster changes user only under root")
+def test_as_root_a_checkout_in_a_private_folder_keeps_its_cluster_in_the_postgres_home(tmp_path):
+    # pytest's base folder is private to root, as /root is on a new server.
+    embedded_pg = load("embedded_pg")
+    private = tmp_path / "var" / "embedded-pg"
 
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
+    data_dir, why = embedded_pg.choose_data_dir({}, default=private)
 
-        assert code == 0
-        assert not port_accepts(port)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+    assert why is not None
+    assert str(private.parent) in why
+    assert data_dir.is_relative_to(pwd.getpwnam("postgres").pw_dir)
+    assert embedded_pg.reachable_by("postgres", data_dir.parent)
+    assert embedded_pg.choose_data_dir({"KIZUNA_EMBEDDED_PGDATA": str(private)})[0] == private
