@@ -57,6 +57,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: no other middleware, view or the database meets an over-long URL, a NUL in a
+    # query, header or form, or a mangled cookie (config/middleware.py).
+    "config.middleware.UntrustedInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -224,11 +227,18 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        # DRF's, behind config.untrusted's checks: size, depth, NUL and lone surrogates.
+        "config.parsers.JSONParser",
+        "config.parsers.FormParser",
+        "config.parsers.MultiPartParser",
     ],
 }
+# What a client may send (config/untrusted.py, config/middleware.py). The URL limit is half
+# of what Daphne (Twisted) reads at all: a request line and headers over 16 KiB get a bare
+# 400 from the server before the app sees them.
+KIZUNA_MAX_URL_BYTES = env.int("KIZUNA_MAX_URL_BYTES", default=8 * 1024)
+KIZUNA_JSON_MAX_BYTES = env.int("KIZUNA_JSON_MAX_BYTES", default=1024 * 1024)
+KIZUNA_JSON_MAX_DEPTH = env.int("KIZUNA_JSON_MAX_DEPTH", default=32)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kizuna API",
     "DESCRIPTION": "電子連絡帳 — threads and shared records for home-care teams",
@@ -242,6 +252,11 @@ SPECTACULAR_SETTINGS = {
         "ThreadKindEnum": "messaging.models.ThreadKind",
         "MessageKindEnum": "messaging.models.MessageKind",
     },
+    # Every operation's error answers, in the one error shape (config/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.add_error_responses",
+    ],
 }
 
 # --- Kizuna ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.reads import AuditedRows
-from config.api import paginate
+from config.api import Paginated, paginate
 from messaging import selectors, services
 from messaging.access import access_thread, thread_pk
 from messaging.models import Thread
@@ -26,13 +26,16 @@ from messaging.serializers import (
     MessagePageQuerySerializer,
     MessagePageSerializer,
     MessagePostInputSerializer,
+    ReaderListSerializer,
     ReaderSerializer,
     ReadInputSerializer,
     ReadOutputSerializer,
+    RevisionListSerializer,
     RevisionSerializer,
     SearchQuerySerializer,
     SearchResultSerializer,
     SyncInputSerializer,
+    SyncOutputSerializer,
     ThreadListItemSerializer,
     ThreadOutputSerializer,
     TopicThreadInputSerializer,
@@ -49,7 +52,7 @@ def _thread_list_response(view: APIView, request: Request, qs: AuditedRows[Threa
     return paginator.get_paginated_response(ThreadListItemSerializer(page, many=True).data)
 
 
-class ThreadListView(APIView):
+class ThreadListView(Paginated, APIView):
     """My threads: unread counts, last message, patient name. POST opens a coordination thread."""
 
     @extend_schema(responses=ThreadListItemSerializer(many=True))
@@ -71,7 +74,7 @@ class ThreadListView(APIView):
         return Response(ThreadOutputSerializer(thread).data, status=status.HTTP_201_CREATED)
 
 
-class PatientThreadListView(APIView):
+class PatientThreadListView(Paginated, APIView):
     """A patient's threads (contact book and topics). POST opens a topic thread."""
 
     @extend_schema(responses=ThreadListItemSerializer(many=True))
@@ -103,6 +106,7 @@ class ThreadMessagesView(APIView):
     """GET: a cursor page of messages. POST: post a message (idempotent by `client_id`)."""
 
     @extend_schema(
+        operation_id="v1_threads_messages_list",  # a cursor page, not one message
         parameters=[
             OpenApiParameter("after", int, description="このseqより後を古い順に"),
             OpenApiParameter("before", int, description="このseqより前を新しい順に"),
@@ -173,7 +177,7 @@ class MessageDetailView(APIView):
         )
         return Response(message_data(message))
 
-    @extend_schema(responses=MessageOutputSerializer)
+    @extend_schema(responses={200: MessageOutputSerializer})  # the tombstone, not 204
     def delete(self, request: Request, thread_id: str, seq: str) -> Response:
         message = services.message_delete(signed_in(request), thread=thread_pk(thread_id), seq=seq)
         return Response(message_data(message))
@@ -182,7 +186,7 @@ class MessageDetailView(APIView):
 class MessageReadersView(APIView):
     """Who has read a message (既読), its author excepted."""
 
-    @extend_schema(responses=ReaderSerializer(many=True))
+    @extend_schema(responses=ReaderListSerializer)
     def get(self, request: Request, thread_id: str, seq: str) -> Response:
         thread = access_thread(request.user, thread_id)
         readers = selectors.message_readers(thread, seq)
@@ -194,7 +198,7 @@ class MessageReadersView(APIView):
 class MessageRevisionsView(APIView):
     """The earlier texts of an edited message, oldest first."""
 
-    @extend_schema(responses=RevisionSerializer(many=True))
+    @extend_schema(responses=RevisionListSerializer)
     def get(self, request: Request, thread_id: str, seq: str) -> Response:
         thread = access_thread(request.user, thread_id)
         revisions = selectors.message_revisions(request.user, thread, seq)
@@ -222,7 +226,7 @@ class ThreadReadView(APIView):
 class SyncView(APIView):
     """Everything missed in the named threads, and the latest seq of all my other threads."""
 
-    @extend_schema(request=SyncInputSerializer, responses=OpenApiResponse(description="sync"))
+    @extend_schema(request=SyncInputSerializer, responses=SyncOutputSerializer)
     def post(self, request: Request) -> Response:
         data = SyncInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -230,7 +234,7 @@ class SyncView(APIView):
         return Response(sync_data(result))
 
 
-class SearchView(APIView):
+class SearchView(Paginated, APIView):
     """Messages in my threads containing `q` (Japanese works), newest first."""
 
     @extend_schema(

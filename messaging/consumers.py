@@ -2,7 +2,9 @@
 
 Thin, like the API: it authenticates, joins its user's group, relays events, and hands posts
 and resyncs to the same services and selectors as the API. Every client frame gets an answer;
-a bad frame gets an error frame and the socket stays open.
+a bad frame gets an error frame and the socket stays open. Frames are decoded by
+`config.untrusted.load_json`, like the API's bodies: too large, too deep, or holding a NUL or a
+lone surrogate is an `invalid_frame` error, never a dropped connection.
 
 The channel layer (messaging/layer.py) is at-most-once and forgets group members after
 `group_expiry`, so the consumer re-joins its group on every ping (which refreshes the
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from audit.context import current_request, socket_context
 from config.errors import DomainError, Forbidden, NotFound
+from config.untrusted import RefusedInput, json_max_bytes, load_json
 from messaging import publish, selectors, services
 from messaging.groups import user_group
 from messaging.serializers import sync_data
@@ -93,12 +95,16 @@ def _known_threads(value: Any) -> dict[int, int]:
         raise FrameError("invalid_frame", _("threads は {スレッドID: seq} で指定してください。"))
     out: dict[int, int] = {}
     for key, seq in value.items():
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        # Both are bigints in the database: a larger number is not a thread or a seq.
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
             raise FrameError("invalid_frame", _("seq は0以上の整数で指定してください。"))
         try:
-            out[int(key)] = seq
+            pk = int(key)
         except ValueError:
-            raise FrameError("invalid_frame", _("スレッドIDは整数で指定してください。")) from None
+            pk = 0
+        if not 0 < pk < 2**63:
+            raise FrameError("invalid_frame", _("スレッドIDは整数で指定してください。"))
+        out[pk] = seq
     return out
 
 
@@ -194,10 +200,15 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         if text_data is None:
             await self._error("invalid_frame", _("JSONのテキストフレームで送ってください。"))
             return
+        if len(text_data) > json_max_bytes():
+            await self._error("invalid_frame", _("フレームが大きすぎます。"))
+            return
         try:
-            content = json.loads(text_data)
-        except ValueError:
-            await self._error("invalid_json", _("JSONとして読めません。"))
+            content = load_json(text_data)
+        except RefusedInput as exc:
+            # Unreadable JSON keeps its own code; too deep or bad text is a bad frame.
+            code = "invalid_json" if exc.code == "invalid_json" else "invalid_frame"
+            await self._error(code, str(exc.message), fields=exc.fields or None)
             return
         if not isinstance(content, dict):
             await self._error("invalid_frame", _("フレームはJSONオブジェクトです。"))
@@ -247,7 +258,7 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         code: str,
         message: str,
         *,
-        fields: dict[str, list[str]] | None = None,
+        fields: dict[str, list[Any]] | None = None,
         ref: Any = None,
     ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": str(message)}

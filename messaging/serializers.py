@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from config import fields as strict
 from messaging.models import (
     BODY_MAX_LENGTH,
     BODY_REQUIRED,
@@ -148,23 +149,23 @@ BODY_ERRORS: dict[str, Any] = {
 
 
 class MessagePostInputSerializer(serializers.Serializer[Any]):
-    client_id = serializers.UUIDField(
+    client_id = strict.UUIDField(
         error_messages={"invalid": _("client_id はUUIDで指定してください。")}
     )
-    body = serializers.CharField(max_length=BODY_MAX_LENGTH, error_messages=BODY_ERRORS)
+    body = strict.CharField(max_length=BODY_MAX_LENGTH, error_messages=BODY_ERRORS)
     kind = serializers.ChoiceField(choices=MessageKind.choices, default=MessageKind.NOTE)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    reply_to = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    reply_to = strict.IntegerField(min_value=1, required=False, allow_null=True)
 
 
 class MessageEditInputSerializer(serializers.Serializer[Any]):
-    body = serializers.CharField(max_length=BODY_MAX_LENGTH, error_messages=BODY_ERRORS)
+    body = strict.CharField(max_length=BODY_MAX_LENGTH, error_messages=BODY_ERRORS)
 
 
 class MessagePageQuerySerializer(serializers.Serializer[Any]):
-    after = serializers.IntegerField(min_value=0, required=False)
-    before = serializers.IntegerField(min_value=1, required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    after = strict.IntegerField(min_value=0, required=False)
+    before = strict.IntegerField(min_value=1, required=False)
+    limit = strict.IntegerField(min_value=1, max_value=200, default=50)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "after" in attrs and "before" in attrs:
@@ -181,7 +182,7 @@ class MessagePageSerializer(serializers.Serializer[Any]):
 
 
 class ReadInputSerializer(serializers.Serializer[Any]):
-    seq = serializers.IntegerField(min_value=0)
+    seq = strict.IntegerField(min_value=0)
 
 
 class ReadOutputSerializer(serializers.Serializer[Any]):
@@ -194,17 +195,28 @@ class ReaderSerializer(serializers.Serializer[Any]):
     last_read_seq = serializers.IntegerField()
 
 
+class ReaderListSerializer(serializers.Serializer[Any]):
+    """Who has read a message: all of them (a care team), so no pages."""
+
+    count = serializers.IntegerField()
+    results = ReaderSerializer(many=True)
+
+
 class RevisionSerializer(serializers.Serializer[Any]):
     body = serializers.CharField()
     edited_by = UserRefSerializer()
     replaced_at = serializers.DateTimeField()
 
 
+class RevisionListSerializer(serializers.Serializer[Any]):
+    results = RevisionSerializer(many=True)
+
+
 MAX_SYNC_THREADS = 2000
 
 
 class SyncInputSerializer(serializers.Serializer[Any]):
-    threads = serializers.DictField(child=serializers.IntegerField(min_value=0), default=dict)
+    threads = serializers.DictField(child=strict.IntegerField(min_value=0), default=dict)
 
     def validate_threads(self, value: dict[str, int]) -> dict[int, int]:
         if len(value) > MAX_SYNC_THREADS:
@@ -212,31 +224,50 @@ class SyncInputSerializer(serializers.Serializer[Any]):
         out: dict[int, int] = {}
         for key, seq in value.items():
             try:
-                out[int(key)] = seq
+                pk = int(key)
             except (TypeError, ValueError):
-                raise serializers.ValidationError(
-                    _("スレッドIDは整数で指定してください。")
-                ) from None
+                pk = 0
+            if not 0 < pk < 2**63:  # a thread id is a positive bigint
+                raise serializers.ValidationError(_("スレッドIDは整数で指定してください。"))
+            out[pk] = seq
         return out
 
 
 class TopicThreadInputSerializer(serializers.Serializer[Any]):
-    title = serializers.CharField(max_length=200)
+    title = strict.CharField(max_length=200)
 
 
 class CoordinationThreadInputSerializer(serializers.Serializer[Any]):
-    title = serializers.CharField(max_length=200)
-    organization = serializers.IntegerField(required=False)
-    network = serializers.IntegerField(required=False)
+    title = strict.CharField(max_length=200)
+    organization = strict.IntegerField(required=False)
+    network = strict.IntegerField(required=False)
 
 
 class SearchQuerySerializer(serializers.Serializer[Any]):
-    q = serializers.CharField(max_length=200)
+    q = strict.CharField(max_length=200)
 
 
 class SearchResultSerializer(serializers.Serializer[Any]):
     thread = ThreadOutputSerializer()
     message = MessageOutputSerializer()
+
+
+class SyncThreadSerializer(serializers.Serializer[Any]):
+    """One thread of a sync answer; `messages` and `has_more` only for the threads named."""
+
+    thread = ThreadOutputSerializer()
+    last_seq = serializers.IntegerField()
+    last_read_seq = serializers.IntegerField()
+    unread = serializers.IntegerField()
+    messages = MessageOutputSerializer(many=True, required=False)
+    has_more = serializers.BooleanField(required=False)
+
+
+class SyncOutputSerializer(serializers.Serializer[Any]):
+    """The shape of `sync_data`, for the schema: threads by id (as text), removed ids."""
+
+    threads = serializers.DictField(child=SyncThreadSerializer())
+    removed = serializers.ListField(child=serializers.IntegerField())
 
 
 def sync_data(result: SyncResult) -> dict[str, Any]:

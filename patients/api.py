@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import paginate
+from config.api import Paginated, paginate
 from patients import selectors, services
 from patients.access import Capability, access_patient, record_capability
 from patients.serializers import (
@@ -83,7 +83,7 @@ def _paginated(
 # --- patients ----------------------------------------------------------------------------
 
 
-class PatientListView(APIView):
+class PatientListView(Paginated, APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, required=False),
@@ -191,7 +191,7 @@ class ConsentView(APIView):
         consent = services.consent_record(signed_in(request), patient_id, **data)
         return Response(ConsentOutSerializer(consent).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=ConsentOutSerializer)
+    @extend_schema(request=None, responses={200: ConsentOutSerializer})  # the withdrawn one
     def delete(self, request: Request, patient_id: int) -> Response:
         consent = services.consent_withdraw(signed_in(request), patient_id)
         return Response(ConsentOutSerializer(consent).data)
@@ -200,7 +200,7 @@ class ConsentView(APIView):
 # --- the shared record -------------------------------------------------------------------
 
 
-class RecordItemListView(APIView):
+class RecordItemListView(Paginated, APIView):
     """GET and POST one of the record's lists. `kind` is set per route by `as_view(kind=...)`."""
 
     kind: str = ""
@@ -274,7 +274,7 @@ def record_views(kind: str) -> tuple[type[APIView], type[APIView]]:
     return ListView, DetailView
 
 
-class RecordHistoryView(APIView):
+class RecordHistoryView(Paginated, APIView):
     @extend_schema(responses=RecordChangeOutSerializer(many=True))
     def get(self, request: Request, patient_id: int) -> Response:
         changes = selectors.record_history(request.user, patient_id)

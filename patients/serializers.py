@@ -12,6 +12,8 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from config import fields as strict
+from config.fields import StrictModelSerializer
 from patients.models import (
     Allergy,
     BreakGlassGrant,
@@ -95,28 +97,28 @@ class PatientOutSerializer(serializers.ModelSerializer[Patient]):
 
 
 class PatientCreateInSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=100)
-    name_kana = serializers.CharField(max_length=100)
+    name = strict.CharField(max_length=100)
+    name_kana = strict.CharField(max_length=100)
     date_of_birth = serializers.DateField()
     sex = serializers.ChoiceField(choices=Sex.choices)
     care_level = serializers.ChoiceField(choices=CareLevel.choices, default=CareLevel.NONE)
     status = serializers.ChoiceField(choices=PatientStatus.choices, default=PatientStatus.AT_HOME)
-    managing_organization_id = serializers.IntegerField()
-    primary_physician_id = serializers.IntegerField()
-    consent_note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    managing_organization_id = strict.IntegerField()
+    primary_physician_id = strict.IntegerField()
+    consent_note = strict.CharField(max_length=500, required=False, allow_blank=True)
 
 
 class PatientUpdateInSerializer(serializers.Serializer[Any]):
     """Used with `partial=True`: only the fields sent are changed."""
 
-    name = serializers.CharField(max_length=100)
-    name_kana = serializers.CharField(max_length=100)
+    name = strict.CharField(max_length=100)
+    name_kana = strict.CharField(max_length=100)
     date_of_birth = serializers.DateField()
     sex = serializers.ChoiceField(choices=Sex.choices)
     care_level = serializers.ChoiceField(choices=CareLevel.choices)
     status = serializers.ChoiceField(choices=PatientStatus.choices)
-    address = serializers.CharField(max_length=300, allow_blank=True)
-    phone = serializers.CharField(max_length=30, allow_blank=True)
+    address = strict.CharField(max_length=300, allow_blank=True)
+    phone = strict.CharField(max_length=30, allow_blank=True)
 
 
 # --- care team ---------------------------------------------------------------------------
@@ -134,9 +136,9 @@ class CareTeamMemberOutSerializer(serializers.ModelSerializer[CareTeamMember]):
 
 
 class CareTeamAddInSerializer(serializers.Serializer[Any]):
-    user_id = serializers.IntegerField()
+    user_id = strict.IntegerField()
     role = serializers.ChoiceField(choices=CareRole.choices)
-    organization_id = serializers.IntegerField(required=False, allow_null=True)
+    organization_id = strict.IntegerField(required=False, allow_null=True)
     start_date = serializers.DateField(required=False, allow_null=True)
     end_date = serializers.DateField(required=False, allow_null=True)
 
@@ -146,7 +148,7 @@ class CareTeamEndInSerializer(serializers.Serializer[Any]):
 
 
 class ReplacePrimaryInSerializer(serializers.Serializer[Any]):
-    user_id = serializers.IntegerField()
+    user_id = strict.IntegerField()
     start_date = serializers.DateField(required=False, allow_null=True)
 
 
@@ -164,7 +166,7 @@ class ConsentOutSerializer(serializers.ModelSerializer[Consent]):
 
 
 class ConsentInSerializer(serializers.Serializer[Any]):
-    note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    note = strict.CharField(max_length=500, required=False, allow_blank=True)
 
 
 # --- the shared record -------------------------------------------------------------------
@@ -172,31 +174,31 @@ class ConsentInSerializer(serializers.Serializer[Any]):
 _ITEM_OUT_FIELDS = ["id", "created_at", "updated_at", "updated_by"]
 
 
-class ProblemInSerializer(serializers.ModelSerializer[Problem]):
+class ProblemInSerializer(StrictModelSerializer[Problem]):
     class Meta:
         model = Problem
         fields = ["name", "onset_date", "is_active", "note"]
 
 
-class MedicationInSerializer(serializers.ModelSerializer[Medication]):
+class MedicationInSerializer(StrictModelSerializer[Medication]):
     class Meta:
         model = Medication
         fields = ["name", "dose", "start_date", "end_date", "note"]
 
 
-class AllergyInSerializer(serializers.ModelSerializer[Allergy]):
+class AllergyInSerializer(StrictModelSerializer[Allergy]):
     class Meta:
         model = Allergy
         fields = ["substance", "reaction", "severity"]
 
 
-class MedicalDeviceInSerializer(serializers.ModelSerializer[MedicalDevice]):
+class MedicalDeviceInSerializer(StrictModelSerializer[MedicalDevice]):
     class Meta:
         model = MedicalDevice
         fields = ["name", "since", "note"]
 
 
-class EmergencyContactInSerializer(serializers.ModelSerializer[EmergencyContact]):
+class EmergencyContactInSerializer(StrictModelSerializer[EmergencyContact]):
     class Meta:
         model = EmergencyContact
         fields = ["name", "relationship", "phone", "is_key_person", "note"]
@@ -257,9 +259,9 @@ class CareWishOutSerializer(serializers.ModelSerializer[CareWish]):
 
 class CareWishInSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=WishKind.choices)
-    preference = serializers.CharField(max_length=300)
-    hospital_id = serializers.IntegerField(required=False, allow_null=True)
-    note = serializers.CharField(required=False, allow_blank=True)
+    preference = strict.CharField(max_length=300)
+    hospital_id = strict.IntegerField(required=False, allow_null=True)
+    note = strict.CharField(required=False, allow_blank=True)
 
 
 class WishesOutSerializer(serializers.Serializer[Any]):
@@ -271,8 +273,8 @@ class WishesOutSerializer(serializers.Serializer[Any]):
 
 
 class BreakGlassInSerializer(serializers.Serializer[Any]):
-    reason = serializers.CharField()
-    hours = serializers.IntegerField(
+    reason = strict.CharField()
+    hours = strict.IntegerField(
         required=False, min_value=1, max_value=settings.BREAK_GLASS_MAX_HOURS
     )
 

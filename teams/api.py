@@ -16,11 +16,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.parsers import FormParser, MultiPartParser
 from teams import csv_io, selectors, services
 from teams.identity import signed_in
 from teams.models import Organization

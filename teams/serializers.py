@@ -12,6 +12,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from config import fields as strict
 from teams.models import (
     CapabilityCode,
     Membership,
@@ -101,31 +102,29 @@ class OrganizationFilterIn(serializers.Serializer[Any]):
     capability = serializers.ListField(
         child=serializers.ChoiceField(choices=CapabilityCode.choices), required=False
     )
-    area = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    area = strict.CharField(required=False, allow_blank=True, max_length=100)
+    q = strict.CharField(required=False, allow_blank=True, max_length=200)
 
 
 class OrganizationIn(serializers.Serializer[Any]):
     """Body of create and update. Types only; `teams.services` checks the values."""
 
-    name = serializers.CharField(required=False, allow_blank=True)
-    name_kana = serializers.CharField(required=False, allow_blank=True)
-    kind = serializers.CharField(required=False, allow_blank=True)
-    capabilities = serializers.ListField(
-        child=serializers.CharField(), required=False, allow_empty=True
-    )
-    area = serializers.CharField(required=False, allow_blank=True)
-    postal_code = serializers.CharField(required=False, allow_blank=True)
-    address = serializers.CharField(required=False, allow_blank=True)
-    phone = serializers.CharField(required=False, allow_blank=True)
-    fax = serializers.CharField(required=False, allow_blank=True)
-    notes = serializers.CharField(required=False, allow_blank=True)
+    name = strict.CharField(required=False, allow_blank=True)
+    name_kana = strict.CharField(required=False, allow_blank=True)
+    kind = strict.CharField(required=False, allow_blank=True)
+    capabilities = serializers.ListField(child=strict.CharField(), required=False, allow_empty=True)
+    area = strict.CharField(required=False, allow_blank=True)
+    postal_code = strict.CharField(required=False, allow_blank=True)
+    address = strict.CharField(required=False, allow_blank=True)
+    phone = strict.CharField(required=False, allow_blank=True)
+    fax = strict.CharField(required=False, allow_blank=True)
+    notes = strict.CharField(required=False, allow_blank=True)
 
 
 class OrganizationCreateIn(OrganizationIn):
-    name = serializers.CharField(allow_blank=True)
-    kind = serializers.CharField(allow_blank=True)
-    networks = serializers.ListField(child=serializers.IntegerField(), required=False)
+    name = strict.CharField(allow_blank=True)
+    kind = strict.CharField(allow_blank=True)
+    networks = serializers.ListField(child=strict.IntegerField(), required=False)
 
 
 class ImportIn(serializers.Serializer[Any]):
@@ -179,11 +178,11 @@ class PersonOut(serializers.ModelSerializer[User]):
 
 
 class PeopleFilterIn(serializers.Serializer[Any]):
-    organization = serializers.IntegerField(required=False, min_value=1)
+    organization = strict.IntegerField(required=False, min_value=1)
     profession = serializers.ChoiceField(
         choices=Profession.choices, required=False, allow_blank=True
     )
-    q = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    q = strict.CharField(required=False, allow_blank=True, max_length=100)
 
 
 class MeOut(serializers.ModelSerializer[User]):
