@@ -9,6 +9,7 @@ and reads made over the socket are audited with the same address and user agent.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -28,10 +29,21 @@ class RequestContext:
 current_request: ContextVar[RequestContext | None] = ContextVar("current_request", default=None)
 
 
+def _address(value: str | None) -> str | None:
+    """`value` if it is an IP address, else None: the audit row stores it as `inet`, and a
+    header that is not an address (no proxy in front, a client sending its own) would make
+    every audited read a database error."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
 def client_ip(request: HttpRequest) -> str | None:
     # Behind nginx the address comes in X-Real-IP, which nginx sets and clients cannot forge.
-    ip = request.META.get("HTTP_X_REAL_IP") or request.META.get("REMOTE_ADDR")
-    return ip or None
+    return _address(request.META.get("HTTP_X_REAL_IP")) or _address(request.META.get("REMOTE_ADDR"))
 
 
 def request_context(request: HttpRequest) -> RequestContext:
@@ -46,10 +58,10 @@ def socket_context(scope: Mapping[str, Any]) -> RequestContext:
     """The audit context of a WebSocket connection, from its ASGI scope: what
     `request_context` records for an HTTP request, read the same way."""
     headers = {name.lower(): value for name, value in scope.get("headers", [])}
-    ip = headers.get(b"x-real-ip", b"").decode("latin-1")
+    ip = _address(headers.get(b"x-real-ip", b"").decode("latin-1"))
     if not ip and scope.get("client"):
-        ip = str(scope["client"][0])
+        ip = _address(str(scope["client"][0]))
     return RequestContext(
-        ip_address=ip or None,
+        ip_address=ip,
         user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:USER_AGENT_MAX],
     )

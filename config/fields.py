@@ -55,7 +55,8 @@ class IntegerField(serializers.IntegerField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool | float):
+        # DRF's int() would also take "１２" (full-width digits): not what the schema says.
+        if isinstance(data, bool | float) or (isinstance(data, str) and not data.isascii()):
             self.fail("invalid")
         return super().to_internal_value(data)
 

@@ -6,18 +6,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.settings import api_settings
 
 from config import web
 
 api_v1: list[URLPattern | URLResolver] = [
-    # DRF's view names its own parsers; it gets the project's, which check what they read.
-    path(
-        "auth/token/",
-        ObtainAuthToken.as_view(parser_classes=api_settings.DEFAULT_PARSER_CLASSES),
-        name="api-token",
-    ),
     path("", include("messaging.api_urls")),  # first: posts and reads are most of the traffic
     path("", include("teams.api_urls")),
     path("", include("patients.api_urls")),

@@ -14,10 +14,12 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from config.parsers import FormParser, MultiPartParser
@@ -35,7 +37,16 @@ from teams.serializers import (
     OrganizationOut,
     PeopleFilterIn,
     PersonOut,
+    TokenIn,
 )
+
+
+class TokenApi(ObtainAuthToken):
+    """DRF's token view (user name and password in, `{"token"}` out), with the project's
+    parsers (DRF's view names its own, which do not check depth or text) and strict fields."""
+
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    serializer_class = TokenIn
 
 
 class ManagesDirectory(permissions.BasePermission):

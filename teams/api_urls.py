@@ -7,6 +7,7 @@ from django.urls import URLPattern, path
 from teams import api
 
 urlpatterns: list[URLPattern] = [
+    path("auth/token/", api.TokenApi.as_view(), name="api-token"),
     path("organizations/", api.OrganizationListApi.as_view(), name="api-organizations"),
     path(
         "organizations/export.csv",

@@ -11,6 +11,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from config import fields as strict
 from teams.models import (
@@ -136,6 +137,18 @@ class ImportReportOut(serializers.Serializer[Any]):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+
+class TokenIn(AuthTokenSerializer):
+    """DRF's token request, with strict text fields: a number is not a user name."""
+
+    username = strict.CharField(label="Username", write_only=True)
+    password = strict.CharField(
+        label="Password", style={"input_type": "password"}, trim_whitespace=False, write_only=True
+    )
 
 
 # --- people ---------------------------------------------------------------------------------
