@@ -13,7 +13,7 @@ include deploy/dev/defaults.env
 LOAD_DATABASE_URL ?= $(KIZUNA_DEV_POSTGRES)/kizuna_load
 BENCH_DATABASE_URL ?= $(KIZUNA_DEV_POSTGRES)/kizuna_bench
 
-.PHONY: run test lint typecheck pytest messages bench clean bootstrap bootstrap-test screenshots
+.PHONY: run test lint typecheck pytest messages bench clean bootstrap bootstrap-test screenshots schemathesis
 
 # The Debian packages of `make run` (Python 3.11 with venv, PostgreSQL, Redis, gettext), and of
 # the tests (those, plus Chromium, Japanese fonts, Node.js and npm).
@@ -72,6 +72,12 @@ screenshots: bootstrap-test $(STAMP) messages
 	bash deploy/dev/services.sh
 	$(BIN)/pytest --create-db tests/browser/test_web_app.py -k test_nurse_edits_the_yellow_card
 	cp tests/browser/artifacts/docs/screenshot-patient.png docs/screenshot-patient.png
+
+# The API fuzzed against its schema, longer than the run inside `make pytest` (5 examples per
+# operation, under a minute): 50 per operation, a few minutes (tests/test_schemathesis.py).
+schemathesis: bootstrap-test $(STAMP)
+	bash deploy/dev/services.sh
+	SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-50} $(BIN)/pytest tests/test_schemathesis.py --create-db
 
 clean:
 	rm -rf $(VENV) staticfiles

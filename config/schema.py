@@ -6,7 +6,8 @@ instead of a copy per view:
 - 400 everywhere: `config.middleware` refuses a NUL in a query string or header on any route,
   and views refuse bad parameters and bodies (`config.api.exception_handler`);
 - 401 and 403 where a session or a token is required;
-- 404 where the path names an object (missing and not-visible are one answer);
+- 404 where the path or the body names an object (a patient, a thread, an organization to
+  post for: missing and not-visible are one answer);
 - 413 and 415 where the operation takes a body (`config.api.JSONParser`, DRF's negotiation);
 - 414 everywhere: a URL over `KIZUNA_MAX_URL_BYTES` (`config.middleware`).
 There is no throttling, so no 429. Pages are not in the schema.
@@ -57,7 +58,7 @@ def _codes(path: str, operation: dict[str, Any]) -> list[str]:
     codes = ["400", "414"]
     if {} not in operation.get("security", [{}]):
         codes += ["401", "403"]
-    if "{" in path:
+    if "{" in path or "requestBody" in operation:
         codes.append("404")
     if "requestBody" in operation:
         codes += ["413", "415"]

@@ -381,3 +381,19 @@ def test_paginated_lists_are_envelopes_and_every_operation_documents_its_errors(
             ref = responses["200"]["content"]["application/json"]["schema"]["$ref"]
             page = components[ref.rsplit("/", 1)[1]]
             assert set(page["properties"]) == {"count", "next", "previous", "results"}, path
+
+
+def test_refusals_speak_the_requests_language(net, api_as):
+    response = api_as(net.nurse).get("/api/v1/patients/?q=%00", HTTP_ACCEPT_LANGUAGE="en")
+    error = _error(response, 400, "invalid")
+    assert error["message"] == "Invalid input."
+    assert error["fields"]["q"] == [
+        "Contains characters that are not allowed (such as the NUL character)."
+    ]
+    response = api_as(net.nurse).post(
+        "/api/v1/sync/",
+        "[" * 40 + "]" * 40,
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert _error(response, 400, "too_deep")["message"].startswith("The JSON is nested too deeply")
