@@ -19,10 +19,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from config.parsers import FormParser, MultiPartParser
+from config.parsers import FormParser, JSONParser, MultiPartParser
 from teams import csv_io, selectors, services
 from teams.identity import signed_in
 from teams.models import Organization
@@ -45,7 +44,7 @@ class TokenApi(ObtainAuthToken):
     """DRF's token view (user name and password in, `{"token"}` out), with the project's
     parsers (DRF's view names its own, which do not check depth or text) and strict fields."""
 
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
     serializer_class = TokenIn
 
 
