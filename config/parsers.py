@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, parsers, status
 
@@ -28,6 +29,12 @@ class RefusedInputError(exceptions.ParseError):
         super().__init__(detail=str(refused.message), code=refused.code)
         self.status_code = refused.status
         self.refused = refused
+
+
+def _too_many_fields() -> RefusedInputError:
+    # Django's own limits (DATA_UPLOAD_MAX_NUMBER_FIELDS, ..._MEMORY_SIZE) raise
+    # SuspiciousOperation, which DRF does not render: a bare HTML 400 instead of the shape.
+    return RefusedInputError(RefusedInput("invalid", _("リクエストが大きすぎます。")))
 
 
 def _refuse_bad_form_text(data: Any) -> None:
@@ -60,13 +67,19 @@ class FormParser(parsers.FormParser):
     """URL-encoded forms that reach DRF without Django's `request.POST` (PATCH, PUT)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except SuspiciousOperation:
+            raise _too_many_fields() from None
         _refuse_bad_form_text(data)
         return data
 
 
 class MultiPartParser(parsers.MultiPartParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        result = super().parse(stream, media_type, parser_context)
+        try:
+            result = super().parse(stream, media_type, parser_context)
+        except SuspiciousOperation:
+            raise _too_many_fields() from None
         _refuse_bad_form_text(result.data)
         return result

@@ -231,6 +231,15 @@ def test_nul_in_an_api_form_body_is_a_field_error(net, api_as):
     assert list(_error(response, 400, "invalid")["fields"]) == ["phone"]
 
 
+def test_an_api_form_with_too_many_fields_is_a_400_in_the_error_shape(net, api_as):
+    url = f"/api/v1/patients/{net.patient.pk}/"
+    body = "&".join(f"f{i}=x" for i in range(1500))
+    response = api_as(net.primary).patch(
+        url, body, content_type="application/x-www-form-urlencoded"
+    )
+    _error(response, 400, "invalid")
+
+
 def test_nul_in_a_header_is_a_400(net, api):
     response = api.get("/api/v1/me/", HTTP_AUTHORIZATION="Token abc\x00def")
     _error(response, 400, "invalid")
