@@ -29,7 +29,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from config.api import error_body
 from config.untrusted import BAD_TEXT_MESSAGE, bad_text_fields, has_bad_text
@@ -48,8 +48,7 @@ class UntrustedInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        with translation.override(translation.get_language_from_request(request)):
-            refusal = self.refusal(request)
+        refusal = self.refusal(request)
         if refusal is not None:
             return refusal
         return self.get_response(request)
@@ -83,8 +82,21 @@ class UntrustedInputMiddleware:
         request: HttpRequest,
         status: int,
         code: str,
-        message: str,
+        message: Any,
         fields: dict[str, list[Any]] | None = None,
+    ) -> HttpResponse:
+        # This runs before LocaleMiddleware: the refusal picks the request's language itself,
+        # only when there is one to say (working it out costs more than all the checks).
+        with translation.override(translation.get_language_from_request(request)):
+            return self._answer(request, status, code, message, fields)
+
+    def _answer(
+        self,
+        request: HttpRequest,
+        status: int,
+        code: str,
+        message: Any,
+        fields: dict[str, list[Any]] | None,
     ) -> HttpResponse:
         if request.path.startswith(API_PREFIX):
             shown = {k: [str(m) for m in v] for k, v in (fields or {}).items()}
