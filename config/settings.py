@@ -140,6 +140,10 @@ else:
             "BACKEND": "messaging.layer.KizunaPubSubLayer",
             "CONFIG": {
                 "url": REDIS_URL,
+                # Empty: one name space per database and Redis database
+                # (`messaging.layer.deployment_prefix`), so deployments sharing a Redis server
+                # never hear each other.
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default=""),
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
                 "expiry": 60,
                 "group_expiry": env.int("CHANNEL_LAYER_GROUP_EXPIRY", default=86400),

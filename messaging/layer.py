@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 import uuid
@@ -62,13 +63,31 @@ def _unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False)
 
 
+def deployment_prefix(url: str) -> str:
+    """The layer's name space when none is configured: one per database and Redis database.
+
+    Redis publish/subscribe channels are shared by every database number of a Redis server,
+    so two deployments (or a deployment and a test run) on one server would receive each
+    other's events, message bodies included, for users that share an id. Derived from where
+    the store of record is (host, port, database name: a test run's database has its own
+    name) and the Redis database number, so each deployment hears only itself, with no
+    setting to forget; `CHANNEL_LAYER_PREFIX` names it explicitly. Read when the layer is
+    made, which is after the test database has its name.
+    """
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    where = f"{db.get('HOST')}:{db.get('PORT')}/{db.get('NAME')}|{urlsplit(url).path}"
+    return "kz-" + hashlib.sha256(where.encode()).hexdigest()[:16]
+
+
 class KizunaPubSubLayer(BaseChannelLayer):
     extensions = ["groups", "flush"]
 
     def __init__(
         self,
         url: str = "redis://127.0.0.1:6379/0",
-        prefix: str = "kizuna",
+        prefix: str = "",
         capacity: int = 1000,
         expiry: int = 60,
         group_expiry: int = 86400,
@@ -76,7 +95,7 @@ class KizunaPubSubLayer(BaseChannelLayer):
     ) -> None:
         super().__init__(expiry=expiry, capacity=capacity, **kwargs)
         self.url = url
-        self.prefix = prefix
+        self.prefix = prefix or deployment_prefix(url)
         self.group_expiry = group_expiry
         self.process = uuid.uuid4().hex[:12]  # names this process's specific channels
         self._loops: dict[asyncio.AbstractEventLoop, _LoopLayer] = {}

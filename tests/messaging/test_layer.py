@@ -157,3 +157,35 @@ async def test_after_redis_restarts_every_inbox_hears_of_the_loss_and_events_flo
     finally:
         await layer.flush()
         server.stop()
+
+
+def _layer_for_database(name: str) -> KizunaPubSubLayer:
+    """A layer with the default name space, made while the database is called `name`."""
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    real = db["NAME"]
+    db["NAME"] = name
+    try:
+        return KizunaPubSubLayer(url=URL)
+    finally:
+        db["NAME"] = real
+
+
+async def test_two_deployments_on_one_redis_do_not_hear_each_other() -> None:
+    """Redis pub/sub channels are shared by every database number of a server: without a
+    name space per deployment, a test run and a deployment (or two deployments) on one Redis
+    received each other's events for users that share an id."""
+    ours, theirs = _layer_for_database("kizuna_a"), _layer_for_database("kizuna_b")
+    again = _layer_for_database("kizuna_a")
+    assert ours.prefix != theirs.prefix
+    assert ours.prefix == again.prefix  # the same deployment, another process: one space
+    try:
+        mine = await joined(ours, "user.1")
+        other = await joined(theirs, "user.1")
+        await again.group_send("user.1", {"type": "kizuna.event", "text": "体温 38.7"})
+        assert await receive(ours, mine) == {"type": "kizuna.event", "text": "体温 38.7"}
+        assert await receive(theirs, other) is None
+    finally:
+        for layer in (ours, theirs, again):
+            await layer.flush()
