@@ -46,7 +46,6 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "channels",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "django_htmx",
     "django_celery_beat",
@@ -185,11 +184,19 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 SESSION_COOKIE_AGE = 12 * 60 * 60
+# An API token stops working after this long without a request (teams.models.ApiToken).
+KIZUNA_API_TOKEN_IDLE_SECONDS = env.int("KIZUNA_API_TOKEN_IDLE_SECONDS", default=12 * 60 * 60)
+# Its last use is written at most this often: a write on every API request would double the
+# cost of the reads.
+KIZUNA_API_TOKEN_TOUCH_SECONDS = env.int("KIZUNA_API_TOKEN_TOUCH_SECONDS", default=60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG

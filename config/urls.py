@@ -26,6 +26,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", include("teams.account_urls")),
     path("audit/", include("audit.urls")),
     path("directory/", include("teams.urls")),
     path("", include("messaging.urls")),

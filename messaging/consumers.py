@@ -12,6 +12,12 @@ membership) and, as a second line, closes with code 4000 ("cycle") before the ex
 client reconnects and resyncs. It also closes with 4000 when the layer reports that its Redis
 subscription broke (`kizuna.lost`): events may have been lost, and the client's resync on
 reconnect fetches them from the database.
+
+A socket is signed in with its web session. When that session ends (logout, a device revoked,
+a password change, an administrator), teams announces it and the revocation names the
+session by its tag (`teams.models.session_tag`): the socket closes with 4003. A session that
+simply expires closes its socket when the store's expiry date passes: read once at connect,
+and checked again then (the session may have been extended meanwhile).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import current_request, socket_context
@@ -32,7 +39,8 @@ from config.untrusted import RefusedInput, json_max_bytes, load_json
 from messaging import publish, selectors, services
 from messaging.groups import user_group
 from messaging.serializers import sync_data
-from teams.models import User
+from teams.models import User, session_tag
+from teams.selectors import live_session_keys, session_expires_at
 
 if TYPE_CHECKING:
     # channels ships no types; its `database_sync_to_async` is asgiref's `SyncToAsync` (plus
@@ -109,6 +117,20 @@ def _known_threads(value: Any) -> dict[int, int]:
 
 
 @database_sync_to_async
+def _session_deadline(session_key: str | None) -> float | None:
+    """Seconds from now until the session expires (None: the store cannot tell)."""
+    expiry = session_expires_at(session_key)
+    if expiry is None:
+        return None
+    return (expiry - timezone.now()).total_seconds()
+
+
+@database_sync_to_async
+def _session_live(session_key: str) -> bool:
+    return bool(live_session_keys([session_key]))
+
+
+@database_sync_to_async
 def _resync(user: User, known: dict[int, int]) -> dict[str, Any]:
     result = selectors.sync(user, known)
     return sync_data(result)
@@ -131,6 +153,9 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
     user: User  # set by `connect` before the socket is accepted
     group: str | None = None
     keepalive: asyncio.Task[None] | None = None
+    session_key: str | None = None
+    session_tag = ""  # names this socket's session in revocations
+    session_deadline: float | None = None  # loop time at which the session expires
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the handler of `message`, without channels' per-message connection clean-up.
@@ -153,6 +178,12 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.user = user
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None)
+        self.session_tag = session_tag(self.session_key)
+        remaining = await _session_deadline(self.session_key)
+        if remaining is not None:
+            self.session_deadline = asyncio.get_running_loop().time() + remaining
         # For this connection's task, whose context the database calls copy: audit rows of
         # posts and reads made over the socket carry its address and user agent.
         current_request.set(socket_context(self.scope))
@@ -174,18 +205,29 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.close_channel(self.channel_name)
 
     async def _keepalive(self) -> None:
-        """Ping, refresh the group membership, and cycle the socket before the group expires."""
+        """Ping, refresh the group membership, cycle the socket before the group expires, and
+        close it when its session expires."""
         loop = asyncio.get_running_loop()
         interval = ping_seconds()
         deadline = loop.time() + cycle_seconds()
+        next_ping = loop.time() + interval
         while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            now = loop.time()
+            if now >= deadline:
                 await self.close(code=CYCLE_CLOSE_CODE)
                 return
-            await asyncio.sleep(min(interval, remaining))
-            if loop.time() >= deadline:
+            wake = min(deadline, next_ping)
+            if self.session_deadline is not None:
+                wake = min(wake, self.session_deadline)
+            await asyncio.sleep(max(wake - now, 0.0))
+            now = loop.time()
+            expired = self.session_deadline is not None and now >= self.session_deadline
+            if expired and not await self._session_still_valid():
+                await self.close(code=SIGNED_OUT_CLOSE_CODE)
+                return
+            if now < next_ping or now >= deadline:
                 continue
+            next_ping = now + interval
             try:
                 await self.send_json({"type": "ping"})
                 # group_add again moves our membership's timestamp forward: the layer only
@@ -193,6 +235,17 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_add(self.group, self.channel_name)
             except Exception:
                 logger.exception("keepalive failed for %s", self.channel_name)
+
+    async def _session_still_valid(self) -> bool:
+        """At the session's expiry date: is it still there (extended meanwhile)? Then wait
+        for its new expiry date."""
+        key = self.session_key
+        if not key or not await _session_live(key):
+            return False
+        remaining = await _session_deadline(key)
+        loop = asyncio.get_running_loop()
+        self.session_deadline = None if remaining is None else loop.time() + remaining
+        return True
 
     # --- client frames -------------------------------------------------------------------
 
@@ -280,6 +333,11 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CYCLE_CLOSE_CODE)
 
     async def kizuna_revoke(self, message: dict[str, Any]) -> None:
-        """Close this socket: its user's access changed (`publish.revoke_on_commit`)."""
+        """Close this socket: its user's access changed (`publish.revoke_on_commit`), or
+        sessions of theirs ended (`publish.revoke_sessions_on_commit`: only if this socket's
+        session is among them)."""
+        sessions = message.get("sessions")
+        if sessions is not None and self.session_tag not in sessions:
+            return
         signed_out = message.get("reason") == "signed_out"
         await self.close(code=SIGNED_OUT_CLOSE_CODE if signed_out else ACCESS_CHANGED_CLOSE_CODE)

@@ -133,6 +133,22 @@ def revoke_on_commit(user_ids: Iterable[int], *, reason: str) -> None:
         )
 
 
+def revoke_sessions_on_commit(user_id: int, session_tags: Iterable[str] | None) -> None:
+    """Close the sockets of these sessions of one person once the current transaction
+    commits (reason "signed_out"); `None`: every socket of theirs.
+
+    Sent to the person's group, which each of their sockets is in: a socket of another session
+    of theirs compares its own tag and stays open. A session needs no group of its own.
+    """
+    message: dict[str, Any] = {"type": "kizuna.revoke", "reason": "signed_out"}
+    if session_tags is not None:
+        tags = sorted({t for t in session_tags if t})
+        if not tags:
+            return
+        message["sessions"] = tags
+    transaction.on_commit(lambda: send_control([user_id], message))
+
+
 def send_control(user_ids: Iterable[int], message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     groups = [user_group(uid) for uid in user_ids]

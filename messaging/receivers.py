@@ -6,6 +6,9 @@ The one place where messaging's reactions are connected (from `MessagingConfig.r
   screens resync and drop the threads they no longer see;
 - emergency access (break glass) is announced in the patient's contact book;
 - a user deactivated or with a new password has their sockets closed (`messaging.revocation`);
+- web sessions that ended (logout, a device revoked, a password change, an administrator
+  ending someone's access: `teams.signals.sessions_ended`) have their sockets closed after
+  the commit;
 - a new message that calls for a notice is handed to the Celery task, after its commit;
 - the patient page shows the contact book (`patients.panels`).
 """
@@ -20,13 +23,14 @@ from django.db.models.signals import pre_save
 
 from messaging import services, signals
 from messaging.models import Message
-from messaging.publish import revoke_on_commit
+from messaging.publish import revoke_on_commit, revoke_sessions_on_commit
 from messaging.revocation import user_pre_save
 from messaging.tasks import notify_message
 from messaging.web_selectors import ThreadPage, thread_page
 from patients import panels
 from patients import signals as patient_signals
 from patients.models import BreakGlassGrant, Patient
+from teams import signals as team_signals
 from teams.models import User
 
 logger = logging.getLogger(__name__)
@@ -38,6 +42,12 @@ def on_patient_created(sender: Any, *, patient: Patient, **kwargs: Any) -> None:
 
 def on_access_ended(sender: Any, *, user_ids: list[int], **kwargs: Any) -> None:
     revoke_on_commit(user_ids, reason="access_changed")
+
+
+def on_sessions_ended(
+    sender: Any, *, user_id: int, session_tags: list[str] | None, **kwargs: Any
+) -> None:
+    revoke_sessions_on_commit(user_id, session_tags)
 
 
 def on_break_glass_opened(sender: Any, *, grant: BreakGlassGrant, **kwargs: Any) -> None:
@@ -69,6 +79,7 @@ def connect() -> None:
     patient_signals.patient_created.connect(on_patient_created, dispatch_uid="kz-contact-book")
     patient_signals.access_ended.connect(on_access_ended, dispatch_uid="kz-access-ended")
     patient_signals.break_glass_opened.connect(on_break_glass_opened, dispatch_uid="kz-break-glass")
+    team_signals.sessions_ended.connect(on_sessions_ended, dispatch_uid="kz-sessions-ended")
     signals.message_posted.connect(on_message_posted, dispatch_uid="kz-notify")
     pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")
     panels.register(panels.Panel("contact_book", contact_book_panel))

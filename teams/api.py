@@ -1,4 +1,5 @@
-"""DRF views of the directory (連携リスト), people, networks and the signed-in user.
+"""DRF views of the directory (連携リスト), people, networks and the signed-in user, and of
+the ways in: API tokens (per device, expiring when idle), sessions, ending someone's access.
 
 Thin: parse with an input serializer, call a selector or a service, render with an output
 serializer. Every signed-in user may read; writes are for staff and network coordinators
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import SESSION_KEY, authenticate
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
@@ -23,9 +26,12 @@ from rest_framework.views import APIView
 
 from config.parsers import FormParser, JSONParser, MultiPartParser
 from teams import csv_io, selectors, services
+from teams.authentication import idle_seconds
 from teams.identity import signed_in
-from teams.models import Organization
+from teams.models import ApiToken, Organization, User
 from teams.serializers import (
+    AccessEndedOut,
+    DevicesOut,
     ImportIn,
     ImportReportOut,
     MeOut,
@@ -36,16 +42,9 @@ from teams.serializers import (
     OrganizationOut,
     PeopleFilterIn,
     PersonOut,
-    TokenIn,
+    TokenLoginIn,
+    TokenOut,
 )
-
-
-class TokenApi(ObtainAuthToken):
-    """DRF's token view (user name and password in, `{"token"}` out), with the project's
-    parsers (DRF's view names its own, which do not check depth or text) and strict fields."""
-
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
-    serializer_class = TokenIn
 
 
 class ManagesDirectory(permissions.BasePermission):
@@ -197,3 +196,95 @@ class NetworkDetailApi(APIView):
     @extend_schema(responses=NetworkOut)
     def get(self, request: Request, pk: int) -> Response:
         return Response(NetworkOut(selectors.network_get(pk)).data)
+
+
+# --- ways in: API tokens, sessions, ending someone's access ---------------------------------
+
+
+class TokenLoginApi(APIView):
+    """Sign in with a username and password: a new API token for this device."""
+
+    authentication_classes: list[type[Any]] = []
+    permission_classes: list[type[Any]] = []
+    # The project's parsers (DRF's token view named its own, which check neither depth nor text).
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(request=TokenLoginIn, responses=TokenOut, auth=[])
+    def post(self, request: Request) -> Response:
+        body = TokenLoginIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            username=body.validated_data["username"],
+            password=body.validated_data["password"],
+        )
+        if not isinstance(user, User):
+            raise ValidationError(
+                {"non_field_errors": [_("ユーザー名またはパスワードが正しくありません。")]},
+                code="authorization",
+            )
+        # Asked for from a signed-in web session of the same person: logging out of it
+        # revokes this token too. (DRF has replaced the request's user: this view
+        # authenticates nobody, so the session says whose it is.)
+        session = getattr(request._request, "session", None)
+        session_key = ""
+        if session is not None and session.get(SESSION_KEY) == str(user.pk):
+            session_key = session.session_key or ""
+        token, key = services.token_create(user, session_key=session_key)
+        return Response(
+            TokenOut({"token": key, "id": token.pk, "idle_expiry_seconds": idle_seconds()}).data
+        )
+
+
+class TokenLogoutApi(APIView):
+    """Sign out of the API: the token this request is made with stops working."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, ApiToken):
+            services.token_sign_out(signed_in(request), request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _devices(request: Request) -> dict[str, Any]:
+    user = signed_in(request)
+    session = getattr(request._request, "session", None)
+    context = {
+        "session_key": getattr(session, "session_key", None),
+        "token_id": request.auth.pk if isinstance(request.auth, ApiToken) else None,
+    }
+    return DevicesOut(
+        {"sessions": selectors.sessions_of(user), "tokens": selectors.tokens_of(user)},
+        context=context,
+    ).data
+
+
+class DevicesApi(APIView):
+    """The signed-in person's web sessions and API tokens."""
+
+    @extend_schema(responses=DevicesOut)
+    def get(self, request: Request) -> Response:
+        return Response(_devices(request))
+
+
+class SessionRevokeApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        services.session_revoke(signed_in(request), pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenRevokeApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        services.token_revoke(signed_in(request), pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PersonEndAccessApi(APIView):
+    """An organization administrator ends every session and token of a person of theirs."""
+
+    @extend_schema(request=None, responses=AccessEndedOut)
+    def post(self, request: Request, pk: int) -> Response:
+        ended = services.access_end_all(signed_in(request), pk)
+        return Response(AccessEndedOut(ended).data)

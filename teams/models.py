@@ -5,12 +5,18 @@ A `User` is a person who logs in; their profession says what they may be on a ca
 organizations through `Membership`. Organizations have a kind and capabilities (医療機能),
 which make up the directory (連携リスト). A `Network` groups organizations of a region and
 has coordinators.
+
+`ApiToken` and `UserSession` are a person's ways in: per-device API tokens that expire when
+idle, and the web sessions they are signed in with, so both can be listed and ended.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -160,3 +166,75 @@ class Network(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- Access: API tokens and signed-in sessions ----------------------------------------------
+
+TOKEN_KEY_BYTES = 20  # 40 hex characters, the length DRF's tokens had
+
+
+def token_digest(key: str) -> str:
+    """What is stored of an API token: its SHA-256, so a copy of the table opens nothing.
+
+    A plain hash suffices (no salt, no stretching): the key is 160 random bits, not a
+    password, and the lookup must find the row by its digest.
+    """
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def session_tag(session_key: str | None) -> str:
+    """A session's name outside the session store: live sockets and the revocations sent to
+    them carry this, never the key itself (which signs a person in)."""
+    if not session_key:
+        return ""
+    return hashlib.sha256(f"kizuna-session:{session_key}".encode()).hexdigest()[:32]
+
+
+class ApiToken(models.Model):
+    """An API token of one device (`Authorization: Token <key>`).
+
+    Each sign-in through the token endpoint makes a new one, so a device's token can be
+    revoked without the person's other devices losing theirs. A token expires after
+    `KIZUNA_API_TOKEN_IDLE_SECONDS` without use; `last_used_at` is moved forward by the
+    authentication statement itself (`teams.sql.token_user`), at most once a minute.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    created_at = models.DateTimeField(_("作成日時"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("最終利用日時"), default=timezone.now)
+    user_agent = models.CharField(_("端末"), max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(_("IPアドレス"), null=True, blank=True)
+    # The web session the token was asked for from, if any: signing out of it revokes it.
+    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_used_at"])]
+        verbose_name = _("APIトークン")
+        verbose_name_plural = _("APIトークン")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class UserSession(models.Model):
+    """A signed-in web session (the session store keeps its data; this, whose it is).
+
+    Django's session store cannot list a person's sessions, so a row is written at login
+    (`teams.receivers`) and removed when the session ends. The session store stays the
+    authority: a row whose session has expired or gone is not shown and is cleaned up.
+    """
+
+    session_key = models.CharField(max_length=40, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="web_sessions")
+    created_at = models.DateTimeField(_("ログイン日時"), default=timezone.now)
+    user_agent = models.CharField(_("端末"), max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(_("IPアドレス"), null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"])]
+        verbose_name = _("ログイン中のセッション")
+        verbose_name_plural = _("ログイン中のセッション")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.created_at:%Y-%m-%d %H:%M}"

@@ -4,18 +4,34 @@ The directory holds no patient data, so every signed-in user may read it. Each l
 prefetches what its serializer shows, so a page costs the same number of queries whatever
 its length. Writing to the directory is for network coordinators and staff
 (`can_manage_directory`, `can_manage_organization`).
+
+A person's ways in (their web sessions and API tokens) are read by them alone, and by the
+administrators of their organizations (`administered_person_get`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from config.errors import NotFound
 from teams.identity import AnyUser
-from teams.models import Capability, Membership, Network, Organization, User
+from teams.models import (
+    ApiToken,
+    Capability,
+    Membership,
+    Network,
+    Organization,
+    User,
+    UserSession,
+)
 
 
 def _pk(value: Any) -> int:
@@ -182,3 +198,90 @@ def network_get(network_id: Any) -> Network:
     if network is None:
         raise NotFound
     return network
+
+
+# --- ways in: sessions and API tokens -------------------------------------------------------
+
+
+def session_store() -> type[SessionBase]:
+    store: type[SessionBase] = import_module(settings.SESSION_ENGINE).SessionStore
+    return store
+
+
+def live_session_keys(keys: Iterable[str]) -> set[str]:
+    """Which of these session keys the session store still holds, unexpired."""
+    keys = [k for k in keys if k]
+    if not keys:
+        return set()
+    store = session_store()
+    if hasattr(store, "get_model_class"):  # the database stores: one query for them all
+        model = store.get_model_class()
+        return set(
+            model.objects.filter(session_key__in=keys, expire_date__gt=timezone.now()).values_list(
+                "session_key", flat=True
+            )
+        )
+    return {k for k in keys if store().exists(k)}
+
+
+def sessions_of(user: User) -> list[UserSession]:
+    """The person's signed-in web sessions, newest first: only those the store still holds."""
+    rows = list(UserSession.objects.filter(user=user).order_by("-created_at", "-id"))
+    live = live_session_keys(r.session_key for r in rows)
+    return [r for r in rows if r.session_key in live]
+
+
+def tokens_of(user: User) -> QuerySet[ApiToken]:
+    """The person's API tokens that have not expired, most recently used first."""
+    idle_after = timezone.now() - dt.timedelta(seconds=settings.KIZUNA_API_TOKEN_IDLE_SECONDS)
+    return ApiToken.objects.filter(user=user, last_used_at__gte=idle_after).order_by(
+        "-last_used_at", "-id"
+    )
+
+
+def administered_organization_ids(user: User) -> QuerySet[Membership, int]:
+    return Membership.objects.filter(user=user, is_admin=True, is_active=True).values_list(
+        "organization_id", flat=True
+    )
+
+
+def is_organization_admin(user: AnyUser) -> bool:
+    """True for an active administrator (`Membership.is_admin`) of some organization."""
+    if not isinstance(user, User) or not user.is_active:
+        return False
+    return administered_organization_ids(user).exists()
+
+
+def administered_person_get(user: AnyUser, person_id: Any) -> User:
+    """A person of an organization `user` administers (NotFound for anyone else)."""
+    if not isinstance(user, User) or not user.is_active:
+        raise NotFound
+    person = (
+        User.objects.filter(
+            pk=_pk(person_id),
+            memberships__is_active=True,
+            memberships__organization_id__in=administered_organization_ids(user),
+        )
+        .distinct()
+        .first()
+    )
+    if person is None:
+        raise NotFound
+    return person
+
+
+def session_expires_at(session_key: str | None) -> dt.datetime | None:
+    """When the session store will stop honouring this session, if it says (the database
+    stores do); None when it is gone or the store cannot tell."""
+    if not session_key:
+        return None
+    store = session_store()
+    if not hasattr(store, "get_model_class"):
+        return None
+    expiry: dt.datetime | None = (
+        store.get_model_class()
+        .objects.filter(session_key=session_key)
+        .values_list("expire_date", flat=True)
+        .first()
+    )
+    return expiry

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
-from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from config import fields as strict
 from teams.models import (
+    ApiToken,
     CapabilityCode,
     Membership,
     Network,
@@ -22,6 +23,7 @@ from teams.models import (
     OrganizationKind,
     Profession,
     User,
+    UserSession,
 )
 
 # --- small pieces ---------------------------------------------------------------------------
@@ -139,18 +141,6 @@ class ImportReportOut(serializers.Serializer[Any]):
     unchanged = serializers.IntegerField()
 
 
-# --- API tokens -----------------------------------------------------------------------------
-
-
-class TokenIn(AuthTokenSerializer):
-    """DRF's token request, with strict text fields: a number is not a user name."""
-
-    username = strict.CharField(label="Username", write_only=True)
-    password = strict.CharField(
-        label="Password", style={"input_type": "password"}, trim_whitespace=False, write_only=True
-    )
-
-
 # --- people ---------------------------------------------------------------------------------
 
 
@@ -245,3 +235,55 @@ class NetworkOut(serializers.ModelSerializer[Network]):
         model = Network
         fields = ["id", "name", "area", "organizations", "coordinators"]
         read_only_fields = fields
+
+
+class TokenLoginIn(serializers.Serializer[Any]):
+    """The token request, with strict text fields: a number is not a user name."""
+
+    username = strict.CharField(label=_("ユーザー名"), write_only=True)
+    password = strict.CharField(
+        label=_("パスワード"),
+        style={"input_type": "password"},
+        trim_whitespace=False,
+        write_only=True,
+    )
+
+
+class TokenOut(serializers.Serializer[Any]):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    id = serializers.IntegerField()
+    idle_expiry_seconds = serializers.IntegerField(
+        help_text="The token stops working after this long without a request."
+    )
+
+
+class SessionOut(serializers.ModelSerializer[UserSession]):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UserSession
+        fields = ["id", "user_agent", "ip_address", "created_at", "current"]
+
+    def get_current(self, obj: UserSession) -> bool:
+        return bool(obj.session_key) and obj.session_key == self.context.get("session_key")
+
+
+class ApiTokenOut(serializers.ModelSerializer[ApiToken]):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "user_agent", "ip_address", "created_at", "last_used_at", "current"]
+
+    def get_current(self, obj: ApiToken) -> bool:
+        return obj.pk == self.context.get("token_id")
+
+
+class DevicesOut(serializers.Serializer[Any]):
+    sessions = SessionOut(many=True)
+    tokens = ApiTokenOut(many=True)
+
+
+class AccessEndedOut(serializers.Serializer[Any]):
+    sessions = serializers.IntegerField()
+    tokens = serializers.IntegerField()

@@ -7,10 +7,14 @@ by row, so it is no way round the edit rule.
 
 One validation (`_apply`) serves the API, the web pages and every CSV row, so the three
 accept and refuse exactly the same values. Nothing is written unless everything is valid.
+
+Also a person's ways in: web sessions, per-device API tokens and the password (the rules
+open their section below).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,24 +25,36 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.context import current_request
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.errors import DomainError, NotFound, django_validation_fields
+from config.errors import DomainError, Forbidden, NotFound, django_validation_fields
 from teams import csv_io
 from teams.models import (
+    TOKEN_KEY_BYTES,
+    ApiToken,
     Capability,
     CapabilityCode,
     Network,
     Organization,
     OrganizationKind,
     User,
+    UserSession,
+    session_tag,
+    token_digest,
 )
 from teams.selectors import (
+    _pk,
+    administered_person_get,
     can_manage_directory,
     can_manage_organization,
+    is_organization_admin,
+    live_session_keys,
     networks_coordinated_by,
     organization_get,
+    session_store,
 )
+from teams.signals import sessions_ended
 
 # The plain text fields of an organization, as the API, the forms and the CSV name them.
 TEXT_FIELDS = (
@@ -421,3 +437,162 @@ def _write_import(
             for n in network_ids
         ]
     )
+
+
+# --- ways in: sessions, API tokens, passwords -----------------------------------------------
+#
+# Rules (docs/access.md, "Ways in"):
+# - Each call of the token endpoint makes a new token for that device; it expires after
+#   KIZUNA_API_TOKEN_IDLE_SECONDS without use (teams.authentication).
+# - Logging out ends that web session and the tokens asked for from it; the API's logout
+#   revokes the token it is called with. Other devices keep theirs.
+# - A password change ends every other session and every token of the person; the session
+#   that changed it stays signed in.
+# - A person may end any of their own sessions and tokens; an administrator of one of their
+#   organizations may end all of them at once (audited).
+# Every session ended is announced (`teams.signals.sessions_ended`): messaging closes its
+# sockets after the commit.
+
+SESSION_OBJECT_TYPE = "teams.usersession"
+TOKEN_OBJECT_TYPE = "teams.apitoken"  # noqa: S105 (an audit object type, not a secret)
+USER_OBJECT_TYPE = "teams.user"
+
+
+@dataclass(frozen=True)
+class AccessEnded:
+    sessions: int
+    tokens: int
+
+
+def _context() -> tuple[str, str | None]:
+    ctx = current_request.get()
+    return (ctx.user_agent, ctx.ip_address) if ctx else ("", None)
+
+
+def _end_sessions(user_id: int, rows: list[UserSession]) -> int:
+    """Delete these sessions from the store and their rows; announce them. Returns how many
+    were still live."""
+    if not rows:
+        return 0
+    live = live_session_keys(r.session_key for r in rows)
+    store = session_store()
+    for key in live:
+        store().delete(key)
+    UserSession.objects.filter(pk__in=[r.pk for r in rows]).delete()
+    tags = [session_tag(r.session_key) for r in rows]
+    sessions_ended.send(sender=UserSession, user_id=user_id, session_tags=tags)
+    return len(live)
+
+
+def session_opened(user: User, *, session_key: str) -> UserSession:
+    """Record a web session at login (from `teams.receivers`), with where it comes from."""
+    user_agent, ip_address = _context()
+    row, _created = UserSession.objects.update_or_create(
+        session_key=session_key,
+        defaults={"user": user, "user_agent": user_agent, "ip_address": ip_address},
+    )
+    return row
+
+
+@transaction.atomic
+def session_logged_out(user: User, *, session_key: str) -> None:
+    """The person logged out of this session (Django flushes the session itself): its row
+    and the tokens asked for from it go, and its sockets are closed."""
+    if not session_key:
+        return
+    ApiToken.objects.filter(user=user, session_key=session_key).delete()
+    UserSession.objects.filter(user=user, session_key=session_key).delete()
+    tags = [session_tag(session_key)]
+    sessions_ended.send(sender=UserSession, user_id=user.pk, session_tags=tags)
+
+
+def session_rekeyed(user: User, *, old_key: str, new_key: str) -> None:
+    """The session was given a new key (a password change does): keep its row and its
+    tokens attached to it."""
+    if old_key and new_key and old_key != new_key:
+        UserSession.objects.filter(user=user, session_key=old_key).update(session_key=new_key)
+        ApiToken.objects.filter(user=user, session_key=old_key).update(session_key=new_key)
+
+
+@transaction.atomic
+def session_revoke(actor: User, session_id: Any) -> str:
+    """End one of the actor's own web sessions (NotFound for anyone else's); returns its key,
+    so that a page ending its own session can sign out."""
+    row = UserSession.objects.filter(user=actor, pk=_pk(session_id)).first()
+    if row is None:
+        raise NotFound
+    ApiToken.objects.filter(user=actor, session_key=row.session_key).delete()
+    _end_sessions(actor.pk, [row])
+    audit_record(actor, AuditAction.DELETE, obj=row, object_type=SESSION_OBJECT_TYPE)
+    return row.session_key
+
+
+def token_create(user: User, *, session_key: str = "") -> tuple[ApiToken, str]:
+    """A new API token for the device asking; returns the row and the key, shown only now."""
+    key = secrets.token_hex(TOKEN_KEY_BYTES)
+    user_agent, ip_address = _context()
+    token = ApiToken.objects.create(
+        digest=token_digest(key),
+        user=user,
+        user_agent=user_agent,
+        ip_address=ip_address,
+        session_key=session_key,
+    )
+    return token, key
+
+
+@transaction.atomic
+def token_revoke(actor: User, token_id: Any) -> None:
+    """Revoke one of the actor's own API tokens (NotFound for anyone else's)."""
+    deleted, _rows = ApiToken.objects.filter(user=actor, pk=_pk(token_id)).delete()
+    if not deleted:
+        raise NotFound
+    audit_record(
+        actor, AuditAction.DELETE, object_type=TOKEN_OBJECT_TYPE, detail=f"token {token_id}"
+    )
+
+
+def token_sign_out(actor: User, token: ApiToken) -> None:
+    """The API's logout: the token it was called with stops working."""
+    ApiToken.objects.filter(user=actor, pk=token.pk).delete()
+
+
+@transaction.atomic
+def password_change(actor: User, *, new_password: str, keep_session_key: str) -> AccessEnded:
+    """Set the actor's new password (already validated by the form) and end every other
+    session and every API token of theirs. The caller keeps its own session signed in
+    (`update_session_auth_hash`, then `session_rekeyed`)."""
+    actor.set_password(new_password)
+    actor.save(update_fields=["password"])
+    others = list(UserSession.objects.filter(user=actor).exclude(session_key=keep_session_key))
+    sessions = _end_sessions(actor.pk, others)
+    tokens, _rows = ApiToken.objects.filter(user=actor).delete()
+    audit_record(
+        actor,
+        AuditAction.UPDATE,
+        obj=actor,
+        object_type=USER_OBJECT_TYPE,
+        detail=f"password changed; ended {sessions} sessions, {tokens} tokens",
+    )
+    return AccessEnded(sessions=sessions, tokens=tokens)
+
+
+@transaction.atomic
+def access_end_all(actor: User, person_id: Any) -> AccessEnded:
+    """An organization administrator ends every session and token of a person of their
+    organization (NotFound for anyone else; Forbidden for someone who administers none)."""
+    if not is_organization_admin(actor):
+        raise Forbidden(_("組織の管理者だけが行えます。"))
+    person = administered_person_get(actor, person_id)
+    sessions = _end_sessions(person.pk, list(UserSession.objects.filter(user=person)))
+    tokens, _rows = ApiToken.objects.filter(user=person).delete()
+    # Sessions from before their rows were kept, too: every socket of the person closes.
+    sessions_ended.send(sender=UserSession, user_id=person.pk, session_tags=None)
+    audit_record(
+        actor,
+        AuditAction.DELETE,
+        obj=person,
+        object_type=USER_OBJECT_TYPE,
+        detail=f"access ended by an administrator: {sessions} sessions, {tokens} tokens",
+    )
+    return AccessEnded(sessions=sessions, tokens=tokens)

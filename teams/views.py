@@ -3,18 +3,30 @@ area and name. Reads through `teams.selectors.organization_search`; holds no pat
 
 With htmx the search form swaps only the result list and keeps the URL in step, so a search
 can be bookmarked and the back button works; without JavaScript the form is a plain GET.
+
+Also the account pages (/account/): changing one's password, one's devices (sessions and API
+tokens, each of which can be ended), and an organization administrator's page that ends all
+of one person's access.
 """
 
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
+from config.errors import NotFound
+from config.web import not_found
+from teams import selectors, services
+from teams.identity import signed_in
 from teams.models import CapabilityCode, OrganizationKind
 from teams.selectors import organization_search
 
@@ -61,3 +73,101 @@ def directory(request: HttpRequest) -> HttpResponse:
         status = 422 if invalid else 200
         return render(request, "teams/partials/directory_results.html", context, status=status)
     return render(request, "teams/directory.html", context, status=status)
+
+
+# --- ways in: password, devices, ending a person's access -----------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def password_change(request: HttpRequest) -> HttpResponse:
+    """Change one's own password: the current one, the new one twice, Django's validators.
+
+    This session stays signed in; every other session and every API token of the person ends
+    (`teams.services.password_change`).
+    """
+    user = signed_in(request)
+    form = PasswordChangeForm(user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        old_key = request.session.session_key or ""
+        services.password_change(
+            user, new_password=form.cleaned_data["new_password1"], keep_session_key=old_key
+        )
+        update_session_auth_hash(request, user)
+        services.session_rekeyed(user, old_key=old_key, new_key=request.session.session_key or "")
+        messages.success(request, _("パスワードを変更しました。ほかの端末はログアウトしました。"))
+        return redirect("devices")
+    return render(request, "teams/password_change.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def devices(request: HttpRequest) -> HttpResponse:
+    """The person's signed-in sessions and API tokens, each with a button to end it."""
+    user = signed_in(request)
+    return render(
+        request,
+        "teams/devices.html",
+        {
+            "sessions": selectors.sessions_of(user),
+            "tokens": selectors.tokens_of(user),
+            "current_session_key": request.session.session_key,
+        },
+    )
+
+
+@login_required
+@require_POST
+def session_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        ended_key = services.session_revoke(signed_in(request), pk)
+    except NotFound:
+        return not_found(request)
+    if ended_key == request.session.session_key:
+        # The store no longer holds it: drop what this request still has, and the cookie.
+        request.session.flush()
+        return redirect("login")
+    messages.success(request, _("セッションを終了しました。"))
+    return redirect("devices")
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.token_revoke(signed_in(request), pk)
+    except NotFound:
+        return not_found(request)
+    messages.success(request, _("APIトークンを無効にしました。"))
+    return redirect("devices")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def person_access(request: HttpRequest, pk: int) -> HttpResponse:
+    """An organization administrator's page for one person of theirs: their sessions and
+    tokens, and a button that ends them all (audited)."""
+    user = signed_in(request)
+    if not selectors.is_organization_admin(user):
+        raise PermissionDenied(_("組織の管理者だけが行えます。"))
+    try:
+        person = selectors.administered_person_get(user, pk)
+    except NotFound:
+        return not_found(request)
+    if request.method == "POST":
+        ended = services.access_end_all(user, person.pk)
+        messages.success(
+            request,
+            _("%(name)s さんのセッション%(sessions)s件とAPIトークン%(tokens)s件を終了しました。")
+            % {"name": person, "sessions": ended.sessions, "tokens": ended.tokens},
+        )
+        return redirect("person-access", pk=person.pk)
+    return render(
+        request,
+        "teams/person_access.html",
+        {
+            "person": person,
+            "sessions": selectors.sessions_of(person),
+            "tokens": selectors.tokens_of(person),
+        },
+    )

@@ -30,7 +30,6 @@ from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -40,7 +39,8 @@ from schemathesis.specs.openapi.checks import (
 
 from messaging import services as messaging_services
 from patients.models import CareTeamMember, Problem
-from teams.models import Network
+from teams import services as team_services
+from teams.models import Network, UserSession
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5"))
 CHECKS = [
@@ -79,7 +79,7 @@ def world(net: Any, _connection_kept: None) -> dict[str, Any]:
     )
     problem = Problem.objects.create(patient=net.patient, name="高血圧", updated_by=net.primary)
     return {
-        "token": Token.objects.create(user=net.primary).key,
+        "token": team_services.token_create(net.primary)[1],
         "params": {
             "patient_id": net.patient.pk,
             "thread_id": book.pk,
@@ -91,6 +91,11 @@ def world(net: Any, _connection_kept: None) -> dict[str, Any]:
             "/api/v1/networks/": Network.objects.first().pk,
             "/api/v1/people/": net.nurse.pk,
             "/api/v1/organizations/": net.lead_clinic.pk,
+            # Another device of the physician's: ending it leaves the test's token working.
+            "/api/v1/me/tokens/": team_services.token_create(net.primary)[0].pk,
+            "/api/v1/me/sessions/": UserSession.objects.create(
+                user=net.primary, session_key="schemathesis-session"
+            ).pk,
         },
     }
 

@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from rest_framework.authtoken.models import Token
+
+from teams import services as team_services
 
 pytestmark = pytest.mark.browser
 
@@ -53,8 +54,8 @@ def _raw_status(url: str, request: bytes) -> int | None:
 def api_token(browser_data: Any, django_db_blocker: Any) -> Iterator[str]:
     """An API token of the nurse, committed for the server process and deleted after."""
     with django_db_blocker.unblock():
-        token = Token.objects.create(user=browser_data.nurse)
-    yield token.key
+        token, key = team_services.token_create(browser_data.nurse)
+    yield key
     with django_db_blocker.unblock():
         token.delete()
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from messaging.models import Message, ReadState, Thread
 from messaging.services import contact_book_ensure
 from patients.models import CareRole, CareTeamMember, Consent, Patient
-from teams.models import Membership, Organization, OrganizationKind, Profession, User
+from teams import services as team_services
+from teams.models import ApiToken, Membership, Organization, OrganizationKind, Profession, User
 from tests.factories import (
     PASSWORD,
     CareTeamMemberFactory,
@@ -86,7 +86,7 @@ def _build(run: str, clients: int) -> LoadTeam:
         MembershipFactory.create(user=user, organization=station)
         CareTeamMemberFactory.create(patient=patient, user=user, role=CareRole.VISITING_NURSE)
         users.append(user)
-    tokens = [Token.objects.create(user=u).key for u in users]
+    tokens = [team_services.token_create(u)[1] for u in users]
     return LoadTeam(
         token=run,
         users=users,
@@ -108,7 +108,7 @@ def _clean_up(team: LoadTeam) -> None:
         lambda: CareTeamMember.objects.filter(patient=team.patient).delete(),
         lambda: Consent.objects.filter(patient=team.patient).delete(),
         lambda: Patient.objects.filter(pk=team.patient.pk).delete(),
-        lambda: Token.objects.filter(user__in=users).delete(),
+        lambda: ApiToken.objects.filter(user__in=users).delete(),
         lambda: Membership.objects.filter(user__in=users).delete(),
         lambda: users.delete(),
         lambda: Organization.objects.filter(pk__in=[o.pk for o in team.organizations]).delete(),

@@ -111,10 +111,15 @@ function start(card, cfg) {
   window.addEventListener("offline", () => socket.refreshStatus());
 
   // Logging out leaves nothing of a patient on this device: the same submit that kizuna.js
-  // uses to clear the page caches clears the outbox, drafts and seqs too.
+  // uses to clear the page caches clears the outbox, drafts and seqs too. The socket is
+  // closed first: the server closes the sockets of the session that logs out (4003), which
+  // would otherwise reload this page in the middle of the logout.
   const logout = byId("logout-form");
   if (logout) {
-    logout.addEventListener("submit", clearLocalData);
+    logout.addEventListener("submit", () => {
+      socket.stop();
+      clearLocalData();
+    });
   }
 
   window.kizunaThread = {

@@ -150,7 +150,7 @@ export class LiveSocket {
       }
       this.onClose();
       if (event.code === 4003) {
-        // Signed out (deactivated or password changed): the session is gone; go and log in.
+        // Signed out (deactivated, password changed, this session ended): go and log in.
         window.location.reload();
       } else if (event.code === 4000 || event.code === 4001) {
         // 4000: the server's planned cycle; 4001: this user's access changed. Come straight

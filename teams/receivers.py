@@ -1,0 +1,34 @@
+"""How teams reacts to Django's sign-in and sign-out, connected from `TeamsConfig.ready`.
+
+- A login records the new session (`UserSession`) with its device, so the person can list
+  and end it, and a password change can end it.
+- A logout ends that session's row and the API tokens asked for from it, and announces it
+  (messaging closes its sockets).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.http import HttpRequest
+
+from teams import services
+from teams.models import User
+
+
+def on_logged_in(sender: Any, *, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    if session is not None and session.session_key:
+        services.session_opened(user, session_key=session.session_key)
+
+
+def on_logged_out(sender: Any, *, request: HttpRequest, user: User | None, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    if user is not None and session is not None and session.session_key:
+        services.session_logged_out(user, session_key=session.session_key)
+
+
+def connect() -> None:
+    user_logged_in.connect(on_logged_in, dispatch_uid="kz-session-opened")
+    user_logged_out.connect(on_logged_out, dispatch_uid="kz-session-logged-out")
