@@ -74,6 +74,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication and messages: an idle or expired session ends before any view
+    # runs, with a message for the login page.
+    "teams.middleware.SessionLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "audit.middleware.RequestContextMiddleware",
@@ -194,6 +197,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # The absolute lifetime of a session, counted from the login (teams.sessions enforces it on the
 # server; the cookie's own expiry is only the browser's copy of the rule).
 SESSION_COOKIE_AGE = 12 * 60 * 60
+# Minutes without a user action after which a session ends (teams.sessions says what counts);
+# an organization may set its own (Organization.session_idle_minutes), the strictest applies.
+KIZUNA_SESSION_IDLE_MINUTES = env.int("KIZUNA_SESSION_IDLE_MINUTES", default=15)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG

@@ -32,6 +32,7 @@ from config.untrusted import RefusedInput, json_max_bytes, load_json
 from messaging import publish, selectors, services
 from messaging.groups import user_group
 from messaging.serializers import sync_data
+from teams import sessions
 from teams.models import User
 
 if TYPE_CHECKING:
@@ -109,6 +110,11 @@ def _known_threads(value: Any) -> dict[int, int]:
 
 
 @database_sync_to_async
+def _session_verdict(session_key: str | None, user: User, activity: bool) -> sessions.Verdict:
+    return sessions.check_stored(session_key, user, activity=activity)
+
+
+@database_sync_to_async
 def _resync(user: User, known: dict[int, int]) -> dict[str, Any]:
     result = selectors.sync(user, known)
     return sync_data(result)
@@ -153,6 +159,9 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.user = user
+        if not await self._session_alive(activity=False):
+            await self.close()  # an idle or expired session opens no socket
+            return
         # For this connection's task, whose context the database calls copy: audit rows of
         # posts and reads made over the socket carry its address and user agent.
         current_request.set(socket_context(self.scope))
@@ -174,9 +183,10 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.close_channel(self.channel_name)
 
     async def _keepalive(self) -> None:
-        """Ping, refresh the group membership, and cycle the socket before the group expires."""
+        """Ping, refresh the group membership, cycle the socket before the group expires, and
+        close it (4003, the client goes to the login page) once its session has ended."""
         loop = asyncio.get_running_loop()
-        interval = ping_seconds()
+        interval = min(ping_seconds(), sessions.SOCKET_CHECK_SECONDS)
         deadline = loop.time() + cycle_seconds()
         while True:
             remaining = deadline - loop.time()
@@ -186,6 +196,9 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.sleep(min(interval, remaining))
             if loop.time() >= deadline:
                 continue
+            if not await self._session_alive(activity=False):
+                await self.close(code=SIGNED_OUT_CLOSE_CODE)
+                return
             try:
                 await self.send_json({"type": "ping"})
                 # group_add again moves our membership's timestamp forward: the layer only
@@ -193,6 +206,18 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_add(self.group, self.channel_name)
             except Exception:
                 logger.exception("keepalive failed for %s", self.channel_name)
+
+    async def _session_alive(self, *, activity: bool) -> bool:
+        """Whether the session this socket was opened with still stands (teams.sessions).
+        Pings and resyncs are not activity: only a post, which a person makes, is."""
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        try:
+            verdict = await _session_verdict(key, self.user, activity)
+        except Exception:
+            logger.exception("session check failed for %s", self.channel_name)
+            return True  # a database hiccup is not a logout; the next tick asks again
+        return verdict is sessions.Verdict.OK
 
     # --- client frames -------------------------------------------------------------------
 
@@ -227,6 +252,9 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
                 data = await _resync(self.user, _known_threads(content.get("threads")))
                 await self.send_json({"type": "resync", **data})
             elif kind == "post":
+                if not await self._session_alive(activity=True):
+                    await self.close(code=SIGNED_OUT_CLOSE_CODE)
+                    return
                 result = await _post(self.user, content)
                 await self.send_json(
                     {

@@ -7,3 +7,8 @@ from django.utils.translation import gettext_lazy as _
 class TeamsConfig(AppConfig):
     name = "teams"
     verbose_name = _("組織と人")
+
+    def ready(self) -> None:
+        from teams import receivers
+
+        receivers.connect()
