@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -139,3 +140,6 @@ async def test_the_socket_of_an_idle_session_is_closed(net, settings):
     again = WebsocketCommunicator(application, "/ws/", headers=headers)
     ok, _ = await again.connect()
     assert not ok
+    # The sync thread's connection must not outlive this test's database (later async tests
+    # run requests on the same thread, where an open connection would be checked).
+    await database_sync_to_async(connections.close_all)()
