@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from here, under the same CSP as the rest
+    "csp",
     "django_htmx",
     "django_celery_beat",
     "teams.apps.TeamsConfig",
@@ -61,12 +64,18 @@ MIDDLEWARE = [
     "config.middleware.UntrustedInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After whitenoise: static files keep their own long-lived caching and get no CSP.
+    "config.headers.ContentSecurityPolicyMiddleware",
+    "config.headers.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication and messages: an idle or expired session ends before any view
+    # runs, with a message for the login page.
+    "teams.middleware.SessionLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "audit.middleware.RequestContextMiddleware",
@@ -191,16 +200,70 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The absolute lifetime of a session, counted from the login (teams.sessions enforces it on the
+# server; the cookie's own expiry is only the browser's copy of the rule).
 SESSION_COOKIE_AGE = 12 * 60 * 60
 # An API token stops working after this long without a request (teams.models.ApiToken).
 KIZUNA_API_TOKEN_IDLE_SECONDS = env.int("KIZUNA_API_TOKEN_IDLE_SECONDS", default=12 * 60 * 60)
 # Its last use is written at most this often: a write on every API request would double the
 # cost of the reads.
 KIZUNA_API_TOKEN_TOUCH_SECONDS = env.int("KIZUNA_API_TOKEN_TOUCH_SECONDS", default=60)
+# Minutes without a user action after which a session ends (teams.sessions says what counts);
+# an organization may set its own (Organization.session_idle_minutes), the strictest applies.
+KIZUNA_SESSION_IDLE_MINUTES = env.int("KIZUNA_SESSION_IDLE_MINUTES", default=15)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+
+# --- Security headers --------------------------------------------------------------------
+# One place for the headers every answer carries (tests/web/test_security_headers.py holds
+# them). SecurityMiddleware sends nosniff, Referrer-Policy and Cross-Origin-Opener-Policy;
+# config.headers adds the CSP (with the live socket's origin), Permissions-Policy and the
+# no-store rule for signed-in answers. Daphne's `Server` banner is turned off where Daphne is
+# started (`--no-server-name`).
+
+# HSTS only reaches browsers over TLS (SecurityMiddleware sends it on secure requests alone);
+# on by default in production, off in development so a laptop's localhost is never pinned.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG
+)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto so that requests count as secure
+# (HSTS, wss:// in the CSP). Only when the proxy sets the header itself, never a client.
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Camera for the coming photo feature, from this site only; everything else a page could ask
+# the browser for is off.
+PERMISSIONS_POLICY = (
+    "camera=(self), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
+    "bluetooth=(), midi=(), display-capture=(), browsing-topics=()"
+)
+# Strict: scripts only from this site or with the request's nonce, no inline styles, nothing
+# framed, forms only to this site. connect-src gets the socket's ws(s):// origin per request
+# (config.headers). Tests and the browser test assert that every page works under it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "manifest-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 # --- Internationalisation ----------------------------------------------------------------
 
@@ -255,6 +318,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "電子連絡帳 — threads and shared records for home-care teams",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: the CSP allows
+    # scripts from this site only.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `kind`; name each enum after its class so the schema is unambiguous.
     "ENUM_NAME_OVERRIDES": {

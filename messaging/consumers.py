@@ -15,9 +15,10 @@ reconnect fetches them from the database.
 
 A socket is signed in with its web session. When that session ends (logout, a device revoked,
 a password change, an administrator), teams announces it and the revocation names the
-session by its tag (`teams.models.session_tag`): the socket closes with 4003. A session that
-simply expires closes its socket when the store's expiry date passes: read once at connect,
-and checked again then (the session may have been extended meanwhile).
+session by its tag (`teams.models.session_tag`): the socket closes with 4003 at once. A
+session that expires (idle timeout, absolute lifetime: `teams.sessions`) or disappears from
+the store is found by the keepalive, which asks the store on every tick (at most every
+`teams.sessions.SOCKET_CHECK_SECONDS`): the socket closes with 4003 then.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from config.untrusted import RefusedInput, json_max_bytes, load_json
 from messaging import publish, selectors, services
 from messaging.groups import user_group
 from messaging.serializers import sync_data
+from teams import sessions
 from teams.models import User, session_tag
-from teams.selectors import live_session_keys, session_expires_at
 
 if TYPE_CHECKING:
     # channels ships no types; its `database_sync_to_async` is asgiref's `SyncToAsync` (plus
@@ -117,17 +118,8 @@ def _known_threads(value: Any) -> dict[int, int]:
 
 
 @database_sync_to_async
-def _session_deadline(session_key: str | None) -> float | None:
-    """Seconds from now until the session expires (None: the store cannot tell)."""
-    expiry = session_expires_at(session_key)
-    if expiry is None:
-        return None
-    return (expiry - timezone.now()).total_seconds()
-
-
-@database_sync_to_async
-def _session_live(session_key: str) -> bool:
-    return bool(live_session_keys([session_key]))
+def _session_verdict(session_key: str | None, user: User, activity: bool) -> sessions.Verdict:
+    return sessions.check_stored(session_key, user, activity=activity)
 
 
 @database_sync_to_async
@@ -155,7 +147,6 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
     keepalive: asyncio.Task[None] | None = None
     session_key: str | None = None
     session_tag = ""  # names this socket's session in revocations
-    session_deadline: float | None = None  # loop time at which the session expires
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the handler of `message`, without channels' per-message connection clean-up.
@@ -181,9 +172,9 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
         self.session_tag = session_tag(self.session_key)
-        remaining = await _session_deadline(self.session_key)
-        if remaining is not None:
-            self.session_deadline = asyncio.get_running_loop().time() + remaining
+        if not await self._session_alive(activity=False):
+            await self.close()  # an idle, expired or ended session opens no socket
+            return
         # For this connection's task, whose context the database calls copy: audit rows of
         # posts and reads made over the socket carry its address and user agent.
         current_request.set(socket_context(self.scope))
@@ -206,28 +197,21 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
 
     async def _keepalive(self) -> None:
         """Ping, refresh the group membership, cycle the socket before the group expires, and
-        close it when its session expires."""
+        close it (4003, the client goes to the login page) once its session has ended."""
         loop = asyncio.get_running_loop()
-        interval = ping_seconds()
+        interval = min(ping_seconds(), sessions.SOCKET_CHECK_SECONDS)
         deadline = loop.time() + cycle_seconds()
-        next_ping = loop.time() + interval
         while True:
-            now = loop.time()
-            if now >= deadline:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 await self.close(code=CYCLE_CLOSE_CODE)
                 return
-            wake = min(deadline, next_ping)
-            if self.session_deadline is not None:
-                wake = min(wake, self.session_deadline)
-            await asyncio.sleep(max(wake - now, 0.0))
-            now = loop.time()
-            expired = self.session_deadline is not None and now >= self.session_deadline
-            if expired and not await self._session_still_valid():
+            await asyncio.sleep(min(interval, remaining))
+            if loop.time() >= deadline:
+                continue
+            if not await self._session_alive(activity=False):
                 await self.close(code=SIGNED_OUT_CLOSE_CODE)
                 return
-            if now < next_ping or now >= deadline:
-                continue
-            next_ping = now + interval
             try:
                 await self.send_json({"type": "ping"})
                 # group_add again moves our membership's timestamp forward: the layer only
@@ -236,16 +220,17 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             except Exception:
                 logger.exception("keepalive failed for %s", self.channel_name)
 
-    async def _session_still_valid(self) -> bool:
-        """At the session's expiry date: is it still there (extended meanwhile)? Then wait
-        for its new expiry date."""
-        key = self.session_key
-        if not key or not await _session_live(key):
-            return False
-        remaining = await _session_deadline(key)
-        loop = asyncio.get_running_loop()
-        self.session_deadline = None if remaining is None else loop.time() + remaining
-        return True
+    async def _session_alive(self, *, activity: bool) -> bool:
+        """Whether the session this socket was opened with still stands (teams.sessions).
+        Pings and resyncs are not activity: only a post, which a person makes, is."""
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        try:
+            verdict = await _session_verdict(key, self.user, activity)
+        except Exception:
+            logger.exception("session check failed for %s", self.channel_name)
+            return True  # a database hiccup is not a logout; the next tick asks again
+        return verdict is sessions.Verdict.OK
 
     # --- client frames -------------------------------------------------------------------
 
@@ -280,6 +265,9 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
                 data = await _resync(self.user, _known_threads(content.get("threads")))
                 await self.send_json({"type": "resync", **data})
             elif kind == "post":
+                if not await self._session_alive(activity=True):
+                    await self.close(code=SIGNED_OUT_CLOSE_CODE)
+                    return
                 result = await _post(self.user, content)
                 await self.send_json(
                     {

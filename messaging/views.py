@@ -62,9 +62,7 @@ def thread_older(request: HttpRequest, thread_id: int) -> HttpResponse:
         return not_found(request)
     page = thread_page(signed_in(request), thread, before=before)
     context = {"page": page, "thread": thread, "back_url": _back_url(thread)}
-    response = render(request, "messaging/thread_older.html", context)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return render(request, "messaging/thread_older.html", context)
 
 
 @login_required
@@ -105,7 +103,5 @@ def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
             "priorities": Priority.choices,
             "back_url": _back_url(thread),
         }
-        response = render(request, "messaging/thread_post.html", context, status=400)
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return render(request, "messaging/thread_post.html", context, status=400)
     return redirect(_back_url(thread))

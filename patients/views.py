@@ -187,10 +187,8 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         # Other apps' sections: the contact book (連絡帳) is messaging's.
         **panels.panel_contexts(user, patient),
     }
-    response = render(request, "patients/detail.html", context)
-    # Patient data: never in a shared cache; the service worker keeps its own stamped copy.
-    response["Cache-Control"] = "private, no-store"
-    return response
+    # Cache-Control: private, no-store, as on every signed-in answer (config.headers).
+    return render(request, "patients/detail.html", context)
 
 
 def _section_page(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -111,6 +112,14 @@ class Organization(models.Model):
     phone = models.CharField(_("電話番号"), max_length=30, blank=True)
     fax = models.CharField(_("FAX"), max_length=30, blank=True)
     notes = models.TextField(_("備考"), blank=True)
+    # Empty: settings.KIZUNA_SESSION_IDLE_MINUTES. A person in several organizations gets the
+    # strictest of theirs (teams.sessions).
+    session_idle_minutes = models.PositiveSmallIntegerField(
+        _("無操作でログアウトするまでの分数"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(12 * 60)],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,7 +1,8 @@
 """How teams reacts to Django's sign-in and sign-out, connected from `TeamsConfig.ready`.
 
-- A login records the new session (`UserSession`) with its device, so the person can list
-  and end it, and a password change can end it.
+- A login stamps the session with its login time and idle limit (`teams.sessions`), then
+  records it (`UserSession`) with its device, so the person can list and end it, and a
+  password change can end it.
 - A logout ends that session's row and the API tokens asked for from it, and announces it
   (messaging closes its sockets).
 """
@@ -13,8 +14,13 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.http import HttpRequest
 
-from teams import services
+from teams import services, sessions
 from teams.models import User
+
+
+def stamp_session(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    # Django has already given the session a new key (login() cycles it) when this runs.
+    sessions.start(request.session, user)
 
 
 def on_logged_in(sender: Any, *, request: HttpRequest, user: User, **kwargs: Any) -> None:
@@ -30,5 +36,7 @@ def on_logged_out(sender: Any, *, request: HttpRequest, user: User | None, **kwa
 
 
 def connect() -> None:
+    # The stamp first: the session is then saved with it when its record is made.
+    user_logged_in.connect(stamp_session, dispatch_uid="teams.stamp_session")
     user_logged_in.connect(on_logged_in, dispatch_uid="kz-session-opened")
     user_logged_out.connect(on_logged_out, dispatch_uid="kz-session-logged-out")

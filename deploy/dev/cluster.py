@@ -100,7 +100,8 @@ class DaphneCluster:
 
     def _argv(self) -> list[str]:
         fd = self.sock.fileno()
-        return [daphne_path(), "--fd", str(fd), *self.extra_args, APPLICATION]
+        # No `Server: Daphne` banner: it tells a scanner what to try.
+        return [daphne_path(), "--fd", str(fd), "--no-server-name", *self.extra_args, APPLICATION]
 
     def start_worker(self, index: int) -> subprocess.Popen[bytes]:
         """Start (or restart) worker `index` on the shared socket; `wait_ready` waits for it."""

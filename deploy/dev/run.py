@@ -358,7 +358,16 @@ def main() -> int:
         supervisor.manage("collectstatic", "--noinput", "-v", "0")
         daphne = supervisor.start(
             "daphne",
-            [*_tool("daphne"), "-b", HOST, "-p", str(port), "config.asgi:application"],
+            # No `Server: Daphne` banner: it tells a scanner what to try.
+            [
+                *_tool("daphne"),
+                "--no-server-name",
+                "-b",
+                HOST,
+                "-p",
+                str(port),
+                "config.asgi:application",
+            ],
         )
         if not embedded:
             celery = _tool("celery")

@@ -238,6 +238,7 @@ def live_server_url(browser_data: BrowserData, django_db_blocker: Any) -> Iterat
             "127.0.0.1",
             "-p",
             str(port),
+            "--no-server-name",  # no `Server: Daphne` banner, as in production
             "config.asgi:application",
         ],
         cwd=ROOT,

@@ -38,6 +38,8 @@ function start(card, cfg) {
     resyncs: 0, resyncMerged: [], liveMerged: [], reconnects: 0, socketPosts: 0, httpPosts: 0,
   };
   const api = makeApi(form);
+  // What the page fetches by itself (resyncs, read marks) is not the user's activity.
+  const backgroundApi = makeApi(form, { background: true });
 
   // kizuna.js may call this from its own logout/login-page clearing.
   window.kizunaClearLocalData = clearLocalData;
@@ -48,7 +50,9 @@ function start(card, cfg) {
   });
   view.adoptServerRendered();
   const socket = new LiveSocket({ card, statusNode, str, path: cfg.urls.socket });
-  const sync = new ThreadSync({ cfg, seqKey: storageKeys.seq(cfg.me), socket, view, api, stats });
+  const sync = new ThreadSync({
+    cfg, seqKey: storageKeys.seq(cfg.me), socket, view, api: backgroundApi, stats,
+  });
   sync.rememberSeq();
   view.scrollToBottom();
   view.enableOlder(byId("thread-older"));
@@ -73,7 +77,7 @@ function start(card, cfg) {
   outbox.restore();
 
   const reads = new ReadTracker({
-    cfg, api, lastSeq: () => sync.lastSeq, isGone: () => sync.gone,
+    cfg, api: backgroundApi, lastSeq: () => sync.lastSeq, isGone: () => sync.gone,
   });
   reads.onRead = (userId, seq) => view.applyRead(userId, seq);
   view.onRendered = (li, replaced) => reads.observe(li, replaced);

@@ -3,7 +3,11 @@
    `makeApi(form)` gives `api(method, url, payload)`, which resolves to {status, data} for any
    HTTP answer (data is null when the body is not JSON) and rejects only when no answer came
    (offline, server unreachable). A request with a payload carries the CSRF token: from the
-   csrftoken cookie, else from the composer form's hidden field. */
+   csrftoken cookie, else from the composer form's hidden field.
+
+   `makeApi(form, { background: true })` marks its requests with X-Kizuna-Background: 1: the
+   page makes them by itself (resyncs, read marks), so they do not count as the user's
+   activity for the session's idle timeout (teams/sessions.py). */
 
 function csrfToken(form) {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -14,13 +18,16 @@ function csrfToken(form) {
   return field ? field.value : "";
 }
 
-export function makeApi(form) {
+export function makeApi(form, { background = false } = {}) {
   return function api(method, url, payload) {
     const init = {
       method,
       credentials: "same-origin",
       headers: { "Accept": "application/json", "X-Requested-With": "XMLHttpRequest" },
     };
+    if (background) {
+      init.headers["X-Kizuna-Background"] = "1";
+    }
     if (payload !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.headers["X-CSRFToken"] = csrfToken(form);
