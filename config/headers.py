@@ -13,10 +13,12 @@ from collections.abc import Callable
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponseBase
 
 NO_STORE = "private, no-store"
+API_PREFIX = "/api/"
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
@@ -58,7 +60,20 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", self.permissions_policy)
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and "Cache-Control" not in response:
+        if "Cache-Control" not in response and _private(request):
             response["Cache-Control"] = NO_STORE
         return response
+
+
+def _private(request: HttpRequest) -> bool:
+    """Whether the answer may carry patient data or credentials: every API answer (a token
+    is one), and every answer to someone signed in, by token or by session (a view without
+    authentication, like the token login, leaves an anonymous user on the request even when
+    the browser sent its session)."""
+    if request.path.startswith(API_PREFIX):
+        return True
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return True
+    session = getattr(request, "session", None)
+    return session is not None and SESSION_KEY in session

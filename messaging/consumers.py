@@ -42,6 +42,7 @@ from messaging.groups import user_group
 from messaging.serializers import sync_data
 from teams import sessions
 from teams.models import User, session_tag
+from teams.selectors import session_expires_at
 
 if TYPE_CHECKING:
     # channels ships no types; its `database_sync_to_async` is asgiref's `SyncToAsync` (plus
@@ -201,17 +202,24 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         loop = asyncio.get_running_loop()
         interval = min(ping_seconds(), sessions.SOCKET_CHECK_SECONDS)
         deadline = loop.time() + cycle_seconds()
+        expires = await self._session_expiry()
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 await self.close(code=CYCLE_CLOSE_CODE)
                 return
-            await asyncio.sleep(min(interval, remaining))
+            wait = min(interval, remaining)
+            if expires is not None:
+                # Wake when the store's expiry date passes, not up to a tick later.
+                wait = min(wait, max(expires - loop.time(), 0.0) + 0.05)
+            await asyncio.sleep(wait)
             if loop.time() >= deadline:
                 continue
             if not await self._session_alive(activity=False):
                 await self.close(code=SIGNED_OUT_CLOSE_CODE)
                 return
+            if expires is not None and loop.time() >= expires:
+                expires = await self._session_expiry()  # extended meanwhile: its new date
             try:
                 await self.send_json({"type": "ping"})
                 # group_add again moves our membership's timestamp forward: the layer only
@@ -219,6 +227,16 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_add(self.group, self.channel_name)
             except Exception:
                 logger.exception("keepalive failed for %s", self.channel_name)
+
+    async def _session_expiry(self) -> float | None:
+        """The loop time at which the session store stops honouring this socket's session;
+        None when it cannot tell (or the date has passed: the next tick asks the store)."""
+        expiry = await database_sync_to_async(session_expires_at)(self.session_key)
+        if expiry is None:
+            return None
+        loop = asyncio.get_running_loop()
+        left = (expiry - timezone.now()).total_seconds()
+        return loop.time() + left if left > 0 else None
 
     async def _session_alive(self, *, activity: bool) -> bool:
         """Whether the session this socket was opened with still stands (teams.sessions).
