@@ -10,8 +10,11 @@ keep their own caching and carry no policy.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 
-from csp.middleware import CSPMiddleware, PolicyParts
+from csp.constants import HEADER
+from csp.middleware import CheckableLazyObject, CSPMiddleware, PolicyParts
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import DisallowedHost
@@ -28,6 +31,10 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     tablets run does; naming the origin keeps the live socket working on all of them.
     """
 
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        super().__init__(get_response)
+        self._plain: dict[tuple[str, bool], str] = {}
+
     def get_policy_parts(
         self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
     ) -> PolicyParts:
@@ -41,6 +48,52 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         update["connect-src"] = [*(update.get("connect-src") or []), f"{scheme}://{host}"]
         parts.update = update
         return parts
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        """The common answer (no nonce used, no per-view policy, no report-only policy) takes
+        its header from a cache per host and scheme: django-csp builds the policy anew for
+        every answer, which cost a noticeable part of an API request. Anything else is
+        django-csp's own work."""
+        plain = (
+            getattr(request, "_csp_nonce", None) is None
+            and not any(hasattr(response, name) for name in _PER_VIEW)
+            and not getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)
+            and not (settings.DEBUG and response.status_code in (404, 500))
+        )
+        if not plain:
+            return super().process_response(request, response)
+        try:
+            host = request.get_host()
+        except DisallowedHost:
+            return super().process_response(request, response)
+        if HEADER not in response and not request.path_info.startswith(_excluded()):
+            response[HEADER] = self._plain_policy(request, response, host, request.is_secure())
+        # As django-csp does: a nonce asked for after the header is written is an error.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
+        return response
+
+    def _plain_policy(
+        self, request: HttpRequest, response: HttpResponseBase, host: str, secure: bool
+    ) -> str:
+        key = (host, secure)
+        policy = self._plain.get(key)
+        if policy is None:
+            policy = build_policy(**asdict(self.get_policy_parts(request, response)))
+            if len(self._plain) < _PLAIN_CACHE_SIZE:  # hosts come from ALLOWED_HOSTS
+                self._plain[key] = policy
+        return policy
+
+
+# Response attributes by which a view changes the policy (django-csp's decorators).
+_PER_VIEW = ("_csp_exempt", "_csp_config", "_csp_update", "_csp_replace")
+_PLAIN_CACHE_SIZE = 64
+
+
+def _excluded() -> tuple[str, ...]:
+    policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
+    return tuple(policy.get("EXCLUDE_URL_PREFIXES", None) or ())
 
 
 class SecurityHeadersMiddleware:

@@ -148,6 +148,7 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
     keepalive: asyncio.Task[None] | None = None
     session_key: str | None = None
     session_tag = ""  # names this socket's session in revocations
+    session_checked_at = float("-inf")  # loop time a post last touched the session
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the handler of `message`, without channels' per-message connection clean-up.
@@ -228,6 +229,20 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             except Exception:
                 logger.exception("keepalive failed for %s", self.channel_name)
 
+    async def _post_counts_as_activity(self) -> bool:
+        """A post is a person's action: it keeps the session from idling. The store is asked
+        (and touched) at most once per `teams.sessions.SOCKET_CHECK_SECONDS`, which is how
+        finely it keeps the time of the last action anyway: asking on every post cost a
+        session read and a thread hop per post. Between asks, an ended session is still
+        caught at once by its revocation, and an expired one by the keepalive."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self.session_checked_at < sessions.SOCKET_CHECK_SECONDS:
+            return True
+        if not await self._session_alive(activity=True):
+            return False
+        self.session_checked_at = loop.time()
+        return True
+
     async def _session_expiry(self) -> float | None:
         """The loop time at which the session store stops honouring this socket's session;
         None when it cannot tell (or the date has passed: the next tick asks the store)."""
@@ -283,7 +298,7 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
                 data = await _resync(self.user, _known_threads(content.get("threads")))
                 await self.send_json({"type": "resync", **data})
             elif kind == "post":
-                if not await self._session_alive(activity=True):
+                if not await self._post_counts_as_activity():
                     await self.close(code=SIGNED_OUT_CLOSE_CODE)
                     return
                 result = await _post(self.user, content)
