@@ -8,6 +8,7 @@ not on the team. `stranger` belongs to another network.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from messaging import publish
-from patients.models import CareRole, Patient
+from messaging import services as messaging_services
+from patients.models import CareRole, CareTeamMember, Patient, Problem
 from teams.models import Organization, OrganizationKind, Profession, User
 from tests.factories import (
     CareTeamMemberFactory,
@@ -176,3 +178,23 @@ def api_as(api: APIClient):
         return api
 
     return login
+
+
+@pytest.fixture
+def api_objects(net: Network) -> dict[str, Any]:
+    """A value for every path parameter of the API: objects `net.primary` may change."""
+    net.primary.is_staff = True  # may also write the directory
+    net.primary.save()
+    book = messaging_services.contact_book_ensure(net.patient)
+    messaging_services.message_post(
+        net.primary, thread=book.pk, client_id=uuid.uuid4(), body="本日訪問しました。"
+    )
+    problem = Problem.objects.create(patient=net.patient, name="高血圧", updated_by=net.primary)
+    return {
+        "patient_id": net.patient.pk,
+        "thread_id": book.pk,
+        "seq": 1,
+        "item_id": problem.pk,
+        "member_id": CareTeamMember.objects.filter(patient=net.patient).first().pk,
+        "id": net.lead_clinic.pk,
+    }

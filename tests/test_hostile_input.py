@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from config import parsers
 from messaging import services as messaging_services
 from messaging.models import Message
-from patients.models import CareTeamMember, Problem
+from patients.models import CareTeamMember
 from teams.models import Network
 
 pytestmark = pytest.mark.django_db
@@ -41,26 +41,6 @@ def _error(response: Any, status: int, code: str | None = None) -> dict[str, Any
 @pytest.fixture
 def schema() -> dict[str, Any]:
     return SchemaGenerator().get_schema(request=None, public=True)
-
-
-@pytest.fixture
-def objects(net: Any) -> dict[str, Any]:
-    """A value for every path parameter of the API: objects `net.primary` may change."""
-    net.primary.is_staff = True  # may also write the directory
-    net.primary.save()
-    book = messaging_services.contact_book_ensure(net.patient)
-    messaging_services.message_post(
-        net.primary, thread=book.pk, client_id=uuid.uuid4(), body="本日訪問しました。"
-    )
-    problem = Problem.objects.create(patient=net.patient, name="高血圧", updated_by=net.primary)
-    return {
-        "patient_id": net.patient.pk,
-        "thread_id": book.pk,
-        "seq": 1,
-        "item_id": problem.pk,
-        "member_id": CareTeamMember.objects.filter(patient=net.patient).first().pk,
-        "id": net.lead_clinic.pk,
-    }
 
 
 def _url(path: str, objects: dict[str, Any]) -> str:
@@ -282,7 +262,9 @@ def _body_schemas(schema: dict[str, Any], op: dict[str, Any]) -> dict[str, Any] 
     return schema["components"]["schemas"][ref]
 
 
-def test_a_number_for_any_string_of_any_request_body_is_a_field_error(schema, objects, api_as, net):
+def test_a_number_for_any_string_of_any_request_body_is_a_field_error(
+    schema, api_objects, api_as, net
+):
     """Walks every JSON request body of the schema: each string property, sent a number,
     is refused with an error on that field (DRF's own fields store "5" and make a UUID)."""
     api = api_as(net.primary)
@@ -296,7 +278,7 @@ def test_a_number_for_any_string_of_any_request_body_is_a_field_error(schema, ob
                 continue
             if prop.get("format") in {"date", "binary"}:
                 continue  # DRF refuses numbers there already
-            url = _url(path, objects)
+            url = _url(path, api_objects)
             response = getattr(api, method)(url, {name: 12345}, format="json")
             error = _error(response, 400)
             assert name in error["fields"], (method, path, name, error)
@@ -338,7 +320,7 @@ def test_booleans_fractions_and_huge_numbers_are_not_integers(net, api_as, value
     ],
 )
 def test_bad_limit_or_offset_is_a_field_error_on_every_paginated_list(
-    schema, objects, api_as, net, query
+    schema, api_objects, api_as, net, query
 ):
     api = api_as(net.primary)
     name = query.split("=")[0]
@@ -356,7 +338,7 @@ def test_bad_limit_or_offset_is_a_field_error_on_every_paginated_list(
     ]
     assert len(lists) >= (12 if name == "offset" else 13)  # the cursor page has a limit only
     for path, required in lists:
-        response = api.get(_url(path, objects) + "?" + required + query)
+        response = api.get(_url(path, api_objects) + "?" + required + query)
         error = _error(response, 400, "invalid")
         assert list(error["fields"]) == [name], path
 

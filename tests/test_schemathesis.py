@@ -20,7 +20,6 @@ a minute for the ~60 operations); `make schemathesis` runs more.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,8 +36,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from messaging import services as messaging_services
-from patients.models import CareTeamMember, Problem
 from teams import services as team_services
 from teams.models import Network, UserSession
 
@@ -69,24 +66,12 @@ def _connection_kept() -> Iterator[None]:
 
 
 @pytest.fixture
-def world(net: Any, _connection_kept: None) -> dict[str, Any]:
+def world(net: Any, api_objects: dict[str, Any], _connection_kept: None) -> dict[str, Any]:
     """The throw-away patient's objects, by path parameter, and a token for its physician."""
-    net.primary.is_staff = True
-    net.primary.save()
-    book = messaging_services.contact_book_ensure(net.patient)
-    messaging_services.message_post(
-        net.primary, thread=book.pk, client_id=uuid.uuid4(), body="本日訪問しました。"
-    )
-    problem = Problem.objects.create(patient=net.patient, name="高血圧", updated_by=net.primary)
     return {
         "token": team_services.token_create(net.primary)[1],
-        "params": {
-            "patient_id": net.patient.pk,
-            "thread_id": book.pk,
-            "seq": 1,
-            "item_id": problem.pk,
-            "member_id": CareTeamMember.objects.filter(patient=net.patient).first().pk,
-        },
+        # A bare {id} is the directory's, by route (below).
+        "params": {k: v for k, v in api_objects.items() if k != "id"},
         "ids": {
             "/api/v1/networks/": Network.objects.first().pk,
             "/api/v1/people/": net.nurse.pk,
