@@ -19,6 +19,14 @@ class AuditAction(models.TextChoices):
     DELETE = "delete", _("削除")
     EXPORT = "export", _("出力")
     BREAK_GLASS = "break_glass", _("緊急アクセス")
+    SIGN_IN = "sign_in", _("サインイン")
+    SIGN_IN_FAILED = "sign_in_failed", _("サインイン失敗")
+    SIGN_OUT = "sign_out", _("サインアウト")
+    LOCKOUT = "lockout", _("ロックアウト")
+    SECOND_FACTOR = "second_factor", _("二段階認証の変更")
+    SECOND_FACTOR_FAILED = "second_factor_bad", _("二段階認証の失敗")
+    REFUSED = "refused", _("拒否")
+    DISCLOSURE = "disclosure", _("第三者提供")
 
 
 class AuditEvent(models.Model):
