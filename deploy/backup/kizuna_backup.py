@@ -823,7 +823,10 @@ def restore(
         connection.execute("ANALYZE")  # pg_restore leaves the planner without statistics
     problems = compare_counts(target, manifest)
     if problems:
-        raise BackupError("row counts differ from the manifest: " + "; ".join(problems))
+        raise BackupError(
+            "row counts differ from the manifest (the restored database is left as it is, "
+            "to be looked at): " + "; ".join(problems)
+        )
     tables = manifest["database"]["tables"]
     say(
         f"restored and checked: {len(tables)} tables, {sum(tables.values())} rows, "
@@ -891,6 +894,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     elif args.command == "verify":
         verify(choose_generation(root, args.generation), environ)
     else:
+        if not generations(root):
+            say(f"no backup generation in {root}")
         for generation in generations(root):
             manifest = read_manifest(generation)
             size = sum(path.stat().st_size for path in generation.iterdir())

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 from psycopg import sql
 
@@ -379,3 +380,11 @@ def test_the_shell_wrapper_backs_up_with_the_checkouts_python(data, media, sourc
     assert result.returncode == 0, result.stderr
     assert "generation" in result.stdout
     assert len(kb.generations(tmp_path / "backups")) == 1
+
+
+def test_the_scripts_defaults_are_the_settings_defaults():
+    """The script reads DATABASE_URL and MEDIA_ROOT without Django: with neither set, it must
+    name what the service would use."""
+    assert kb.default_database_url() == settings.DEFAULT_DATABASE_URL
+    if "MEDIA_ROOT" not in os.environ:
+        assert kb.media_root({}) == settings.MEDIA_ROOT
