@@ -82,6 +82,21 @@ schemathesis: bootstrap-test $(STAMP)
 clean:
 	rm -rf $(VENV) staticfiles
 
+# Backups (deploy/backup/, docs/backup.md): `make backup` writes a generation of DATABASE_URL
+# and MEDIA_ROOT under KIZUNA_BACKUP_ROOT (default var/backups) and keeps the newest
+# KIZUNA_BACKUP_KEEP (7). `make restore BACKUP=<generation>` (default: the newest) restores it
+# into RESTORE_DATABASE_URL and RESTORE_MEDIA_ROOT (default: DATABASE_URL and MEDIA_ROOT),
+# which must be empty unless FORCE=1; `make verify-backup BACKUP=...` checks one in place.
+.PHONY: backup restore verify-backup
+backup: $(STAMP)
+	$(BIN)/python deploy/backup/kizuna_backup.py backup
+
+restore: $(STAMP)
+	$(BIN)/python deploy/backup/kizuna_backup.py restore $(BACKUP) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+verify-backup: $(STAMP)
+	$(BIN)/python deploy/backup/kizuna_backup.py verify $(BACKUP)
+
 # The messaging benchmark: its own Redis, database and Daphne processes; ~2 minutes.
 # Results in bench/results/ (see docs/bench.md).
 bench: $(STAMP)
