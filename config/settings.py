@@ -52,6 +52,9 @@ INSTALLED_APPS = [
     "csp",
     "django_htmx",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "teams.apps.TeamsConfig",
     "patients.apps.PatientsConfig",
     "audit.apps.AuditConfig",
@@ -211,6 +214,13 @@ KIZUNA_API_TOKEN_TOUCH_SECONDS = env.int("KIZUNA_API_TOKEN_TOUCH_SECONDS", defau
 # Minutes without a user action after which a session ends (teams.sessions says what counts);
 # an organization may set its own (Organization.session_idle_minutes), the strictest applies.
 KIZUNA_SESSION_IDLE_MINUTES = env.int("KIZUNA_SESSION_IDLE_MINUTES", default=15)
+# Two-factor sign-in (teams.second_factor). The demo's shortcut shows a demo account's current
+# code on the sign-in page; a system check refuses it unless DEBUG is on.
+KIZUNA_DEMO_SHOW_CODES = env.bool("KIZUNA_DEMO_SHOW_CODES", default=False)
+OTP_TOTP_ISSUER = "Kizuna"
+# A wrong code doubles the wait before the next try (1 s, 2 s, 4 s ... at most an hour).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG

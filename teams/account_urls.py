@@ -1,4 +1,5 @@
-"""Account pages (mounted at /account/): password, devices, ending a person's access."""
+"""Account pages (mounted at /account/): the second factor, password, devices, and ending
+a person's access."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from django.urls import path
 from teams import views
 
 urlpatterns = [
+    # Reachable before the second factor is passed (teams.middleware.BEFORE_SECOND_FACTOR).
+    path("two-factor/", views.two_factor, name="two-factor"),
+    path("two-factor/setup/", views.two_factor_setup, name="two-factor-setup"),
+    # Not before it: new recovery codes would let a password alone pass it.
+    path("recovery-codes/", views.two_factor_recovery_codes, name="two-factor-codes"),
     path("password/", views.password_change, name="password-change"),
     path("devices/", views.devices, name="devices"),
     path("devices/sessions/<int:pk>/end/", views.session_revoke, name="session-revoke"),

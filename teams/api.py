@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.parsers import FormParser, JSONParser, MultiPartParser
-from teams import csv_io, selectors, services
+from teams import csv_io, second_factor, selectors, services
 from teams.authentication import idle_seconds
 from teams.identity import signed_in
 from teams.models import ApiToken, Organization, User
@@ -202,7 +202,8 @@ class NetworkDetailApi(APIView):
 
 
 class TokenLoginApi(APIView):
-    """Sign in with a username and password: a new API token for this device."""
+    """Sign in with a username, password and second-factor code: a new API token for this
+    device. The second factor must have been set up on the web first."""
 
     authentication_classes: list[type[Any]] = []
     permission_classes: list[type[Any]] = []
@@ -218,11 +219,23 @@ class TokenLoginApi(APIView):
             username=body.validated_data["username"],
             password=body.validated_data["password"],
         )
+        # One answer for a wrong password and a wrong code: it does not tell which was right.
+        wrong = ValidationError(
+            {"non_field_errors": [_("ユーザー名、パスワードまたは確認コードが正しくありません。")]},
+            code="authorization",
+        )
         if not isinstance(user, User):
-            raise ValidationError(
-                {"non_field_errors": [_("ユーザー名またはパスワードが正しくありません。")]},
-                code="authorization",
+            raise wrong
+        if not second_factor.is_enrolled(user):
+            raise PermissionDenied(
+                _("二段階認証が設定されていません。ウェブ画面でログインして設定してください。")
             )
+        try:
+            second_factor.verify(user, body.validated_data["otp_code"])
+        except second_factor.SecondFactorRefused as refused:
+            if refused.retry_after:
+                raise Throttled(wait=refused.retry_after, detail=refused.message) from None
+            raise wrong from None
         # Asked for from a signed-in web session of the same person: logging out of it
         # revokes this token too. (DRF has replaced the request's user: this view
         # authenticates nobody, so the session says whose it is.)

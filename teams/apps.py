@@ -9,6 +9,6 @@ class TeamsConfig(AppConfig):
     verbose_name = _("組織と人")
 
     def ready(self) -> None:
-        from teams import receivers
+        from teams import checks, receivers  # noqa: F401 (checks registers on import)
 
         receivers.connect()

@@ -247,6 +247,12 @@ class TokenLoginIn(serializers.Serializer[Any]):
         trim_whitespace=False,
         write_only=True,
     )
+    otp_code = strict.CharField(
+        label=_("確認コード"),
+        help_text=_("認証アプリの6桁のコード、または回復コード（二段階認証）"),
+        max_length=32,
+        write_only=True,
+    )
 
 
 class TokenOut(serializers.Serializer[Any]):

@@ -11,6 +11,10 @@
   arrives on a visible page) and do not count; neither do socket pings or resyncs. So a nurse
   who reads and writes stays signed in, and a tablet left open on a busy thread still locks.
 
+- **Second factor**: a session signed in with a password alone is `UNVERIFIED` until its
+  person passes the second factor (`teams.second_factor`), which marks the session. Such a
+  session reaches only the sign-in steps: no page, API route or socket with patient data.
+
 `teams.middleware` applies the rules to HTTP requests, `messaging.consumers` to live sockets
 (on each keepalive tick, and a post frame counts as activity).
 """
@@ -42,12 +46,15 @@ TOUCH_EVERY_SECONDS = 30
 # A live socket re-reads its session this often (at most), so an idle, expired or logged-out
 # session's socket closes within a minute even when its pings are set further apart.
 SOCKET_CHECK_SECONDS = 30.0
+# The second factor this session passed: the device's persistent id (django-otp's form).
+SECOND_FACTOR = "kizuna_second_factor"
 
 
 class Verdict(Enum):
     OK = "ok"
     IDLE = "idle"
     EXPIRED = "expired"
+    UNVERIFIED = "unverified"  # signed in with a password, second factor still to pass
 
 
 def now() -> float:
@@ -91,7 +98,14 @@ def verdict(data: Mapping[str, Any], at: float | None = None) -> Verdict:
     limit = idle if isinstance(idle, int) and idle > 0 else default_idle_seconds()
     if at - seen_at >= limit:
         return Verdict.IDLE
+    if not data.get(SECOND_FACTOR):
+        return Verdict.UNVERIFIED
     return Verdict.OK
+
+
+def mark_second_factor(session: SessionBase, device_id: str) -> None:
+    """The person of this session has just passed the second factor with `device_id`."""
+    session[SECOND_FACTOR] = device_id
 
 
 def touch(session: SessionBase, user: User) -> None:

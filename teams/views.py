@@ -4,14 +4,18 @@ area and name. Reads through `teams.selectors.organization_search`; holds no pat
 With htmx the search form swaps only the result list and keeps the URL in step, so a search
 can be bookmarked and the back button works; without JavaScript the form is a plain GET.
 
-Also the account pages (/account/): changing one's password, one's devices (sessions and API
+Also the account pages (/account/): the second factor (the sign-in's second step, enrolling
+an authenticator app, new recovery codes), changing one's password, one's devices (sessions and API
 tokens, each of which can be ended), and an organization administrator's page that ends all
 of one person's access.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
@@ -19,13 +23,15 @@ from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import NotFound
 from config.web import not_found
-from teams import selectors, services
+from teams import second_factor, selectors, services, sessions
 from teams.identity import signed_in
 from teams.models import CapabilityCode, OrganizationKind
 from teams.selectors import organization_search
@@ -112,6 +118,7 @@ def devices(request: HttpRequest) -> HttpResponse:
             "sessions": selectors.sessions_of(user),
             "tokens": selectors.tokens_of(user),
             "current_session_key": request.session.session_key,
+            "recovery_codes_left": second_factor.recovery_codes_left(user),
         },
     )
 
@@ -154,6 +161,15 @@ def person_access(request: HttpRequest, pk: int) -> HttpResponse:
         person = selectors.administered_person_get(user, pk)
     except NotFound:
         return not_found(request)
+    if request.method == "POST" and request.POST.get("action") == "reset-second-factor":
+        second_factor.reset(user, person)
+        services.access_end_all(user, person.pk)
+        messages.success(
+            request,
+            _("%(name)s さんの二段階認証をリセットしました。次のログインで設定し直します。")
+            % {"name": person},
+        )
+        return redirect("person-access", pk=person.pk)
     if request.method == "POST":
         ended = services.access_end_all(user, person.pk)
         messages.success(
@@ -169,5 +185,127 @@ def person_access(request: HttpRequest, pk: int) -> HttpResponse:
             "person": person,
             "sessions": selectors.sessions_of(person),
             "tokens": selectors.tokens_of(person),
+            "second_factor": second_factor.is_enrolled(person),
         },
+    )
+
+
+# --- the second factor: enrolment, the sign-in step, recovery codes --------------------------
+
+
+class SecondFactorForm(forms.Form):
+    code = forms.CharField(
+        label=_("確認コード"),
+        max_length=32,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "text",
+                "autocapitalize": "off",
+                "spellcheck": "false",
+                "autofocus": True,
+            }
+        ),
+    )
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def _refused(
+    request: HttpRequest, form: SecondFactorForm, error: second_factor.SecondFactorRefused
+) -> int:
+    """Put the refusal on the form; the answer's status (429 when throttled)."""
+    form.add_error("code", error.message)
+    return 429 if error.retry_after else 400
+
+
+def _throttled_headers(response: HttpResponse, error: Exception | None) -> HttpResponse:
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """The sign-in's second step: a code from the authenticator app, or a recovery code.
+    Someone not yet enrolled is sent to enrolment first."""
+    user = signed_in(request)
+    if not second_factor.is_enrolled(user):
+        return redirect(f"{reverse('two-factor-setup')}?{urlencode({'next': _next_url(request)})}")
+    form = SecondFactorForm(request.POST if request.method == "POST" else None)
+    status, error = 200, None
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = second_factor.verify(user, form.cleaned_data["code"])
+        except second_factor.SecondFactorRefused as refused:
+            status, error = _refused(request, form, refused), refused
+        else:
+            second_factor.pass_second_factor(request.session, user, device)
+            if second_factor.recovery_codes_left(user) <= 2:
+                messages.warning(
+                    request, _("回復コードの残りが少なくなっています。新しく発行してください。")
+                )
+            return redirect(_next_url(request))
+    context = {
+        "form": form,
+        "next": _next_url(request),
+        "demo_code": second_factor.demo_code(user),
+    }
+    response = render(request, "teams/two_factor.html", context, status=status)
+    return _throttled_headers(response, error)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def two_factor_setup(request: HttpRequest) -> HttpResponse:
+    """Enrolment: scan the QR code (or type the key) into an authenticator app, then confirm
+    with its first code. Setting up a new app again needs a session that has passed the
+    second factor; the first enrolment is part of the first sign-in."""
+    user = signed_in(request)
+    enrolled = second_factor.is_enrolled(user)
+    if enrolled and sessions.verdict(request.session) is not sessions.Verdict.OK:
+        return redirect("two-factor")
+    form = SecondFactorForm(request.POST if request.method == "POST" else None)
+    status, error = 200, None
+    if request.method == "POST" and form.is_valid():
+        try:
+            device, codes = second_factor.confirm_enrolment(user, form.cleaned_data["code"])
+        except second_factor.SecondFactorRefused as refused:
+            status, error = _refused(request, form, refused), refused
+        else:
+            second_factor.pass_second_factor(request.session, user, device)
+            return render(
+                request,
+                "teams/two_factor_codes.html",
+                {"codes": codes, "next": _next_url(request), "first": not enrolled},
+            )
+    context = {
+        "form": form,
+        "enrolment": second_factor.enrolment(user),
+        "next": _next_url(request),
+        "enrolled": enrolled,
+    }
+    response = render(request, "teams/two_factor_setup.html", context, status=status)
+    return _throttled_headers(response, error)
+
+
+@login_required
+@require_POST
+def two_factor_recovery_codes(request: HttpRequest) -> HttpResponse:
+    """New recovery codes, shown once; the earlier ones stop working."""
+    codes = second_factor.new_recovery_codes(signed_in(request))
+    return render(
+        request,
+        "teams/two_factor_codes.html",
+        {"codes": codes, "next": reverse("devices"), "first": False},
     )

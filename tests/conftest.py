@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.test.client import ClientMixin
 from rest_framework.test import APIClient
 
 from messaging import publish
 from messaging import services as messaging_services
 from patients.models import CareRole, CareTeamMember, Patient, Problem
+from teams import sessions
 from teams.models import Organization, OrganizationKind, Profession, User
 from tests.factories import (
     CareTeamMemberFactory,
@@ -162,6 +164,23 @@ def net(db: None) -> Network:
         stranger=stranger,
         patient=patient,
     )
+
+
+@pytest.fixture(autouse=True)
+def force_login_passes_the_second_factor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test client's `force_login` stands for a whole sign-in, second factor included.
+
+    It already skips the password; tests of the sign-in itself go through the forms
+    (tests/signin.py), where the second factor is required as it is for everyone."""
+    original = ClientMixin._login
+
+    def login_both_steps(self: Any, user: Any, backend: Any = None) -> None:
+        original(self, user, backend)
+        session = self.session
+        sessions.mark_second_factor(session, "tests.force_login")
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "_login", login_both_steps)
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from teams.models import ApiToken, token_digest
-from tests.factories import PASSWORD
+from teams.models import ApiToken, User, token_digest
+from tests.signin import token_request
 
 pytestmark = pytest.mark.django_db
 
 
 def test_api_client_gets_a_token_and_reads_its_patients_with_it(net, api):
-    response = api.post("/api/v1/auth/token/", {"username": "nurse", "password": PASSWORD})
+    response = api.post("/api/v1/auth/token/", token_request(net.nurse))
     assert response.status_code == 200
     api.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     patients = api.get("/api/v1/patients/").json()["results"]
@@ -27,7 +27,7 @@ def test_api_client_gets_a_token_and_reads_its_patients_with_it(net, api):
 
 
 def test_wrong_password_gets_a_400_in_the_error_shape(net, api):
-    response = api.post("/api/v1/auth/token/", {"username": "nurse", "password": "nope"})
+    response = api.post("/api/v1/auth/token/", token_request(net.nurse, password="nope"))  # noqa: S106
     assert response.status_code == 400
     assert "non_field_errors" in response.json()["error"]["fields"]
 
@@ -39,7 +39,8 @@ def test_schema_is_served(net, api_as):
 
 
 def _token_for(api, username: str) -> str:
-    response = api.post("/api/v1/auth/token/", {"username": username, "password": PASSWORD})
+    user = User.objects.get(username=username)
+    response = api.post("/api/v1/auth/token/", token_request(user))
     return str(response.json()["token"])
 
 

@@ -281,6 +281,9 @@ def child_environment(
     env = dict(environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     env["PYTHONUNBUFFERED"] = "1"
+    # The demo's second-factor shortcut (its accounts' current code on the sign-in page):
+    # Django refuses it unless DJANGO_DEBUG is on, which `make run` leaves on.
+    env.setdefault("KIZUNA_DEMO_SHOW_CODES", "1")
     if embedded:
         if embedded_url is None:
             raise ValueError("embedded mode needs the private cluster's URL")
@@ -299,6 +302,9 @@ def print_banner(port: int, embedded: bool) -> None:
     say(f"Kizuna is up ({'embedded' if embedded else 'production-like'} mode)")
     say(f"  open    http://{HOST}:{port}/login/")
     say(f"  logins  password for everyone: {DEMO_PASSWORD}")
+    say("          second factor: the demo shows each account's current code on its")
+    say("          second-factor page (KIZUNA_DEMO_SHOW_CODES, development only); the keys")
+    say("          for an authenticator app: manage.py demo_second_factor")
     width = max(len(u) for u, _ in KEY_LOGINS)
     for username, role in KEY_LOGINS:
         say(f"          {username.ljust(width)}  {role}")

@@ -21,6 +21,7 @@ from teams import services as team_services
 from teams.models import Membership, User, UserSession
 from tests.factories import PASSWORD
 from tests.messaging.test_consumer import connected
+from tests.signin import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +78,7 @@ async def test_a_login_timestamp_update_leaves_the_socket_open(net):
 
 def _signed_in(user: User, agent: str = "Tablet") -> tuple[Client, str]:
     client = Client(HTTP_USER_AGENT=agent)
-    response = client.post("/login/", {"username": user.username, "password": PASSWORD})
+    response = sign_in(client, user)
     assert response.status_code == 302
     return client, client.cookies[django_settings.SESSION_COOKIE_NAME].value
 

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditAction, AuditEvent
 from teams.models import ApiToken, Membership, User, UserSession
 from tests.factories import PASSWORD
+from tests.signin import sign_in, token_request
 
 pytestmark = pytest.mark.django_db
 
@@ -20,14 +21,14 @@ NEW_PASSWORD = "kizuna-new-passphrase-2026"
 def signed_in_client(user: User, agent: str = "Tablet A") -> Client:
     """Signed in through the login form, as a browser is (so its device is recorded)."""
     client = Client(HTTP_USER_AGENT=agent)
-    response = client.post("/login/", {"username": user.username, "password": PASSWORD})
+    response = sign_in(client, user)
     assert response.status_code == 302
     return client
 
 
 def token_for(user: User, agent: str = "App") -> str:
     api = APIClient(HTTP_USER_AGENT=agent)
-    response = api.post("/api/v1/auth/token/", {"username": user.username, "password": PASSWORD})
+    response = api.post("/api/v1/auth/token/", token_request(user))
     assert response.status_code == 200
     return str(response.json()["token"])
 
@@ -121,9 +122,7 @@ def test_changing_the_password_keeps_this_session_and_ends_the_others_and_every_
 
 def test_logout_ends_that_session_and_the_tokens_asked_for_from_it(net):
     web = signed_in_client(net.nurse)
-    from_session = web.post(
-        "/api/v1/auth/token/", {"username": "nurse", "password": PASSWORD}
-    ).json()["token"]
+    from_session = web.post("/api/v1/auth/token/", token_request(net.nurse)).json()["token"]
     other_device = token_for(net.nurse)
     other_session = signed_in_client(net.nurse, "Phone B")
     assert web.post("/logout/").status_code == 302

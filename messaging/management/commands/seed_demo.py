@@ -16,6 +16,7 @@ Every demo login shares the password ``kizuna-demo``. It is demo data, printed o
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from messaging.models import Message, MessageKind, Priority, ReadState, Thread, ThreadKind
 from patients.models import (
@@ -57,6 +59,7 @@ from teams.models import (
     Profession,
     User,
 )
+from teams.second_factor import DEMO
 
 DEMO_PASSWORD = "kizuna-demo"  # noqa: S105 (demo data, printed for logging in)
 NETWORK_NAME = "中央区在宅医療ネットワーク"
@@ -575,6 +578,7 @@ class Seeder:
             )
             self.users[username] = user
             self.user_org[username] = org
+            demo_authenticator(user)
 
     def _network(self) -> None:
         network, _ = Network.objects.update_or_create(
@@ -803,6 +807,21 @@ class Seeder:
             )
 
 
+def demo_totp_key(username: str) -> str:
+    """A demo account's authenticator key (hex), the same on every machine: demo data."""
+    return hashlib.sha256(f"kizuna-demo-totp:{username}".encode()).hexdigest()[:40]
+
+
+def demo_authenticator(user: User) -> TOTPDevice:
+    """The demo account's authenticator, enrolled, so a first look signs in with its code."""
+    device, _ = TOTPDevice.objects.update_or_create(
+        user=user,
+        name=DEMO,
+        defaults={"key": demo_totp_key(user.username), "confirmed": True},
+    )
+    return device
+
+
 def seed_demo() -> list[Patient]:
     """Write (or bring back) the demo network in one transaction; the demo's patients."""
     with transaction.atomic():
@@ -828,3 +847,6 @@ class Command(BaseCommand):
         for username, role in KEY_LOGINS:
             self.stdout.write(f"  {username.ljust(width)}  {role}")
         self.stdout.write(f"  ほか {len(PEOPLE) - len(KEY_LOGINS)} 名 (例: pt.shimizu, cm.okada)")
+        self.stdout.write(
+            "二段階認証: 認証アプリ用のキーは manage.py demo_second_factor で表示します"
+        )
