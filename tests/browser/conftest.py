@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from tests.factories import (
     PatientFactory,
     UserFactory,
 )
+from tests.signin import authenticator, totp_code
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -70,6 +72,7 @@ class BrowserData:
     nurse: User
     outsider: User
     primary: User
+    newcomer: User  # no authenticator yet: their first sign-in enrols one
     patient: Patient
     other_patient: Patient
     hospital: Organization
@@ -108,7 +111,9 @@ def _build(token: str) -> BrowserData:
     network = NetworkFactory(name=unique("中央区在宅ネットワーク", Network))
     network.organizations.add(station, clinic, hospital)
 
-    def person(role: str, name: str, kana: str, profession: str, org: Organization) -> User:
+    def person(
+        role: str, name: str, kana: str, profession: str, org: Organization, enrol: bool = True
+    ) -> User:
         user = UserFactory(
             username=f"{role}-{token}",
             display_name=name,
@@ -117,11 +122,14 @@ def _build(token: str) -> BrowserData:
             phone="090-0000-0000",
         )
         MembershipFactory(user=user, organization=org)
+        if enrol:  # the login fixture then passes the second factor with its code
+            authenticator(user)
         return user
 
     primary = person("primary", "山田 太郎", "やまだ たろう", Profession.PHYSICIAN, clinic)
     nurse = person("nurse", "鈴木 恵", "すずき めぐみ", Profession.NURSE, station)
     outsider = person("outsider", "伊藤 誠", "いとう まこと", Profession.NURSE, clinic)
+    newcomer = person("newcomer", "新井 優", "あらい ゆう", Profession.NURSE, station, enrol=False)
 
     patient = PatientFactory(
         name="小林 ハル",
@@ -150,6 +158,7 @@ def _build(token: str) -> BrowserData:
         nurse=nurse,
         outsider=outsider,
         primary=primary,
+        newcomer=newcomer,
         patient=patient,
         other_patient=other,
         hospital=hospital,
@@ -309,13 +318,23 @@ def page(context: Any) -> Any:
 
 
 @pytest.fixture
-def login(live_server_url: str) -> Any:
-    """`login(page, user)` signs in through the real login form and lands on home."""
+def login(live_server_url: str, django_db_blocker: Any) -> Any:
+    """`login(page, user)` signs in through the real login form, then the second-factor
+    form with the code the person's authenticator shows, and lands on home."""
 
     def sign_in(page: Any, user: User) -> None:
+        with django_db_blocker.unblock():
+            # Enrolled when committed (browser_data, or a module fixture): a device made here
+            # would sit in the test's transaction, unseen by the server.
+            device = authenticator(user)
         page.goto(f"{live_server_url}/login/")
         page.fill("#id_username", user.username)
         page.fill("#id_password", PASSWORD)
+        with page.expect_navigation(url=re.compile(r"/account/two-factor/")):
+            page.click("form.form button[type=submit]")
+        with django_db_blocker.unblock():
+            code = totp_code(device)
+        page.fill("#id_code", code)
         with page.expect_navigation():
             page.click("form.form button[type=submit]")
         assert page.url == f"{live_server_url}/", page.url

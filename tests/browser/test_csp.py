@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 from teams.models import Membership, User
 from tests.browser.conftest import TABLET
 from tests.factories import MembershipFactory, UserFactory
+from tests.signin import authenticator
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
@@ -60,6 +61,7 @@ def auditor(browser_data: Any, django_db_blocker: Any) -> Iterator[User]:
     with django_db_blocker.unblock():
         user = UserFactory(username=f"auditor-{browser_data.token}", display_name="監査 担当")
         MembershipFactory(user=user, organization=browser_data.organizations[0], is_admin=True)
+        authenticator(user)
     yield user
     with django_db_blocker.unblock(), contextlib.suppress(Exception):
         Membership.objects.filter(user=user).delete()
