@@ -32,7 +32,9 @@ django.setup()
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
+from bench.clients import totp_key  # noqa: E402
 from messaging.models import Message, ReadState  # noqa: E402
 from messaging.services import contact_book_ensure  # noqa: E402
 from patients.models import CareRole, Patient  # noqa: E402
@@ -60,6 +62,11 @@ def _team_patient(name: str, primary: User, members: list[User], clinic: Organiz
     return patient
 
 
+def enrol(user: User) -> None:
+    """The person's authenticator, with the key the benchmark's clients derive (totp_key)."""
+    TOTPDevice.objects.create(user=user, name="authenticator", key=totp_key(user.username))
+
+
 def build(*, listeners: int, senders: int, history: int) -> dict[str, Any]:
     hashed = make_password(PASSWORD)  # one Argon2 hash for everyone: hashing costs ~0.1 s each
 
@@ -75,6 +82,7 @@ def build(*, listeners: int, senders: int, history: int) -> dict[str, Any]:
         ]
         for user in made:
             MembershipFactory.create(user=user, organization=station)
+            enrol(user)
         return made
 
     with transaction.atomic():
@@ -91,6 +99,7 @@ def build(*, listeners: int, senders: int, history: int) -> dict[str, Any]:
             password=hashed,
         )
         MembershipFactory.create(user=primary, organization=clinic)
+        enrol(primary)
 
         sender = users("bench.sender", 1)[0]
         listening = users("bench.l", listeners)

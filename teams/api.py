@@ -210,7 +210,15 @@ class TokenLoginApi(APIView):
     # The project's parsers (DRF's token view named its own, which check neither depth nor text).
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(request=TokenLoginIn, responses=TokenOut, auth=[])
+    @extend_schema(
+        request=TokenLoginIn,
+        responses={
+            200: TokenOut,
+            403: OpenApiResponse(description="二段階認証が設定されていません"),
+            429: OpenApiResponse(description="確認コードの誤りが続いています（Retry-After）"),
+        },
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         body = TokenLoginIn(data=request.data)
         body.is_valid(raise_exception=True)

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from bench.clients import totp_key
 from messaging.models import Message, ReadState, Thread
 from messaging.services import contact_book_ensure
 from patients.models import CareRole, CareTeamMember, Consent, Patient
@@ -85,6 +87,9 @@ def _build(run: str, clients: int) -> LoadTeam:
         user = UserFactory.create(username=f"load-{i:02d}-{run}")
         MembershipFactory.create(user=user, organization=station)
         CareTeamMemberFactory.create(patient=patient, user=user, role=CareRole.VISITING_NURSE)
+        # The key the clients derive from the name (bench.clients.totp_key): they sign in
+        # with the second factor as a person does.
+        TOTPDevice.objects.create(user=user, name="authenticator", key=totp_key(user.username))
         users.append(user)
     tokens = [team_services.token_create(u)[1] for u in users]
     return LoadTeam(
