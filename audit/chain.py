@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit import sql
@@ -51,19 +52,26 @@ SEAL_BATCH = 5000
 VERIFY_CHUNK = 2000
 
 
-def _value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        # One spelling of an instant, whatever the connection's time zone: UTC, microseconds.
-        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
-    if value is None or isinstance(value, int | str):
-        return value
-    return str(value)  # an address, however the driver hands it over
+# Where `at` and the address sit in the hashed array (after the form's name, seq and id).
+_AT = 3 + CONTENT_FIELDS.index("at")
+_IP = 3 + CONTENT_FIELDS.index("ip_address")
+
+
+def utc_text(value: dt.datetime) -> str:
+    """One spelling of an instant, whatever the connection's time zone: UTC, microseconds
+    (the spelling `audit.sql.at_as_utc_text` has PostgreSQL write)."""
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def canonical(seq: int, event_id: int, content: Sequence[Any]) -> bytes:
     """The bytes hashed for one row: a JSON array in a fixed order, NULL as null (so that
-    NULL and "" differ), ASCII only (so no text encoding question arises)."""
-    doc = [FORMAT, seq, event_id, *(_value(v) for v in content)]
+    NULL and "" differ), ASCII only (so no text encoding question arises). `content` is the
+    row's CONTENT_FIELDS; `at` as a datetime or already as its UTC text."""
+    doc = [FORMAT, seq, event_id, *content]
+    if isinstance(doc[_AT], dt.datetime):
+        doc[_AT] = utc_text(doc[_AT])
+    if doc[_IP] is not None and not isinstance(doc[_IP], str):
+        doc[_IP] = str(doc[_IP])  # an address, however the driver hands it over
     return json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
@@ -72,7 +80,14 @@ def row_hash(prev_hash: bytes, seq: int, event_id: int, content: Sequence[Any]) 
 
 
 def _rows(queryset: Any) -> Any:
-    return queryset.order_by("id").values_list("id", *CONTENT_FIELDS)
+    """The rows' ids and content in id order, `at` already spelled by PostgreSQL: parsing
+    the timestamp and writing it out again was a third of the time per row."""
+    fields = [("at_utc" if name == "at" else name) for name in CONTENT_FIELDS]
+    return (
+        queryset.order_by("id")
+        .annotate(at_utc=RawSQL(sql.at_as_utc_text(), []))  # noqa: S611 (no input in it)
+        .values_list("id", *fields)
+    )
 
 
 # --- sealing ------------------------------------------------------------------------------
@@ -129,13 +144,14 @@ def seal(*, batch: int = SEAL_BATCH, lock_timeout_ms: int | None = None) -> Seal
                 (current.seq, current.event_id, current.hash) if current else (0, 0, GENESIS)
             )
             rows = list(_rows(AuditEvent.objects.filter(id__gt=last_id, id__lte=settled))[:batch])
-            seals = []
+            first_seq, first_prev = seq + 1, prev
+            digests: list[bytes] = []
             for event_id, *content in rows:
                 seq += 1
-                digest = row_hash(prev, seq, event_id, content)
-                seals.append(AuditSeal(seq=seq, event_id=event_id, prev_hash=prev, hash=digest))
-                prev = digest
-            AuditSeal.objects.bulk_create(seals)
+                prev = row_hash(prev, seq, event_id, content)
+                digests.append(prev)
+            if rows:
+                sql.insert_seals(first_seq, [row[0] for row in rows], first_prev, b"".join(digests))
         sealed += len(rows)
         if len(rows) < batch:
             return SealResult(sealed=sealed, head=head())
