@@ -1,4 +1,10 @@
-"""Sets the audit context (`audit.context`) for the length of each HTTP request."""
+"""Sets the audit context (`audit.context`) for the length of each HTTP request, and audits
+the refusals (403, 404) answered on patient and thread routes.
+
+The refusals are audited here, once, rather than in every view: each adapter renders a
+refusal its own way (the API's error shape, the pages' 403 and 404 pages), but all of them
+leave through this middleware as a status code, with the route's arguments on the request.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from audit.context import current_request, request_context
+from audit.services import REFUSED_STATUSES, audit_refused_request
 
 
 class RequestContextMiddleware:
@@ -16,6 +23,9 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = current_request.set(request_context(request))
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
+            if response.status_code in REFUSED_STATUSES:
+                audit_refused_request(request, response.status_code)
+            return response
         finally:
             current_request.reset(token)

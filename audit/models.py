@@ -1,7 +1,12 @@
-"""Audit rows. They are never updated or deleted: PostgreSQL refuses it (migration 0002).
+"""Audit rows and their seals. Neither is ever updated or deleted: PostgreSQL refuses it
+(migrations 0003 and 0006).
 
 References to the actor and the patient are kept without foreign-key constraints, so that a
 row outlives what it talks about and no cascade can ever try to delete it.
+
+A seal (`AuditSeal`) chains one audit row to the one before it: its hash covers the row's
+content and the previous seal's hash (audit/chain.py, docs/audit.md). Rows are written
+unsealed and sealed shortly after, in id order, so writing a row costs what it did before.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class AuditAction(models.TextChoices):
     SECOND_FACTOR_FAILED = "second_factor_bad", _("二段階認証の失敗")
     REFUSED = "refused", _("拒否")
     DISCLOSURE = "disclosure", _("第三者提供")
+    CHAIN_BROKEN = "chain_broken", _("監査ログの改ざん検知")
 
 
 class AuditEvent(models.Model):
@@ -66,3 +72,35 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_id} {self.action} {self.object_type}"
+
+
+class AuditSeal(models.Model):
+    """The chain link of one audit row: its place in the chain (`seq`, from 1 without gaps),
+    the previous link's hash and its own, sha256 over both the previous hash and the row's
+    content (`audit.chain.row_hash`).
+
+    A table of its own rather than columns on `AuditEvent`: sealing then only inserts, so
+    audit rows are never rewritten (an UPDATE would write each row a second time, with its
+    four indexes) and their append-only rule needs no exception.
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    # No foreign-key constraint, like the rows' own references: a seal outlives a deleted
+    # row, and the verifier names the row that is missing.
+    event = models.OneToOneField(
+        AuditEvent,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="seal",
+    )
+    prev_hash = models.BinaryField(max_length=32)
+    hash = models.BinaryField(max_length=32)
+    sealed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name = _("監査ログの封印")
+        verbose_name_plural = _("監査ログの封印")
+
+    def __str__(self) -> str:
+        return f"{self.seq} {bytes(self.hash).hex()}"

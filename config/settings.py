@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -182,6 +183,26 @@ CELERY_TIMEZONE = "Asia/Tokyo"
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The DatabaseScheduler copies these entries into its tables when beat starts.
+CELERY_BEAT_SCHEDULE = {
+    # Seal the audit rows written since the last run into the hash chain (audit/chain.py).
+    "audit-seal": {"task": "audit.seal", "schedule": 60.0},
+    # Check the whole chain once a day, at night, and warn the administrators if it is broken.
+    "audit-verify": {
+        "task": "audit.verify",
+        "schedule": crontab(minute="30", hour="3"),  # Asia/Tokyo (CELERY_TIMEZONE)
+    },
+}
+
+# --- Mail ----------------------------------------------------------------------------------
+# Warnings to the administrators (a broken audit chain). EMAIL_URL is django-environ's form
+# (smtp+tls://user:password@host:587); the default prints mail on the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="kizuna@localhost")
+SERVER_EMAIL = env.str("DJANGO_SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# The site's operators, mailed besides the organizations' administrators: a comma-separated
+# list of addresses.
+ADMINS = [(address, address) for address in env.list("DJANGO_ADMINS", default=[])]
 
 # --- Auth --------------------------------------------------------------------------------
 
@@ -351,6 +372,12 @@ SPECTACULAR_SETTINGS = {
 # --- Kizuna ------------------------------------------------------------------------------
 
 BREAK_GLASS_MAX_HOURS = 12
+# The audit sealer waits at most this long for transactions that are inserting audit rows to
+# end; meanwhile new inserts queue behind it, so it is short, and a sealing put off is tried
+# again at the next run (docs/audit.md).
+KIZUNA_AUDIT_SEAL_LOCK_TIMEOUT_MS = env.int("KIZUNA_AUDIT_SEAL_LOCK_TIMEOUT_MS", default=1000)
+# verify_audit reports rows left unsealed longer than this (the sealer is not running).
+KIZUNA_AUDIT_UNSEALED_WARN_MINUTES = env.int("KIZUNA_AUDIT_UNSEALED_WARN_MINUTES", default=5)
 # Live sockets ping every so often (and refresh their group membership); they are cycled before
 # the channel layer's group expiry (0: work it out from CHANNEL_LAYER_GROUP_EXPIRY).
 KIZUNA_WS_PING_SECONDS = env.int("KIZUNA_WS_PING_SECONDS", default=30)

@@ -35,10 +35,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import current_request, socket_context
+from audit.services import audit_refusal
 from config.errors import DomainError, Forbidden, NotFound
 from config.untrusted import RefusedInput, json_max_bytes, load_json
 from messaging import publish, selectors, services
 from messaging.groups import user_group
+from messaging.models import Thread
 from messaging.serializers import sync_data
 from teams import sessions
 from teams.models import User, session_tag
@@ -127,6 +129,22 @@ def _session_verdict(session_key: str | None, user: User, activity: bool) -> ses
 def _resync(user: User, known: dict[int, int]) -> dict[str, Any]:
     result = selectors.sync(user, known)
     return sync_data(result)
+
+
+THREAD_LABEL = Thread._meta.label_lower
+
+
+@database_sync_to_async
+def _refused(user: User, kind: Any, thread: Any) -> None:
+    # The socket's refusals are audited here, as the middleware audits the HTTP ones.
+    try:
+        audit_refusal(
+            user, where=f"socket {str(kind)[:20]}", object_type=THREAD_LABEL, object_id=thread
+        )
+    except Exception:
+        # Raised from the frame's error handler, it would end the socket's frame loop; the
+        # refusal itself still goes out.
+        logger.exception("socket refusal not audited")
 
 
 @database_sync_to_async
@@ -317,8 +335,10 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         except FrameError as exc:
             await self._error(exc.code, exc.message, ref=ref)
         except NotFound:
+            await _refused(self.user, kind, content.get("thread"))
             await self._error("not_found", _("見つかりません。"), ref=ref)
         except Forbidden as exc:
+            await _refused(self.user, kind, content.get("thread"))
             await self._error(exc.code, exc.message, ref=ref)
         except DomainError as exc:
             await self._error(exc.code, exc.message, fields=exc.fields, ref=ref)

@@ -29,7 +29,7 @@ from django.db.models.functions import Coalesce
 
 from audit.models import AuditAction
 from audit.reads import AuditedRows, audit_patients
-from audit.services import audit_record
+from audit.services import audit_record, audit_refusals
 from config.errors import NotFound
 from messaging import sql
 from messaging.access import access_thread, threads_visible_to
@@ -324,6 +324,8 @@ def sync(user: User, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncRes
         for m in _messages_from_rows(raw):
             missed[m.thread_id].append(m)
 
+    # Naming a thread one may not see is asked and refused: audited, like a 404.
+    audit_refusals(user, where="sync", object_type=Thread._meta.label_lower, object_ids=removed)
     result = SyncResult(removed=removed)
     for t in threads:
         if t.pk in named:

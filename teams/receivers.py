@@ -5,6 +5,8 @@
   password change can end it.
 - A logout ends that session's row and the API tokens asked for from it, and announces it
   (messaging closes its sockets).
+- A broken audit chain (`audit.signals.chain_broken`) is mailed to every organization's
+  administrators: the audit log knows no organizations.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.http import HttpRequest
 
+from audit import services as audit_services
+from audit.signals import chain_broken
 from teams import services, sessions
 from teams.models import User
 
@@ -35,8 +39,15 @@ def on_logged_out(sender: Any, *, request: HttpRequest, user: User | None, **kwa
         services.session_logged_out(user, session_key=session.session_key)
 
 
+def on_chain_broken(sender: Any, *, report: Any, **kwargs: Any) -> None:
+    services.administrators_mail(
+        audit_services.chain_broken_subject(), audit_services.chain_broken_body(report)
+    )
+
+
 def connect() -> None:
     # The stamp first: the session is then saved with it when its record is made.
     user_logged_in.connect(stamp_session, dispatch_uid="teams.stamp_session")
     user_logged_in.connect(on_logged_in, dispatch_uid="kz-session-opened")
     user_logged_out.connect(on_logged_out, dispatch_uid="kz-session-logged-out")
+    chain_broken.connect(on_chain_broken, dispatch_uid="kz-chain-broken-mail")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
@@ -531,13 +532,18 @@ def token_create(user: User, *, session_key: str = "") -> tuple[ApiToken, str]:
     """A new API token for the device asking; returns the row and the key, shown only now."""
     key = secrets.token_hex(TOKEN_KEY_BYTES)
     user_agent, ip_address = _context()
-    token = ApiToken.objects.create(
-        digest=token_digest(key),
-        user=user,
-        user_agent=user_agent,
-        ip_address=ip_address,
-        session_key=session_key,
-    )
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            digest=token_digest(key),
+            user=user,
+            user_agent=user_agent,
+            ip_address=ip_address,
+            session_key=session_key,
+        )
+        # The API's sign-in: no session, so Django's user_logged_in (the web's) is not sent.
+        audit_record(
+            user, AuditAction.SIGN_IN, obj=token, object_type=TOKEN_OBJECT_TYPE, detail="api"
+        )
     return token, key
 
 
@@ -554,7 +560,11 @@ def token_revoke(actor: User, token_id: Any) -> None:
 
 def token_sign_out(actor: User, token: ApiToken) -> None:
     """The API's logout: the token it was called with stops working."""
-    ApiToken.objects.filter(user=actor, pk=token.pk).delete()
+    with transaction.atomic():
+        ApiToken.objects.filter(user=actor, pk=token.pk).delete()
+        audit_record(
+            actor, AuditAction.SIGN_OUT, obj=token, object_type=TOKEN_OBJECT_TYPE, detail="api"
+        )
 
 
 @transaction.atomic
@@ -596,3 +606,16 @@ def access_end_all(actor: User, person_id: Any) -> AccessEnded:
         detail=f"access ended by an administrator: {sessions} sessions, {tokens} tokens",
     )
     return AccessEnded(sessions=sessions, tokens=tokens)
+
+
+def administrators_mail(subject: str, body: str) -> int:
+    """Mail every active administrator of an organization, one message each (nobody sees the
+    others' addresses); returns how many were sent."""
+    addresses = (
+        User.objects.filter(is_active=True, memberships__is_admin=True, memberships__is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    messages = [(subject, body, None, [address]) for address in sorted(addresses)]
+    return send_mass_mail(messages) if messages else 0

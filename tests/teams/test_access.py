@@ -174,7 +174,9 @@ def test_a_person_ends_one_of_their_sessions_and_tokens(net):
     assert page_works(web)
     assert (
         AuditEvent.objects.filter(
-            actor_id=net.nurse.pk, object_type__in=["teams.usersession", "teams.apitoken"]
+            actor_id=net.nurse.pk,
+            action=AuditAction.DELETE,
+            object_type__in=["teams.usersession", "teams.apitoken"],
         ).count()
         == 2
     )
