@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from tests.factories import PASSWORD
+from tests.signin import token_request
 
 pytestmark = pytest.mark.django_db
 
@@ -49,9 +50,7 @@ def test_a_web_sign_out_is_audited(net):
 
 
 def test_an_api_token_sign_in_and_sign_out_are_audited(net, api):
-    response = api.post(
-        "/api/v1/auth/token/", {"username": "nurse", "password": PASSWORD}, REMOTE_ADDR=ADDRESS
-    )
+    response = api.post("/api/v1/auth/token/", token_request(net.nurse), REMOTE_ADDR=ADDRESS)
     assert response.status_code == 200
     row = _only(AuditAction.SIGN_IN)
     token_id = str(response.json()["id"])
@@ -70,7 +69,9 @@ def test_an_api_token_sign_in_and_sign_out_are_audited(net, api):
 
 def test_a_failed_api_token_sign_in_is_audited(net, api):
     response = api.post(
-        "/api/v1/auth/token/", {"username": "nobody", "password": WRONG}, REMOTE_ADDR=ADDRESS
+        "/api/v1/auth/token/",
+        {"username": "nobody", "password": WRONG, "otp_code": "123456"},
+        REMOTE_ADDR=ADDRESS,
     )
     assert response.status_code == 400
     row = _only(AuditAction.SIGN_IN_FAILED)
