@@ -3,7 +3,8 @@ the ways in: API tokens (per device, expiring when idle), sessions, ending someo
 
 Thin: parse with an input serializer, call a selector or a service, render with an output
 serializer. Every signed-in user may read; writes are for staff and network coordinators
-(`ManagesDirectory`, and the services check again).
+(`ManagesDirectory`, and the services check again). A free-text search (`q`) and the CSV
+import are rate-limited per person (`teams.throttle.limit`: 429 with `Retry-After`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.context import client_ip
 from config.parsers import FormParser, JSONParser, MultiPartParser
-from teams import csv_io, selectors, services
+from teams import csv_io, selectors, services, throttle
 from teams.authentication import idle_seconds
 from teams.identity import signed_in
 from teams.models import ApiToken, Organization, User
@@ -66,6 +68,8 @@ def _organization_filters(request: Request) -> dict[str, Any]:
     params = OrganizationFilterIn(data=request.query_params)
     params.is_valid(raise_exception=True)
     data = params.validated_data
+    if data.get("q"):
+        throttle.limit("search", signed_in(request))
     return {
         "kind": data.get("kind") or None,
         "capabilities": data.get("capability", []),
@@ -145,6 +149,7 @@ class OrganizationImportApi(APIView):
 
     @extend_schema(request=ImportIn, responses=ImportReportOut)
     def post(self, request: Request) -> Response:
+        throttle.limit("upload", signed_in(request))
         body = ImportIn(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]
@@ -162,6 +167,8 @@ class PeopleListApi(GenericAPIView[Any]):
         params = PeopleFilterIn(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
+        if data.get("q"):
+            throttle.limit("search", signed_in(request))
         qs = selectors.people_list(
             organization=data.get("organization"),
             profession=data.get("profession") or None,
@@ -202,7 +209,10 @@ class NetworkDetailApi(APIView):
 
 
 class TokenLoginApi(APIView):
-    """Sign in with a username and password: a new API token for this device."""
+    """Sign in with a username and password: a new API token for this device.
+
+    Behind the sign-in guard (`teams.throttle`), shared with the login page: while the account
+    or the address is locked, 429 with `Retry-After`, before the password is checked."""
 
     authentication_classes: list[type[Any]] = []
     permission_classes: list[type[Any]] = []
@@ -213,16 +223,19 @@ class TokenLoginApi(APIView):
     def post(self, request: Request) -> Response:
         body = TokenLoginIn(data=request.data)
         body.is_valid(raise_exception=True)
+        account = body.validated_data["username"]
+        address = client_ip(request._request)
+        throttle.guard("password", account=account, address=address)
         user = authenticate(
-            request._request,
-            username=body.validated_data["username"],
-            password=body.validated_data["password"],
+            request._request, username=account, password=body.validated_data["password"]
         )
         if not isinstance(user, User):
+            throttle.failed("password", account=account, address=address)
             raise ValidationError(
                 {"non_field_errors": [_("ユーザー名またはパスワードが正しくありません。")]},
                 code="authorization",
             )
+        throttle.succeeded("password", account=account, address=address)
         # Asked for from a signed-in web session of the same person: logging out of it
         # revokes this token too. (DRF has replaced the request's user: this view
         # authenticates nobody, so the session says whose it is.)

@@ -15,7 +15,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -25,7 +24,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import NotFound
 from config.web import not_found
-from teams import selectors, services
+from teams import selectors, services, throttle
+from teams.forms import GuardedPasswordChangeForm
 from teams.identity import signed_in
 from teams.models import CapabilityCode, OrganizationKind
 from teams.selectors import organization_search
@@ -56,6 +56,8 @@ def directory(request: HttpRequest) -> HttpResponse:
     organizations = organization_search()
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
+        if data["q"].strip():
+            throttle.limit("search", signed_in(request))  # over it: the 429 page
         organizations = organization_search(
             kind=data["kind"] or None,
             capabilities=data["capabilities"],
@@ -84,10 +86,13 @@ def password_change(request: HttpRequest) -> HttpResponse:
     """Change one's own password: the current one, the new one twice, Django's validators.
 
     This session stays signed in; every other session and every API token of the person ends
-    (`teams.services.password_change`).
+    (`teams.services.password_change`). The current password is checked like a sign-in,
+    behind the sign-in guard (`teams.forms.GuardedPasswordChangeForm`).
     """
     user = signed_in(request)
-    form = PasswordChangeForm(user, request.POST if request.method == "POST" else None)
+    form = GuardedPasswordChangeForm(
+        user, request.POST if request.method == "POST" else None, request=request
+    )
     if request.method == "POST" and form.is_valid():
         old_key = request.session.session_key or ""
         services.password_change(
