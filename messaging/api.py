@@ -107,6 +107,8 @@ class ThreadDetailView(APIView):
 class ThreadMessagesView(APIView):
     """GET: a cursor page of messages. POST: post a message (idempotent by `client_id`)."""
 
+    throttled_methods = ("post",)
+
     @extend_schema(
         operation_id="v1_threads_messages_list",  # a cursor page, not one message
         parameters=[
@@ -240,6 +242,8 @@ class SyncView(APIView):
 
 class SearchView(Paginated, APIView):
     """Messages in my threads containing `q` (Japanese works), newest first."""
+
+    throttled_methods = ("get",)
 
     @extend_schema(
         parameters=[OpenApiParameter("q", str, required=True)],

@@ -85,6 +85,8 @@ def _paginated(
 
 
 class PatientListView(Paginated, APIView):
+    throttled_methods = ("get",)  # a search (`q`) is rate-limited
+
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, required=False),

@@ -79,6 +79,7 @@ def _organization_filters(request: Request) -> dict[str, Any]:
 
 
 class OrganizationListApi(GenericAPIView[Organization]):
+    throttled_methods = ("get",)  # a search (`q`) is rate-limited
     permission_classes = [permissions.IsAuthenticated, ManagesDirectory]
     serializer_class = OrganizationOut
 
@@ -128,6 +129,7 @@ class JsonForErrors(BaseContentNegotiation):
 
 
 class OrganizationExportApi(APIView):
+    throttled_methods = ("get",)
     content_negotiation_class = JsonForErrors
 
     @extend_schema(
@@ -144,6 +146,7 @@ class OrganizationExportApi(APIView):
 
 
 class OrganizationImportApi(APIView):
+    throttled_methods = ("post",)
     permission_classes = [permissions.IsAuthenticated, ManagesDirectory]
     parser_classes = [MultiPartParser, FormParser]
 
@@ -160,6 +163,7 @@ class OrganizationImportApi(APIView):
 
 
 class PeopleListApi(GenericAPIView[Any]):
+    throttled_methods = ("get",)
     serializer_class = PersonOut
 
     @extend_schema(parameters=[PeopleFilterIn], responses=PersonOut(many=True))
@@ -216,6 +220,7 @@ class TokenLoginApi(APIView):
 
     authentication_classes: list[type[Any]] = []
     permission_classes: list[type[Any]] = []
+    throttled_methods = ("post",)
     # The project's parsers (DRF's token view named its own, which check neither depth nor text).
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 

@@ -192,22 +192,21 @@ def failed(
     policy = sign_in_policy()
     account_id = _account_id(account)
     address_id = _address_id(address)
+    locked = []
     try:
         key = _count_key("account", account_id, kind)
         if _count(key, policy.window_seconds) >= policy.account_failures:
             _lock("account", account_id, key, policy)
-            _audit_lockout(
-                actor, kind=kind, account=account, address=address, what="locked account"
-            )
+            locked.append("locked account")
         if address_id is not None:
             key = _count_key("address", address_id)
             if _count(key, policy.window_seconds) >= policy.address_failures:
                 _lock("address", address_id, key, policy)
-                _audit_lockout(
-                    actor, kind=kind, account=account, address=address, what="locked address"
-                )
+                locked.append("locked address")
     except Exception:
         logger.warning("sign-in guard: the failure could not be counted", exc_info=True)
+    for what in locked:  # outside the cache's try: a failed audit write is not swallowed
+        _audit_lockout(actor, kind=kind, account=account, address=address, what=what)
 
 
 def succeeded(kind: str, *, account: str, address: str | None = None) -> None:
@@ -267,6 +266,10 @@ return 0
 
 _script: Any = None
 _local_lock = threading.Lock()
+# While the cache is unreachable, posts are not held up by a failing call each (redis-py
+# retries for ~50 ms): the limits are skipped for this long after a failure, then tried again.
+CACHE_DOWN_SKIP_SECONDS = 5.0
+_skip_until = 0.0
 
 
 def _gcra(tat: float | None, now: int, rate: Rate) -> tuple[int, int]:
@@ -311,14 +314,18 @@ def _rate_message(action: str, retry_after: int) -> str:
 def limit(action: str, person: AbstractBaseUser) -> None:
     """Count one `action` of `person`; `Throttled` (code "rate_limited") if they are over its
     limit. Call it before the work, once per request or socket frame."""
+    global _skip_until
     rate = rate_for(action)
-    if rate is None or person.pk is None:
+    if rate is None or person.pk is None or time.monotonic() < _skip_until:
         return
     try:
         wait_ms = _take(f"kizuna:rate:{action}:{person.pk}", rate)
     except Exception:
+        _skip_until = time.monotonic() + CACHE_DOWN_SKIP_SECONDS
         logger.warning(
-            "rate limit %s: the cache cannot be reached; not checked", action, exc_info=True
+            "rate limits: the cache cannot be reached; not checked for %s s",
+            CACHE_DOWN_SKIP_SECONDS,
+            exc_info=True,
         )
         return
     if wait_ms > 0:

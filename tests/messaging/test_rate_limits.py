@@ -106,7 +106,7 @@ async def until(comm: Any, kind: str) -> dict[str, Any]:
 async def test_a_socket_post_over_the_limit_gets_an_error_frame_and_a_later_post_succeeds(
     net, settings
 ):
-    limits(settings, "post", per_minute=600, burst=2)  # one more every 100 ms
+    limits(settings, "post", per_minute=30, burst=2)  # one more every 2 s
     book = await database_sync_to_async(services.contact_book_ensure)(net.patient)
     comm = await connected(net.nurse)
     for i in range(2):
@@ -117,7 +117,7 @@ async def test_a_socket_post_over_the_limit_gets_an_error_frame_and_a_later_post
     error = await until(comm, "error")
     assert error["code"] == "rate_limited"
     assert error["client_id"] == refused["client_id"]
-    assert error["retry_after"] == 1
+    assert 1 <= error["retry_after"] <= 2
     assert "送信が多すぎます" in error["message"]
     count = database_sync_to_async(Message.objects.filter(thread=book).count)
     assert await count() == 2
@@ -125,7 +125,7 @@ async def test_a_socket_post_over_the_limit_gets_an_error_frame_and_a_later_post
     await comm.send_json_to({"type": "ping"})
     await until(comm, "pong")
     # ... and the same post, sent again once the bucket has refilled, is stored.
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(error["retry_after"])
     await comm.send_json_to({"type": "post", "thread": book.pk, **refused})
     ack = await until(comm, "ack")
     assert ack["client_id"] == refused["client_id"]
