@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import DomainError, Forbidden, NotFound, django_validation_fields
+from config.errors import DomainError, Forbidden, NotFound, Throttled, django_validation_fields
 from config.parsers import RefusedInputError
 
 # --- pagination --------------------------------------------------------------------------
@@ -105,6 +105,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             error_body(refused.code, str(refused.message), _flatten(refused.fields)),
             status=refused.status,
+        )
+    if isinstance(exc, Throttled):
+        return Response(
+            error_body(exc.code, exc.message),
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(exc.retry_after)},
         )
     if isinstance(exc, DomainError):
         return Response(

@@ -1,7 +1,8 @@
 """Domain errors: what a use case raises when it refuses.
 
 A neutral module at the bottom of the layers (docs/architecture.md): services, selectors and
-the access gates raise these (`DomainError` 400, `Forbidden` 403, `NotFound` 404), and each
+the access gates raise these (`DomainError` 400, `Forbidden` 403, `NotFound` 404, `Throttled`
+429), and each
 adapter renders them its own way (the API as one error shape in `config.api`, the pages as a
 message on the form or the 403 page, the socket as an `error` frame).
 It imports nothing of the project, so every app may import it.
@@ -45,6 +46,22 @@ class Forbidden(PermissionDenied):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class Throttled(Exception):
+    """Too many attempts or requests: try again in `retry_after` seconds. Rendered as HTTP 429
+    with `Retry-After` (the API in its error shape, the pages as the 429 page), and on the
+    socket as an `error` frame carrying `retry_after`.
+
+    Raised by `teams.throttle`: `code` is "too_many_attempts" for a sign-in that is locked
+    (too many wrong passwords or codes), "rate_limited" for a person over a rate limit.
+    """
+
+    def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited") -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = max(1, int(retry_after))
+        self.code = code
 
 
 def django_validation_fields(exc: ValidationError) -> dict[str, list[str]]:

@@ -17,6 +17,9 @@ API paths answer in the one error shape (`config.api.error_body`) with field err
 with an error page that needs no request context (sessions and users are not loaded yet),
 both in the language the request asks for (LocaleMiddleware has not run yet either).
 JSON bodies are checked by the API's parser (`config.api.JSONParser`).
+
+Also the last middleware, `ThrottledPageMiddleware`: a page refused by `teams.throttle` gets
+the 429 page with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from config.api import error_body
+from config.errors import Throttled
 from config.untrusted import BAD_TEXT_MESSAGE, bad_text_fields, has_bad_text
+from config.web import too_many_requests
 
 DEFAULT_MAX_URL_BYTES = 8 * 1024
 API_PREFIX = "/api/"
@@ -121,3 +126,21 @@ def _bad(value: Any) -> bool:
 
 def _pairs(data: Any) -> Iterable[tuple[str, str]]:
     return ((k, v) for k, values in data.lists() for v in values if isinstance(v, str))
+
+
+class ThrottledPageMiddleware:
+    """A page that refuses with `config.errors.Throttled` (the login form while locked, a
+    search or a post over its rate) answers with the 429 page and `Retry-After`. The API
+    renders the same refusal in its error shape (`config.api.exception_handler`); this only
+    sees what a page lets through."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, Throttled):
+            return too_many_requests(request, exception)
+        return None

@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "audit.middleware.RequestContextMiddleware",
+    # Last: a page's `Throttled` becomes the 429 page, rendered with the user and messages.
+    "config.middleware.ThrottledPageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -242,6 +244,28 @@ OTP_TOTP_ISSUER = "Kizuna"
 # A wrong code doubles the wait before the next try (1 s, 2 s, 4 s ... at most an hour).
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
+# The sign-in guard (teams.throttle): this many failed checks of one account, or from one
+# address, within the window lock it for the lockout; every attempt is refused meanwhile with
+# 429 and Retry-After, the right password included. Wrong passwords and wrong second-factor
+# codes count alike.
+KIZUNA_SIGN_IN_ACCOUNT_FAILURES = env.int("KIZUNA_SIGN_IN_ACCOUNT_FAILURES", default=5)
+KIZUNA_SIGN_IN_ADDRESS_FAILURES = env.int("KIZUNA_SIGN_IN_ADDRESS_FAILURES", default=20)
+KIZUNA_SIGN_IN_WINDOW_SECONDS = env.int("KIZUNA_SIGN_IN_WINDOW_SECONDS", default=15 * 60)
+KIZUNA_SIGN_IN_LOCKOUT_SECONDS = env.int("KIZUNA_SIGN_IN_LOCKOUT_SECONDS", default=15 * 60)
+# Rate limits per person (teams.throttle.limit): a bucket of `burst` requests, refilled at
+# `per_minute`; over it, 429 with Retry-After (on the socket an error frame). 0 turns one off.
+# A nurse's outbox sends what piled up offline in one go: the post burst allows for it.
+KIZUNA_RATE_LIMITS = {
+    action: {
+        "per_minute": env.float(f"KIZUNA_RATE_{action.upper()}_PER_MINUTE", default=per_minute),
+        "burst": env.int(f"KIZUNA_RATE_{action.upper()}_BURST", default=burst),
+    }
+    for action, per_minute, burst in (
+        ("post", 30.0, 30),
+        ("search", 30.0, 20),
+        ("upload", 2.0, 10),
+    )
+}
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG

@@ -8,6 +8,10 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import web
+from teams.forms import GuardedAdminAuthenticationForm, GuardedAuthenticationForm
+
+# Django admin's login checks passwords too: behind the same sign-in guard (teams.throttle).
+admin.site.login_form = GuardedAdminAuthenticationForm
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("messaging.api_urls")),  # first: posts and reads are most of the traffic
@@ -30,7 +34,11 @@ urlpatterns = [
         name="api-docs",
     ),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(authentication_form=GuardedAuthenticationForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", include("teams.account_urls")),
     path("audit/", include("audit.urls")),

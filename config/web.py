@@ -1,5 +1,5 @@
 """Web plumbing outside any app: the web-app manifest, the service worker, the offline page
-and the styled error pages.
+and the styled error pages (404, and 429 for a throttled page).
 
 The service worker is served from the site root (`/sw.js`) so that its scope is the whole
 site; its source is the template `sw.js`, rendered with the current static URLs and a version
@@ -22,6 +22,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
+
+from config.errors import Throttled
 
 # What the service worker keeps for offline use, as static paths.
 SHELL_STATIC = (
@@ -120,6 +122,15 @@ def not_found(request: HttpRequest) -> HttpResponse:
     like a page that does not exist.
     """
     return render(request, "404.html", status=404)
+
+
+def too_many_requests(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    """The styled 429 page for a `Throttled` refusal: its message says when to try again,
+    and `Retry-After` says it to the browser (seconds)."""
+    context = {"message": exc.message, "retry_url": request.get_full_path()}
+    response = render(request, "429.html", context, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

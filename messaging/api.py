@@ -2,7 +2,8 @@
 
 Thread access always goes through `messaging.access.access_thread` (and patient routes through
 `patients.access.access_patient`): missing and not-visible give the same 404. It runs once per
-request: the view hands the thread it checked to the service (`thread=`). Messages render with
+request: the view hands the thread it checked to the service (`thread=`). Posting and searching are
+rate-limited per person (`teams.throttle.limit`: 429 with `Retry-After`). Messages render with
 `message_data` (the shape of `MessageOutputSerializer`, without its per-field cost).
 """
 
@@ -43,6 +44,7 @@ from messaging.serializers import (
     sync_data,
 )
 from patients.access import Capability, access_patient
+from teams import throttle
 from teams.identity import signed_in
 
 
@@ -105,6 +107,8 @@ class ThreadDetailView(APIView):
 class ThreadMessagesView(APIView):
     """GET: a cursor page of messages. POST: post a message (idempotent by `client_id`)."""
 
+    throttled_methods = ("post",)
+
     @extend_schema(
         operation_id="v1_threads_messages_list",  # a cursor page, not one message
         parameters=[
@@ -141,7 +145,9 @@ class ThreadMessagesView(APIView):
         },
     )
     def post(self, request: Request, thread_id: str) -> Response:
-        # The gate first: an outsider learns nothing from validation errors.
+        # The rate first: over it, a post costs no query (429 with Retry-After).
+        throttle.limit("post", signed_in(request))
+        # Then the gate: an outsider learns nothing from validation errors.
         thread = access_thread(request.user, thread_id, capability=Capability.POST)
         data = MessagePostInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -237,6 +243,8 @@ class SyncView(APIView):
 class SearchView(Paginated, APIView):
     """Messages in my threads containing `q` (Japanese works), newest first."""
 
+    throttled_methods = ("get",)
+
     @extend_schema(
         parameters=[OpenApiParameter("q", str, required=True)],
         responses=SearchResultSerializer(many=True),
@@ -245,6 +253,7 @@ class SearchView(Paginated, APIView):
         query = SearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data["q"]
+        throttle.limit("search", signed_in(request))
         paginator, page = paginate(self, request, selectors.search(request.user, q))
         selectors.attach_mentions(page)
         selectors.attach_read_by(page)

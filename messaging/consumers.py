@@ -2,9 +2,11 @@
 
 Thin, like the API: it authenticates, joins its user's group, relays events, and hands posts
 and resyncs to the same services and selectors as the API. Every client frame gets an answer;
-a bad frame gets an error frame and the socket stays open. Frames are decoded by
-`config.untrusted.load_json`, like the API's bodies: too large, too deep, or holding a NUL or a
-lone surrogate is an `invalid_frame` error, never a dropped connection.
+a bad frame gets an error frame and the socket stays open. A post over the person's rate
+(`teams.throttle`) gets an `error` frame with code `rate_limited` and `retry_after` (seconds):
+nothing is stored, the socket stays open, and the client sends it again after that. Frames are
+decoded by `config.untrusted.load_json`, like the API's bodies: too large, too deep, or holding
+a NUL or a lone surrogate is an `invalid_frame` error, never a dropped connection.
 
 The channel layer (messaging/layer.py) is at-most-once and forgets group members after
 `group_expiry`, so the consumer re-joins its group on every ping (which refreshes the
@@ -36,13 +38,13 @@ from django.utils.translation import gettext as _
 
 from audit.context import current_request, socket_context
 from audit.services import audit_refusal
-from config.errors import DomainError, Forbidden, NotFound
+from config.errors import DomainError, Forbidden, NotFound, Throttled
 from config.untrusted import RefusedInput, json_max_bytes, load_json
 from messaging import publish, selectors, services
 from messaging.groups import user_group
 from messaging.models import Thread
 from messaging.serializers import sync_data
-from teams import sessions
+from teams import sessions, throttle
 from teams.models import User, session_tag
 from teams.selectors import session_expires_at
 
@@ -149,6 +151,8 @@ def _refused(user: User, kind: Any, thread: Any) -> None:
 
 @database_sync_to_async
 def _post(user: User, content: dict[str, Any]) -> services.PostResult:
+    # On the thread the post goes to anyway: the rate's round trip adds no hop.
+    throttle.limit("post", user)
     return services.message_post(
         user,
         thread=_thread_id(content.get("thread")),
@@ -342,6 +346,9 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
             await self._error(exc.code, exc.message, ref=ref)
         except DomainError as exc:
             await self._error(exc.code, exc.message, fields=exc.fields, ref=ref)
+        except Throttled as exc:
+            # Not a refusal of the post: the client keeps it and sends it again after this.
+            await self._error(exc.code, exc.message, ref=ref, retry_after=exc.retry_after)
         except Exception:
             # Never let one bad frame kill the socket (or the consumer's other work).
             logger.exception("socket frame failed: %r", kind)
@@ -354,10 +361,13 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         *,
         fields: dict[str, list[Any]] | None = None,
         ref: Any = None,
+        retry_after: int | None = None,
     ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": str(message)}
         if fields:
             frame["fields"] = {k: [str(m) for m in v] for k, v in fields.items()}
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
         if ref is not None:
             frame["client_id"] = str(ref)
         await self.send_json(frame)

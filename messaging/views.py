@@ -9,7 +9,8 @@ page with the reason.
 - `thread-older`: the page of messages before a seq ("さらに古いメッセージ"), which thread.js
   replaces by the API when it runs;
 - `thread-post`: the composer's form target; a refused post comes back with the error next
-  to the text (status 400), the text kept.
+  to the text (status 400), the text kept; a post over the person's rate likewise, with 429
+  and `Retry-After` (`teams.throttle`).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, NotFound, Throttled
 from config.web import not_found
 from messaging import services
 from messaging.access import access_thread
 from messaging.models import MessageKind, Priority, Thread
 from messaging.web_selectors import thread_page
 from patients.access import Capability
+from teams import throttle
 from teams.identity import signed_in
 
 
@@ -79,6 +81,7 @@ def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
         "client_id": request.POST.get("client_id", ""),
     }
     try:
+        throttle.limit("post", signed_in(request))
         services.message_post(
             signed_in(request),
             thread=thread,  # gated above: the gate runs once per request
@@ -89,19 +92,37 @@ def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
         )
     except NotFound:
         return not_found(request)
+    except Throttled as exc:
+        # The text is kept, with the same key: sent again later, it is still one message.
+        response = _refused(request, thread, data, [], exc.message, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     except DomainError as exc:
         if "client_id" in exc.fields:
             # The key itself was refused (garbage, or used elsewhere): the next try gets a new one.
             data["client_id"] = str(uuid.uuid4())
         errors = [m for msgs in exc.fields.values() for m in msgs] or [exc.message]
-        context = {
-            "thread": thread,
-            "data": data,
-            "errors": [str(e) for e in errors],
-            "message": str(exc.message),
-            "kinds": MessageKind.choices,
-            "priorities": Priority.choices,
-            "back_url": _back_url(thread),
-        }
-        return render(request, "messaging/thread_post.html", context, status=400)
+        return _refused(request, thread, data, [str(e) for e in errors], str(exc.message))
     return redirect(_back_url(thread))
+
+
+def _refused(
+    request: HttpRequest,
+    thread: Thread,
+    data: dict[str, Any],
+    errors: list[str],
+    message: str,
+    *,
+    status: int = 400,
+) -> HttpResponse:
+    """The composer again, with the refusal next to the text."""
+    context = {
+        "thread": thread,
+        "data": data,
+        "errors": errors,
+        "message": message,
+        "kinds": MessageKind.choices,
+        "priorities": Priority.choices,
+        "back_url": _back_url(thread),
+    }
+    return render(request, "messaging/thread_post.html", context, status=status)

@@ -43,6 +43,7 @@ from patients.serializers import (
     ReplacePrimaryInSerializer,
     WishesOutSerializer,
 )
+from teams import throttle
 from teams.identity import signed_in
 
 
@@ -84,6 +85,8 @@ def _paginated(
 
 
 class PatientListView(Paginated, APIView):
+    throttled_methods = ("get",)  # a search (`q`) is rate-limited
+
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, required=False),
@@ -92,10 +95,11 @@ class PatientListView(Paginated, APIView):
         responses=PatientListOutSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
+        q = request.query_params.get("q") or None
+        if q:
+            throttle.limit("search", signed_in(request))
         patients = selectors.patient_list(
-            signed_in(request),
-            status=request.query_params.get("status") or None,
-            q=request.query_params.get("q") or None,
+            signed_in(request), status=request.query_params.get("status") or None, q=q
         )
         return _paginated(self, request, patients, PatientListOutSerializer)
 

@@ -38,6 +38,7 @@ from patients.access import Capability, access_patient, record_capability
 from patients.forms import RECORD_FORMS, PatientForm, RecordItemForm, WishForm
 from patients.models import CareRole, Patient, PatientStatus, RecordItem, WishKind
 from patients.web_selectors import SECTION_LABELS, changes_since_last_visit
+from teams import throttle
 from teams.identity import signed_in
 
 PATIENTS_PER_PAGE = 50
@@ -67,6 +68,8 @@ def home(request: HttpRequest) -> HttpResponse:
     user = signed_in(request)
     status = request.GET.get("status") or None
     q = (request.GET.get("q") or "").strip() or None
+    if q:
+        throttle.limit("search", user)  # over it: the 429 page
     error = None
     patients: AuditedRows[Patient] | list[Patient]
     try:

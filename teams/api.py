@@ -3,7 +3,8 @@ the ways in: API tokens (per device, expiring when idle), sessions, ending someo
 
 Thin: parse with an input serializer, call a selector or a service, render with an output
 serializer. Every signed-in user may read; writes are for staff and network coordinators
-(`ManagesDirectory`, and the services check again).
+(`ManagesDirectory`, and the services check again). A free-text search (`q`) and the CSV
+import are rate-limited per person (`teams.throttle.limit`: 429 with `Retry-After`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.context import client_ip
+from config.errors import Throttled
 from config.parsers import FormParser, JSONParser, MultiPartParser
-from teams import csv_io, second_factor, selectors, services
+from teams import csv_io, second_factor, selectors, services, throttle
 from teams.authentication import idle_seconds
 from teams.identity import signed_in
 from teams.models import ApiToken, Organization, User
@@ -66,6 +69,8 @@ def _organization_filters(request: Request) -> dict[str, Any]:
     params = OrganizationFilterIn(data=request.query_params)
     params.is_valid(raise_exception=True)
     data = params.validated_data
+    if data.get("q"):
+        throttle.limit("search", signed_in(request))
     return {
         "kind": data.get("kind") or None,
         "capabilities": data.get("capability", []),
@@ -75,6 +80,7 @@ def _organization_filters(request: Request) -> dict[str, Any]:
 
 
 class OrganizationListApi(GenericAPIView[Organization]):
+    throttled_methods = ("get",)  # a search (`q`) is rate-limited
     permission_classes = [permissions.IsAuthenticated, ManagesDirectory]
     serializer_class = OrganizationOut
 
@@ -124,6 +130,7 @@ class JsonForErrors(BaseContentNegotiation):
 
 
 class OrganizationExportApi(APIView):
+    throttled_methods = ("get",)
     content_negotiation_class = JsonForErrors
 
     @extend_schema(
@@ -140,11 +147,13 @@ class OrganizationExportApi(APIView):
 
 
 class OrganizationImportApi(APIView):
+    throttled_methods = ("post",)
     permission_classes = [permissions.IsAuthenticated, ManagesDirectory]
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(request=ImportIn, responses=ImportReportOut)
     def post(self, request: Request) -> Response:
+        throttle.limit("upload", signed_in(request))
         body = ImportIn(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]
@@ -155,6 +164,7 @@ class OrganizationImportApi(APIView):
 
 
 class PeopleListApi(GenericAPIView[Any]):
+    throttled_methods = ("get",)
     serializer_class = PersonOut
 
     @extend_schema(parameters=[PeopleFilterIn], responses=PersonOut(many=True))
@@ -162,6 +172,8 @@ class PeopleListApi(GenericAPIView[Any]):
         params = PeopleFilterIn(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
+        if data.get("q"):
+            throttle.limit("search", signed_in(request))
         qs = selectors.people_list(
             organization=data.get("organization"),
             profession=data.get("profession") or None,
@@ -203,10 +215,15 @@ class NetworkDetailApi(APIView):
 
 class TokenLoginApi(APIView):
     """Sign in with a username, password and second-factor code: a new API token for this
-    device. The second factor must have been set up on the web first."""
+    device. The second factor must have been set up on the web first.
+
+    Behind the sign-in guard (`teams.throttle`), shared with the login page: while the account
+    or the address is locked, 429 with `Retry-After`, before the password is checked. Wrong
+    codes count like wrong passwords."""
 
     authentication_classes: list[type[Any]] = []
     permission_classes: list[type[Any]] = []
+    throttled_methods = ("post",)
     # The project's parsers (DRF's token view named its own, which check neither depth nor text).
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
@@ -222,10 +239,11 @@ class TokenLoginApi(APIView):
     def post(self, request: Request) -> Response:
         body = TokenLoginIn(data=request.data)
         body.is_valid(raise_exception=True)
+        account = body.validated_data["username"]
+        address = client_ip(request._request)
+        throttle.guard("password", account=account, address=address)
         user = authenticate(
-            request._request,
-            username=body.validated_data["username"],
-            password=body.validated_data["password"],
+            request._request, username=account, password=body.validated_data["password"]
         )
         # One answer for a wrong password and a wrong code: it does not tell which was right.
         wrong = ValidationError(
@@ -233,16 +251,20 @@ class TokenLoginApi(APIView):
             code="authorization",
         )
         if not isinstance(user, User):
+            throttle.failed("password", account=account, address=address)
             raise wrong
+        throttle.succeeded("password", account=account, address=address)
         if not second_factor.is_enrolled(user):
             raise PermissionDenied(
                 _("二段階認証が設定されていません。ウェブ画面でログインして設定してください。")
             )
         try:
-            second_factor.verify(user, body.validated_data["otp_code"])
+            second_factor.verify(user, body.validated_data["otp_code"], address=address)
         except second_factor.SecondFactorRefused as refused:
             if refused.retry_after:
-                raise Throttled(wait=refused.retry_after, detail=refused.message) from None
+                raise Throttled(
+                    refused.message, retry_after=refused.retry_after, code="too_many_attempts"
+                ) from None
             raise wrong from None
         # Asked for from a signed-in web session of the same person: logging out of it
         # revokes this token too. (DRF has replaced the request's user: this view

@@ -33,7 +33,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.models import AuditAction
 from audit.services import audit_record
 from config.errors import DomainError
-from teams import sessions
+from teams import sessions, throttle
 from teams.models import User
 
 AUTHENTICATOR = "authenticator"
@@ -176,12 +176,26 @@ def confirm_enrolment(user: User, code: str) -> tuple[TOTPDevice, list[str]]:
     return device, new_recovery_codes(user)
 
 
-def verify(user: User, code: str) -> Device:
+def verify(user: User, code: str, *, address: str | None = None) -> Device:
     """The device that `code` belongs to (the authenticator's current code, or an unused
-    recovery code, which is then spent). Raises SecondFactorRefused otherwise."""
+    recovery code, which is then spent). Raises SecondFactorRefused otherwise.
+
+    Behind the sign-in guard as well as the device's own back-off: wrong codes count like
+    wrong passwords for the account and the address (`teams.throttle`, `Throttled` while
+    locked), so guessing codes from many sessions locks the account too."""
     token = _normalise(code)
     if not token:
         raise SecondFactorRefused(_("確認コードを入力してください。"))
+    throttle.guard("second_factor", account=user.username, address=address, actor=user)
+    device = _matching_device(user, token)
+    if device is None:
+        throttle.failed("second_factor", account=user.username, address=address, actor=user)
+        raise _wrong_code(user, "recovery code" if not token.isdigit() else "authenticator")
+    throttle.succeeded("second_factor", account=user.username, address=address)
+    return device
+
+
+def _matching_device(user: User, token: str) -> Device | None:
     with transaction.atomic():
         devices: list[Device] = list(
             TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True)
@@ -199,7 +213,7 @@ def verify(user: User, code: str) -> Device:
         for device in candidates:
             if device.verify_token(token):
                 return device
-    raise _wrong_code(user, "recovery code" if kind is StaticDevice else "authenticator")
+    return None
 
 
 def pass_second_factor(session: SessionBase, user: User, device: Device) -> None:

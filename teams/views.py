@@ -19,7 +19,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -29,9 +28,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.context import client_ip
 from config.errors import NotFound
 from config.web import not_found
-from teams import second_factor, selectors, services, sessions
+from teams import second_factor, selectors, services, sessions, throttle
+from teams.forms import GuardedPasswordChangeForm
 from teams.identity import signed_in
 from teams.models import CapabilityCode, OrganizationKind
 from teams.selectors import organization_search
@@ -62,6 +63,8 @@ def directory(request: HttpRequest) -> HttpResponse:
     organizations = organization_search()
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
+        if data["q"].strip():
+            throttle.limit("search", signed_in(request))  # over it: the 429 page
         organizations = organization_search(
             kind=data["kind"] or None,
             capabilities=data["capabilities"],
@@ -90,10 +93,13 @@ def password_change(request: HttpRequest) -> HttpResponse:
     """Change one's own password: the current one, the new one twice, Django's validators.
 
     This session stays signed in; every other session and every API token of the person ends
-    (`teams.services.password_change`).
+    (`teams.services.password_change`). The current password is checked like a sign-in,
+    behind the sign-in guard (`teams.forms.GuardedPasswordChangeForm`).
     """
     user = signed_in(request)
-    form = PasswordChangeForm(user, request.POST if request.method == "POST" else None)
+    form = GuardedPasswordChangeForm(
+        user, request.POST if request.method == "POST" else None, request=request
+    )
     if request.method == "POST" and form.is_valid():
         old_key = request.session.session_key or ""
         services.password_change(
@@ -246,7 +252,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     status, error = 200, None
     if request.method == "POST" and form.is_valid():
         try:
-            device = second_factor.verify(user, form.cleaned_data["code"])
+            device = second_factor.verify(
+                user, form.cleaned_data["code"], address=client_ip(request)
+            )
         except second_factor.SecondFactorRefused as refused:
             status, error = _refused(request, form, refused), refused
         else:

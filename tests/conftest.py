@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test.client import ClientMixin
 from rest_framework.test import APIClient
 
@@ -95,6 +96,14 @@ def _connections_closed_after_each_request() -> None:
 
     for alias in connections:
         connections[alias].settings_dict["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(autouse=True)
+def _cache_cleared() -> None:
+    """Each test starts with an empty cache: no sign-in lock, no failure count and no rate
+    bucket left by an earlier test (or an earlier run: the Redis database outlives it), so a
+    test that signs in or posts a lot never meets another's throttle (teams.throttle)."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

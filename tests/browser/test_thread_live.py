@@ -16,8 +16,10 @@ import pytest
 from django.utils import translation
 from playwright.sync_api import expect
 
+from config.errors import Throttled
 from messaging.models import Message, MessageRevision, Thread
 from messaging.serializers import MessagePostInputSerializer
+from teams import throttle
 from teams.models import User
 from tests.browser.conftest import TABLET
 
@@ -191,6 +193,40 @@ def test_a_too_long_post_shows_the_servers_error_and_keeps_the_text(
     assert page.evaluate("() => window.kizunaThread.outbox().length") == 0
     assert not Message.objects.filter(body=body).exists()
     shoot(page, "thread-too-long")
+
+
+def _empty_post_bucket(user: User) -> int:
+    """Use up `user`'s posts from here (the server shares the cache, Redis): the seconds until
+    the next one is let through."""
+    for _ in range(1_000):
+        try:
+            throttle.limit("post", user)
+        except Throttled as exc:
+            return exc.retry_after
+    raise AssertionError("the post limit never refused")
+
+
+def test_a_post_over_the_rate_waits_in_the_outbox_and_is_sent_when_the_server_says(
+    page, login, live_server_url, browser_data, shoot
+):
+    _open_thread(
+        page, login, browser_data.nurse, f"{live_server_url}/patients/{browser_data.patient.pk}/"
+    )
+    assert _empty_post_bucket(browser_data.nurse) <= 2  # the default: 30 a minute
+    body = _unique("送信が多すぎるときも消えない")
+    _post_from(page, body)
+
+    # Refused over the socket with rate_limited: kept, greyed, with the server's reason ...
+    waiting = page.locator("#thread-outbox li.pending", has_text=body)
+    expect(waiting.locator(".msg-state")).to_contain_text("送信が多すぎます", timeout=LIVE)
+    expect(page.locator("#thread-outbox li.failed")).to_have_count(0)
+    assert page.evaluate("() => window.kizunaThread.outbox().length") == 1
+    shoot(page, "thread-rate-limited")
+    # ... and sent again after retry_after, once.
+    expect(_messages_with(page, body)).to_have_count(1, timeout=LIVE)
+    expect(page.locator("#thread-outbox li")).to_have_count(0)
+    assert Message.objects.filter(body=body).count() == 1
+    assert page.evaluate("() => window.kizunaThread.outbox().length") == 0
 
 
 def test_a_page_whose_socket_dropped_gets_the_missed_post_by_resync(

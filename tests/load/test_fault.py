@@ -150,6 +150,9 @@ def test_every_client_holds_every_message_once_in_order_after_redis_and_daphne_c
             # Pings re-add each socket to its group: after Redis comes back empty, sockets
             # that survived rejoin within this many seconds.
             "KIZUNA_WS_PING_SECONDS": "2",
+            # 100 posts each as fast as they go: far over a person's rate (teams.throttle).
+            "KIZUNA_RATE_POST_PER_MINUTE": "100000000",
+            "KIZUNA_RATE_POST_BURST": "100000000",
         }
         for i in range(2):
             server = cluster.DaphneCluster(workers=1, env=env, log_dir=tmp_path / f"daphne{i}")

@@ -325,3 +325,18 @@ def test_the_demo_shortcut_shows_a_demo_accounts_code_and_only_theirs(net):
 def test_seed_demo_enrols_every_demo_account(db):
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert TOTPDevice.objects.filter(name=second_factor.DEMO, confirmed=True).count() >= 6
+
+
+@override_settings(OTP_TOTP_THROTTLE_FACTOR=0)
+def test_wrong_codes_lock_the_account_like_wrong_passwords_the_right_code_included(net):
+    device = authenticator(net.nurse)
+    client = password_only(net.nurse)
+    for _ in range(5):  # KIZUNA_SIGN_IN_ACCOUNT_FAILURES
+        assert client.post("/account/two-factor/", {"code": "000000"}).status_code == 400
+    response = client.post("/account/two-factor/", {"code": totp_code(device)})
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 60
+    assert sessions.verdict(session_of(client)) is sessions.Verdict.UNVERIFIED
+    api = APIClient().post("/api/v1/auth/token/", token_request(net.nurse))
+    assert api.status_code == 429
+    assert AuditEvent.objects.filter(action=AuditAction.LOCKOUT).exists()

@@ -1,8 +1,9 @@
 /* Kizuna contact-book thread: JSON requests to the API (/api/v1/…) with the session cookie.
 
-   `makeApi(form)` gives `api(method, url, payload)`, which resolves to {status, data} for any
-   HTTP answer (data is null when the body is not JSON) and rejects only when no answer came
-   (offline, server unreachable). A request with a payload carries the CSRF token: from the
+   `makeApi(form)` gives `api(method, url, payload)`, which resolves to {status, data,
+   retryAfter} for any HTTP answer (data is null when the body is not JSON; retryAfter is the
+   Retry-After header in seconds, or null) and rejects only when no answer came (offline,
+   server unreachable). A request with a payload carries the CSRF token: from the
    csrftoken cookie, else from the composer form's hidden field.
 
    `makeApi(form, { background: true })` marks its requests with X-Kizuna-Background: 1: the
@@ -16,6 +17,12 @@ function csrfToken(form) {
   }
   const field = form ? form.querySelector("input[name=csrfmiddlewaretoken]") : null;
   return field ? field.value : "";
+}
+
+// A 429's Retry-After, in seconds (the server sends seconds, never a date).
+function retryAfter(response) {
+  const seconds = parseInt(response.headers.get("Retry-After") || "", 10);
+  return seconds > 0 ? seconds : null;
 }
 
 export function makeApi(form, { background = false } = {}) {
@@ -37,7 +44,7 @@ export function makeApi(form, { background = false } = {}) {
       response
         .json()
         .catch(() => null)
-        .then((data) => ({ status: response.status, data })),
+        .then((data) => ({ status: response.status, data, retryAfter: retryAfter(response) })),
     );
   };
 }

@@ -11,9 +11,11 @@
      the server keeps one message per client_id, whichever way each try came.
    - Only an ack or a 200/201 removes a post, or a refusal for good (too long, not on the team
      any more …), which is shown next to the post with its reason and gives the text back to
-     the composer. Anything else (offline, 401/403/408/429, 5xx, server_error) waits and is
-     tried again: on a timer (2, 4 … 60 s), when the browser comes online, and when the
-     socket (re)opens.
+     the composer. Anything else (offline, 401/403/408/429, 5xx, server_error, rate_limited)
+     waits and is tried again: on a timer (2, 4 … 60 s), when the browser comes online, and
+     when the socket (re)opens. Over the person's rate (HTTP 429, or the socket's error frame
+     "rate_limited"), the server says when: the timer waits that long (Retry-After,
+     retry_after) and the post says why while it waits.
    - The composer is set by thread.js (outbox.composer) after both are made. */
 
 import { el } from "./render.js";
@@ -177,10 +179,26 @@ export class Outbox {
     }
   }
 
-  scheduleRetry() {
+  // Try again later: after `waitS` seconds when the server said so (over the rate), else
+  // after the next of the growing delays.
+  scheduleRetry(waitS) {
     window.clearTimeout(this.retryTimer);
+    if (waitS > 0) {
+      this.retryTimer = window.setTimeout(() => this.flush(), waitS * 1000);
+      return;
+    }
     this.retryTimer = window.setTimeout(() => this.flush(), this.retryDelayS * 1000);
     this.retryDelayS = Math.min(MAX_RETRY_S, this.retryDelayS * 2);
+  }
+
+  // Over the rate: the post waits (greyed, with the server's reason) and goes after waitS.
+  rateLimited(item, data, waitS) {
+    const li = this.pendingEls.get(item.client_id);
+    const state = li && li.querySelector(".msg-state");
+    if (state) {
+      state.textContent = this.str("pending") + ": " + errorText(data, "");
+    }
+    this.scheduleRetry(waitS || FIRST_RETRY_S);
   }
 
   settleInFlight() {
@@ -231,6 +249,9 @@ export class Outbox {
         this.awaitOwnPost(clientId);
       }
       this.postDone(item, "ok");
+    } else if (frame.code === "rate_limited") {
+      // Not a refusal of the post: it is kept, and sent again when the server says.
+      this.rateLimited(item, frame, frame.retry_after);
     } else {
       // A server error may pass; everything else (too long, not on the team …) will not.
       this.postDone(item, frame.code === "server_error" ? "later" : "refused", frame);
@@ -279,7 +300,9 @@ export class Outbox {
           this.view.merge(r.data, "post");
           this.dropPendingEl(item.client_id);
           this.postDone(item, "ok");
-        } else if (r.status >= 400 && r.status < 500 && [401, 403, 408, 429].indexOf(r.status) === -1) {
+        } else if (r.status === 429) {
+          this.rateLimited(item, r.data, r.retryAfter);
+        } else if (r.status >= 400 && r.status < 500 && [401, 403, 408].indexOf(r.status) === -1) {
           this.postDone(item, "refused", r.data); // too long, not a member any more …
         } else {
           if (r.status === 401 || r.status === 403) {
