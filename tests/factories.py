@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
+from typing import Any
 
 import factory
 from django.contrib.auth.hashers import make_password
@@ -70,11 +71,25 @@ class PatientFactory(factory.django.DjangoModelFactory[Patient]):
 
 
 class ConsentFactory(factory.django.DjangoModelFactory[Consent]):
+    """A consent on record. It covers the managing organization and, unless `organizations`
+    are given, every organization of the managing organization's networks (the personas'
+    organizations in tests/conftest.py's `net`), so a team built in a test reads."""
+
     class Meta:
         model = Consent
+        skip_postgeneration_save = True
 
     patient = factory.SubFactory(PatientFactory)
     recorded_by = factory.SubFactory(UserFactory, profession=Profession.PHYSICIAN)
+
+    @factory.post_generation
+    def organizations(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if not create:
+            return
+        managing = self.patient.managing_organization
+        if extracted is None:
+            extracted = Organization.objects.filter(networks__organizations=managing).distinct()
+        self.organizations.set({managing, *extracted})
 
 
 class CareTeamMemberFactory(factory.django.DjangoModelFactory[CareTeamMember]):
@@ -84,6 +99,8 @@ class CareTeamMemberFactory(factory.django.DjangoModelFactory[CareTeamMember]):
     patient = factory.SubFactory(PatientFactory)
     user = factory.SubFactory(UserFactory)
     role = CareRole.VISITING_NURSE
+    # The managing organization's, which every consent covers, unless told.
+    organization = factory.LazyAttribute(lambda o: o.patient.managing_organization)
     start_date = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=30))
 
     class Params:
