@@ -102,6 +102,11 @@ def default_consent_items() -> list[str]:
     return [str(item) for item in REQUIRED_CONSENT_ITEMS]
 
 
+def item_labels(items: list[str]) -> list[str]:
+    """The labels of consent items, in the order of `ConsentItem`."""
+    return [str(label) for value, label in ConsentItem.choices if value in items]
+
+
 class ConsentMethod(models.TextChoices):
     WRITTEN = "written", _("書面")
     VERBAL = "verbal", _("口頭")
@@ -147,6 +152,10 @@ class Consent(models.Model):
                 name="one_active_consent_per_patient",
             ),
         ]
+
+    @property
+    def item_labels(self) -> list[str]:
+        return item_labels(self.items)
 
 
 class CareRole(models.TextChoices):
@@ -371,6 +380,10 @@ class Disclosure(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["patient", "-at"])]
+
+    @property
+    def item_labels(self) -> list[str]:
+        return item_labels(self.items)
 
 
 # The five lists of the shared record, by the name used in URLs and `RecordChange.item_type`.

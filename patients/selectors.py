@@ -177,6 +177,17 @@ def consent_list(user: AnyUser, patient_id: Any) -> QuerySet[Consent]:
     )
 
 
+def consent_candidates(patient: Patient) -> QuerySet[Organization]:
+    """The organizations a consent of the patient may cover: the managing organization and the
+    organizations of its networks. Directory data, not the patient's: no audit row."""
+    managing = patient.managing_organization_id
+    return (
+        Organization.objects.filter(Q(pk=managing) | Q(networks__organizations=managing))
+        .distinct()
+        .order_by("name_kana", "name", "pk")
+    )
+
+
 def disclosure_list(user: AnyUser, patient_id: Any) -> QuerySet[Disclosure]:
     """The patient's disclosure report (第三者提供の記録), newest first: when, to which
     organization, what, under which consent, caused by whom. `Capability.VIEW_DISCLOSURES`."""

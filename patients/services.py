@@ -65,7 +65,7 @@ from patients.models import (
     RecordItem,
     WishKind,
 )
-from patients.selectors import record_model
+from patients.selectors import consent_candidates, record_model
 from teams.models import Membership, Organization, Profession, User
 
 # Fields a caller may set on a record item; the rest are kept by the service.
@@ -630,10 +630,8 @@ def _consent_organizations(patient: Patient, organization_ids: Any) -> list[Orga
             _("組織が見つかりません(ID: %(ids)s)。") % {"ids": ", ".join(map(str, missing))},
         )
     managing = patient.managing_organization_id
-    in_network = set(
-        Organization.objects.filter(networks__organizations=managing).values_list("pk", flat=True)
-    )
-    outside = [o for o in found.values() if o.pk != managing and o.pk not in in_network]
+    allowed = set(consent_candidates(patient).order_by().values_list("pk", flat=True))
+    outside = [o for o in found.values() if o.pk not in allowed]
     if outside:
         raise _fail(
             field,

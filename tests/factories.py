@@ -77,19 +77,19 @@ class ConsentFactory(factory.django.DjangoModelFactory[Consent]):
 
     class Meta:
         model = Consent
-        skip_postgeneration_save = True
 
     patient = factory.SubFactory(PatientFactory)
     recorded_by = factory.SubFactory(UserFactory, profession=Profession.PHYSICIAN)
 
-    @factory.post_generation
-    def organizations(self, create: bool, extracted: Any, **kwargs: Any) -> None:
-        if not create:
-            return
-        managing = self.patient.managing_organization
-        if extracted is None:
-            extracted = Organization.objects.filter(networks__organizations=managing).distinct()
-        self.organizations.set({managing, *extracted})
+    @classmethod
+    def _create(cls, model_class: type[Consent], *args: Any, **kwargs: Any) -> Consent:
+        organizations = kwargs.pop("organizations", None)
+        consent: Consent = super()._create(model_class, *args, **kwargs)
+        managing = consent.patient.managing_organization
+        if organizations is None:
+            organizations = Organization.objects.filter(networks__organizations=managing)
+        consent.organizations.set({managing, *organizations})
+        return consent
 
 
 class CareTeamMemberFactory(factory.django.DjangoModelFactory[CareTeamMember]):
