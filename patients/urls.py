@@ -12,6 +12,11 @@ urlpatterns = [
     path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient-edit"),
     path("patients/<int:patient_id>/consent/", views.consent_page, name="patient-consent"),
     path(
+        "patients/<int:patient_id>/consent/disclosures.csv",
+        views.disclosures_csv,
+        name="patient-disclosures-csv",
+    ),
+    path(
         "patients/<int:patient_id>/consent/record/",
         views.consent_record,
         name="patient-consent-record",

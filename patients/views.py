@@ -15,6 +15,7 @@ page (400 when refused), and a saved form redirects back to the patient page.
 from __future__ import annotations
 
 import copy
+import csv
 import datetime as dt
 from collections.abc import Callable
 from http import HTTPStatus
@@ -28,10 +29,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.reads import AuditedRows
 from config.errors import DomainError, NotFound
+from config.spreadsheet import BOM, escape_cell
 from config.web import not_found
 from patients import panels, selectors, services
 from patients.access import Capability, access_patient, capabilities_of, record_capability
@@ -582,3 +585,42 @@ def consent_withdraw(request: HttpRequest, patient_id: int) -> HttpResponse:
     else:
         messages.success(request, _("同意の撤回を記録しました。"))
     return _back_to_consent(patient)
+
+
+DISCLOSURE_CSV_HEADER = (
+    _lazy("提供日時"),
+    _lazy("提供先"),
+    _lazy("提供した情報"),
+    _lazy("同意ID"),
+    _lazy("同意日"),
+    _lazy("同意の方法"),
+    _lazy("記録者"),
+)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def disclosures_csv(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The disclosure report as CSV for a spreadsheet (BOM, formula-safe cells)."""
+    try:
+        rows = selectors.disclosure_list(request.user, patient_id)
+    except NotFound:
+        return not_found(request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="disclosures-{int(patient_id)}.csv"'
+    response.write(BOM)
+    writer = csv.writer(response)
+    writer.writerow([str(h) for h in DISCLOSURE_CSV_HEADER])
+    for d in rows:
+        writer.writerow(
+            [
+                escape_cell(timezone.localtime(d.at).strftime("%Y-%m-%d %H:%M")),
+                escape_cell(d.organization.name),
+                escape_cell("、".join(d.item_labels)),
+                escape_cell(d.consent_id),
+                escape_cell(d.consent.consented_on.isoformat()),
+                escape_cell(d.consent.get_method_display()),
+                escape_cell(d.by),
+            ]
+        )
+    return response

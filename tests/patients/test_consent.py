@@ -477,3 +477,22 @@ def test_the_migration_covers_the_current_team_of_an_active_consent(net):
     )
     migration.cover_the_current_teams(django_apps, None)
     assert set(consent.organizations.all()) == {net.lead_clinic, services_place.organization}
+
+
+def test_the_report_downloads_as_csv_for_those_who_see_it(net, client):
+    services.consent_change(net.primary, net.patient.pk, organization_ids=[net.clinic.pk])
+    services.consent_change(
+        net.primary, net.patient.pk, organization_ids=[net.clinic.pk, net.station.pk]
+    )
+    csv_url = reverse("patient-disclosures-csv", args=[net.patient.pk])
+    client.force_login(net.secondary)
+    response = client.get(csv_url)
+    assert response.status_code == 200
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("提供日時,提供先,提供した情報")
+    assert len(lines) == 2
+    assert net.station.name in lines[1]
+    client.force_login(net.nurse)
+    assert client.get(csv_url).status_code == 403
+    client.force_login(net.outsider)
+    assert client.get(csv_url).status_code == 404
