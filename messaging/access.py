@@ -33,7 +33,13 @@ from config.errors import Forbidden, NotFound
 from messaging import sql
 from messaging.models import Thread
 from patients import access as patient_access
-from patients.access import Capability, Moment, patient_audience_sql, refusal
+from patients.access import (
+    Capability,
+    Moment,
+    consent_refusal,
+    patient_audience_sql,
+    refusal,
+)
 from teams.identity import AnyUser
 from teams.models import Membership, Network, User
 
@@ -199,9 +205,18 @@ def access_thread(
 
 def refuse_thread(user: AnyUser, pk: int, capability: Capability) -> NoReturn:
     """Raise the refusal for a thread the gate's `capability` form did not give: `Forbidden`
-    if the user sees it, else `NotFound`."""
+    if the user sees it, or is on its patient's team and left out by the consent (with the
+    reason, `patients.access.consent_refusal`), else `NotFound`."""
     if capability != Capability.READ and threads_visible_to(user).filter(pk=pk).exists():
         raise Forbidden(refusal(capability))
+    if user.is_authenticated and user.is_active:
+        patient_id = (
+            Thread.objects.filter(pk=pk, patient__isnull=False)
+            .values_list("patient_id", flat=True)
+            .first()
+        )
+        if patient_id is not None:
+            raise consent_refusal(user.pk, patient_id, Moment.current()) or NotFound
     raise NotFound
 
 

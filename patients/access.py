@@ -2,8 +2,8 @@
 
 A person acts for a patient while one of the grants in `GRANTS` gives them a row, in force
 now, that names them and the patient:
-- a place on the patient's care team that is active today, with the patient's consent to
-  share on record (the primary physician, who records that consent, without it);
+- a place on the patient's care team that is active today, whose organization the patient's
+  consent on record covers (the primary physician, who records that consent, without it);
 - an unexpired emergency grant (break glass, `patients.services.break_glass_open`);
 - the administrator's membership of the organization that manages the patient;
 - the coordinator's seat in a network of that organization.
@@ -16,7 +16,9 @@ manage the team of the patients their organization or network looks after, and t
 Nobody else sees the patient: staff of the same organization who are not on the team
 included. "Missing" and "not yours" give the same `NotFound`, so ids cannot be probed: so
 does anything that someone who may not see the patient may not do either. A person who sees
-the patient but may not do this gets `Forbidden` (403), with the reason.
+the patient but may not do this gets `Forbidden` (403), with the reason; so does a person on
+the team whom the consent leaves out (withdrawn, or not covering their organization): they
+know the patient already, and are told why they see nothing (`consent_refusal`).
 
 The rule is written once, here, in the ORM. Every other form of it is generated from `GRANTS`
 and `POLICY`: the patient list (`patients_visible_to`), the thread gate, the post gate and the
@@ -64,6 +66,8 @@ class Capability(StrEnum):
     MANAGE_TEAM = "manage_team"  # add and end places other than the physicians'
     CHANGE_PHYSICIANS = "change_physicians"  # the primary's and the secondary's places
     BREAK_GLASS = "break_glass"  # open emergency reading of a patient one cannot see
+    VIEW_CONSENT = "view_consent"  # the consent on record: organizations, items, history
+    VIEW_DISCLOSURES = "view_disclosures"  # the report of disclosures (第三者提供の記録)
 
     @property
     def label(self) -> str:
@@ -81,6 +85,8 @@ CAPABILITY_LABELS: Mapping[Capability, Promise] = {
     Capability.MANAGE_TEAM: _("ケアチームの編集"),
     Capability.CHANGE_PHYSICIANS: _("主治医・副主治医の変更"),
     Capability.BREAK_GLASS: _("緊急アクセス"),
+    Capability.VIEW_CONSENT: _("同意の閲覧"),
+    Capability.VIEW_DISCLOSURES: _("第三者提供記録の閲覧"),
 }
 
 C = Capability
@@ -98,7 +104,8 @@ STANDING_LABELS: Mapping[str, Promise] = {
     PHYSICIAN_OR_NURSE: _("医師・看護師(職種)"),
 }
 
-_TEAM_WORK = frozenset({C.READ, C.POST})
+# Every place on the team knows the consent: it decides whose organization reads.
+_TEAM_WORK = frozenset({C.READ, C.POST, C.VIEW_CONSENT})
 _PHYSICIAN = frozenset(Capability) - {C.BREAK_GLASS}
 
 # THE policy: per care-team role, and per other kind of grant, what its holder may do. It is
@@ -126,10 +133,14 @@ POLICY: Mapping[str, frozenset[Capability]] = {
     CareRole.OTHER: _TEAM_WORK,
     # The managing organization answers for its patients when a physician leaves: its
     # administrator reassigns the team and the physicians, without reading the record.
-    ORG_ADMIN: frozenset({C.MANAGE_TEAM, C.CHANGE_PHYSICIANS}),
+    # It keeps the records of disclosures its patients' data went by (第三者提供の記録, the
+    # provider's duty under APPI), so it sees the consent and the report, not the record.
+    ORG_ADMIN: frozenset({C.MANAGE_TEAM, C.CHANGE_PHYSICIANS, C.VIEW_CONSENT, C.VIEW_DISCLOSURES}),
     # A network coordinator builds teams at the physicians' request (a station with a free
     # nurse, a pharmacy that does aseptic compounding), without reading the record.
-    COORDINATOR: frozenset({C.MANAGE_TEAM}),
+    # Building a team needs to know which organizations the consent covers; the report shows
+    # the network which organizations the patient's data went to.
+    COORDINATOR: frozenset({C.MANAGE_TEAM, C.VIEW_CONSENT, C.VIEW_DISCLOSURES}),
     # Break glass lets an emergency physician or nurse read for its window, nothing else.
     BREAK_GLASS_READER: frozenset({C.READ}),
     # Emergencies reach physicians and nurses first: they may open break glass.
@@ -213,9 +224,16 @@ def _on(places: QuerySet[CareTeamMember], day: dt.date) -> QuerySet[CareTeamMemb
 
 
 def _team_places(at: Moment) -> QuerySet[Any]:
-    consent = Consent.objects.filter(patient=OuterRef("patient_id"), withdrawn_at__isnull=True)
+    # The place's organization is one the active consent names (a place without one is
+    # covered by none). Read on every request, never cached: a withdrawal or a narrowed
+    # consent holds from the next request.
+    covered = Consent.organizations.through.objects.filter(
+        consent__patient=OuterRef("patient_id"),
+        consent__withdrawn_at__isnull=True,
+        organization=OuterRef("organization_id"),
+    )
     return _on(CareTeamMember.objects.all(), at.today).filter(
-        Q(role=CareRole.PRIMARY_PHYSICIAN) | Exists(consent)
+        Q(role=CareRole.PRIMARY_PHYSICIAN) | Exists(covered)
     )
 
 
@@ -360,7 +378,7 @@ def access_patient(
     if capability == Capability.READ:
         patient = Patient.objects.filter(pk=pk).filter(patient_rule(user.pk, "pk", at)).first()
         if patient is None:
-            raise NotFound
+            raise consent_refusal(user.pk, pk, at) or NotFound
         return patient
     may = patient_rule(user.pk, "pk", at, capability)
     # Who may not see the patient learns nothing: without the capability, `NotFound`.
@@ -368,10 +386,44 @@ def access_patient(
     rows = Patient.objects.filter(pk=pk).filter(may | sees)
     found = rows.annotate(kz_may=_as_condition(may)).first()
     if found is None:
-        raise NotFound
+        raise consent_refusal(user.pk, pk, at) or NotFound
     if not found.kz_may:
         raise Forbidden(refusal(capability))
     return found
+
+
+def consent_refusal(user_id: int, patient_id: int, at: Moment) -> Forbidden | None:
+    """Why a person on the patient's team sees nothing, when the consent is why: it was
+    withdrawn, or it does not cover the organization of their place. None for anyone else.
+
+    Asked only after the rule has refused (it decides nothing, it explains): a place on the
+    team named the patient to them already, so saying so tells them nothing new, and a
+    member who is refused learns to ask the primary physician rather than thinking the
+    patient gone. One query (two when the consent is on record).
+    """
+    place = (
+        _on(CareTeamMember.objects.filter(user_id=user_id, patient_id=patient_id), at.today)
+        .exclude(role=CareRole.PRIMARY_PHYSICIAN)
+        .select_related("organization")
+        .order_by("id")
+        .first()
+    )
+    if place is None:
+        return None
+    if not Consent.objects.filter(patient_id=patient_id, withdrawn_at__isnull=True).exists():
+        return Forbidden(
+            gettext(
+                "この患者の同意は撤回されています。主治医が同意を記録し直すまで閲覧できません。"
+            )
+        )
+    organization = place.organization.name if place.organization else gettext("(所属組織なし)")
+    return Forbidden(
+        gettext(
+            "患者の同意の対象に「%(organization)s」が含まれていないため閲覧できません。"
+            "主治医に同意の記録を依頼してください。"
+        )
+        % {"organization": organization}
+    )
 
 
 def capabilities_of(user: AnyUser, patient: Patient | int) -> frozenset[Capability]:

@@ -33,11 +33,23 @@ class CareTeamMemberInline(_CareTeamMemberInline):
     fields = ["user", "role", "organization", "start_date", "end_date"]
 
 
+CONSENT_FIELDS: tuple[str, ...] = (
+    "organizations",
+    "items",
+    "method",
+    "consented_on",
+    "recorded_by",
+    "recorded_at",
+    "note",
+    "withdrawn_at",
+    "withdrawn_by",
+)
+
+
 class ConsentInline(_ConsentInline):
     model = Consent
     extra = 0
-    fields = ["recorded_by", "recorded_at", "note", "withdrawn_at", "withdrawn_by"]
-    readonly_fields = ["recorded_by", "recorded_at", "note", "withdrawn_at", "withdrawn_by"]
+    fields = readonly_fields = CONSENT_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
         # Consent is recorded through the service, which writes the audit row.

@@ -33,8 +33,10 @@ from patients.serializers import (
     CareTeamMemberOutSerializer,
     CareWishInSerializer,
     CareWishOutSerializer,
+    ConsentChangeInSerializer,
     ConsentInSerializer,
     ConsentOutSerializer,
+    DisclosureOutSerializer,
     PatientCreateInSerializer,
     PatientListOutSerializer,
     PatientOutSerializer,
@@ -195,10 +197,28 @@ class ConsentView(APIView):
         consent = services.consent_record(signed_in(request), patient_id, **data)
         return Response(ConsentOutSerializer(consent).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=ConsentChangeInSerializer, responses=ConsentOutSerializer)
+    def patch(self, request: Request, patient_id: int) -> Response:
+        """Change the organizations the active consent covers."""
+        data = _validated(
+            ConsentChangeInSerializer, request, patient_id, capability=Capability.RECORD_CONSENT
+        )
+        consent = services.consent_change(signed_in(request), patient_id, **data)
+        return Response(ConsentOutSerializer(consent).data)
+
     @extend_schema(request=None, responses={200: ConsentOutSerializer})  # the withdrawn one
     def delete(self, request: Request, patient_id: int) -> Response:
         consent = services.consent_withdraw(signed_in(request), patient_id)
         return Response(ConsentOutSerializer(consent).data)
+
+
+class DisclosureListView(Paginated, APIView):
+    """The patient's disclosure report (第三者提供の記録), newest first."""
+
+    @extend_schema(responses=DisclosureOutSerializer(many=True))
+    def get(self, request: Request, patient_id: int) -> Response:
+        disclosures = selectors.disclosure_list(request.user, patient_id)
+        return _paginated(self, request, disclosures, DisclosureOutSerializer)
 
 
 # --- the shared record -------------------------------------------------------------------

@@ -35,6 +35,11 @@ urlpatterns: list[URLPattern] = [
         name="api-patient-consent",
     ),
     path(
+        "patients/<int:patient_id>/disclosures/",
+        api.DisclosureListView.as_view(),
+        name="api-patient-disclosures",
+    ),
+    path(
         "patients/<int:patient_id>/wishes/",
         api.WishesView.as_view(),
         name="api-patient-wishes",

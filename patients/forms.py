@@ -14,7 +14,10 @@ from django.utils.translation import gettext_lazy as _
 
 from config.errors import DomainError
 from patients.models import (
+    REQUIRED_CONSENT_ITEMS,
     Allergy,
+    ConsentItem,
+    ConsentMethod,
     EmergencyContact,
     MedicalDevice,
     Medication,
@@ -22,7 +25,8 @@ from patients.models import (
     Problem,
     RecordItem,
 )
-from teams.models import OrganizationKind
+from patients.selectors import consent_candidates
+from teams.models import Organization, OrganizationKind
 from teams.selectors import organization_search
 
 # django-stubs makes ModelForm generic in its model; Django's is not subscriptable at run
@@ -184,4 +188,65 @@ class PatientForm(ServiceFormMixin, _PatientModelForm):
         widgets = {
             "date_of_birth": _date_widget(),
             "phone": forms.TextInput(attrs={"type": "tel"}),
+        }
+
+
+def _organizations_field() -> forms.ModelMultipleChoiceField[Organization]:
+    # Not required here: an empty choice reaches the service, which says why in its words.
+    return forms.ModelMultipleChoiceField(
+        label=_("対象の組織"),
+        queryset=Organization.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("管理組織は常に対象です。"),
+    )
+
+
+class ConsentOrganizationsForm(ServiceFormMixin, forms.Form):
+    """The organizations the active consent covers (extend or narrow it)."""
+
+    error_field_map = {"organization_ids": "organizations"}
+
+    organizations = _organizations_field()
+
+    def __init__(self, *args: Any, patient: Patient, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["organizations"]
+        if not isinstance(field, forms.ModelMultipleChoiceField):  # as declared above
+            raise TypeError("organizations must be a ModelMultipleChoiceField")
+        field.queryset = consent_candidates(patient)
+
+    def service_data(self) -> dict[str, Any]:
+        return {"organization_ids": [o.pk for o in self.cleaned_data.get("organizations") or []]}
+
+
+class ConsentForm(ConsentOrganizationsForm):
+    """A new consent: whom it covers, what, how and when it was given."""
+
+    items = forms.MultipleChoiceField(
+        label=_("対象の情報"),
+        choices=ConsentItem.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[str(i) for i in REQUIRED_CONSENT_ITEMS],
+    )
+    method = forms.ChoiceField(
+        label=_("同意の方法"),
+        choices=ConsentMethod.choices,
+        initial=ConsentMethod.WRITTEN,
+        widget=forms.RadioSelect,
+    )
+    consented_on = forms.DateField(label=_("同意日"), required=False, widget=_date_widget())
+    note = forms.CharField(
+        label=_("備考"), required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def service_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            **super().service_data(),
+            "items": list(data.get("items") or []),
+            "method": data.get("method"),
+            "consented_on": data.get("consented_on"),
+            "note": data.get("note") or "",
         }

@@ -6,6 +6,11 @@ Invariants kept by the database:
   physicians", which a constraint cannot see across tables;
 - a care-team membership ends on or after it starts.
 
+Consent names the organizations it covers (`Consent.organizations`, the managing organization
+always among them) and what it covers (`Consent.items`); each first provision of a patient's
+data to another organization under a consent is a `Disclosure` row (第三者提供の記録), at most
+one per patient, organization and consent.
+
 The shared record (problems, medications, allergies, devices, contacts) keeps every change as a
 `RecordChange` row; the patient's wishes (green and yellow card) are append-only: each change is a
 new `CareWish` row and the newest per kind is in force.
@@ -14,8 +19,10 @@ new `CareWish` row and the newest per kind is in force.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from teams.models import Organization
@@ -78,10 +85,54 @@ class Patient(models.Model):
         return self.name
 
 
+class ConsentItem(models.TextChoices):
+    """What a consent covers: the parts of the patient's data that a place on the team reads."""
+
+    RECORD = "record", _("共有記録(病名・薬剤・アレルギー・医療機器・緊急連絡先・希望)")
+    CONTACT_BOOK = "contact_book", _("連絡帳")
+    PHOTOS = "photos", _("写真")
+
+
+# A place on the team reads both the record and the contact book (the gate does not split them),
+# so a consent without either would not be a consent to join the team: both are required.
+REQUIRED_CONSENT_ITEMS = (ConsentItem.RECORD, ConsentItem.CONTACT_BOOK)
+
+
+def default_consent_items() -> list[str]:
+    return [str(item) for item in REQUIRED_CONSENT_ITEMS]
+
+
+def item_labels(items: list[str]) -> list[str]:
+    """The labels of consent items, in the order of `ConsentItem`."""
+    return [str(label) for value, label in ConsentItem.choices if value in items]
+
+
+class ConsentMethod(models.TextChoices):
+    WRITTEN = "written", _("書面")
+    VERBAL = "verbal", _("口頭")
+
+
 class Consent(models.Model):
-    """The patient's consent to share their record within the care team."""
+    """The patient's consent to share their record with the care team's organizations.
+
+    `organizations` are those it covers: a place on the team reads only while its organization
+    is one of them (`patients.access`); the managing organization is always one of them.
+    `items` are what it covers, `method` and `consented_on` how and when it was given.
+    """
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consents")
+    organizations = models.ManyToManyField(
+        Organization, related_name="consents", verbose_name=_("対象の組織")
+    )
+    items = ArrayField(
+        models.CharField(max_length=20, choices=ConsentItem.choices),
+        verbose_name=_("対象の情報"),
+        default=default_consent_items,
+    )
+    method = models.CharField(
+        _("同意の方法"), max_length=10, choices=ConsentMethod.choices, default=ConsentMethod.WRITTEN
+    )
+    consented_on = models.DateField(_("同意日"), default=timezone.localdate)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -101,6 +152,10 @@ class Consent(models.Model):
                 name="one_active_consent_per_patient",
             ),
         ]
+
+    @property
+    def item_labels(self) -> list[str]:
+        return item_labels(self.items)
 
 
 class CareRole(models.TextChoices):
@@ -295,6 +350,40 @@ class BreakGlassGrant(models.Model):
                 condition=Q(expires_at__gt=F("granted_at")), name="break_glass_expires_after_grant"
             ),
         ]
+
+
+class Disclosure(models.Model):
+    """第三者提供の記録: the first provision of a patient's data to another organization under a
+    consent: when, to whom, what (the consent's items then), on what basis, caused by whom.
+
+    Written by `patients.services` when an organization first gains access (a member of it
+    joins the team while the consent covers it, or the consent is extended to it while it has
+    members on the team); once per patient, organization and consent. Never updated.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="disclosures")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", verbose_name=_("提供先")
+    )
+    consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="disclosures")
+    items = ArrayField(
+        models.CharField(max_length=20, choices=ConsentItem.choices), verbose_name=_("提供した情報")
+    )
+    at = models.DateTimeField(_("提供日時"), default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "organization", "consent"], name="one_disclosure_per_consent"
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "-at"])]
+
+    @property
+    def item_labels(self) -> list[str]:
+        return item_labels(self.items)
 
 
 # The five lists of the shared record, by the name used in URLs and `RecordChange.item_type`.

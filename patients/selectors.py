@@ -10,19 +10,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.reads import AuditedRows, audit_patients
 from audit.services import audit_record
 from config.errors import DomainError
-from patients.access import access_patient, active_places, active_team, patients_visible_to
+from patients.access import (
+    Capability,
+    access_patient,
+    active_places,
+    active_team,
+    patients_visible_to,
+)
 from patients.models import (
     RECORD_KINDS,
     CareTeamMember,
     CareWish,
     Consent,
+    Disclosure,
     Patient,
     PatientStatus,
     RecordChange,
@@ -30,7 +37,7 @@ from patients.models import (
     WishKind,
 )
 from teams.identity import AnyUser
-from teams.models import User
+from teams.models import Organization, User
 
 
 def patient_list(
@@ -155,13 +162,41 @@ def record_history(user: AnyUser, patient_id: Any) -> QuerySet[RecordChange]:
 
 
 def consent_list(user: AnyUser, patient_id: Any) -> QuerySet[Consent]:
-    """Every consent on record for the patient, newest first (the active one has no withdrawal)."""
-    patient = access_patient(user, patient_id)
+    """Every consent on record for the patient, newest first (the active one has no
+    withdrawal), with the organizations each covers. `Capability.VIEW_CONSENT`: the team,
+    and those who build it without reading the record."""
+    patient = access_patient(user, patient_id, capability=Capability.VIEW_CONSENT)
     audit_record(user, AuditAction.READ, patient=patient, object_type="patients.consent")
     return (
         Consent.objects.filter(patient=patient)
         .select_related("recorded_by", "withdrawn_by")
+        .prefetch_related(
+            Prefetch("organizations", queryset=Organization.objects.order_by("name_kana", "pk"))
+        )
         .order_by("-recorded_at", "-id")
+    )
+
+
+def consent_candidates(patient: Patient) -> QuerySet[Organization]:
+    """The organizations a consent of the patient may cover: the managing organization and the
+    organizations of its networks. Directory data, not the patient's: no audit row."""
+    managing = patient.managing_organization_id
+    return (
+        Organization.objects.filter(Q(pk=managing) | Q(networks__organizations=managing))
+        .distinct()
+        .order_by("name_kana", "name", "pk")
+    )
+
+
+def disclosure_list(user: AnyUser, patient_id: Any) -> QuerySet[Disclosure]:
+    """The patient's disclosure report (第三者提供の記録), newest first: when, to which
+    organization, what, under which consent, caused by whom. `Capability.VIEW_DISCLOSURES`."""
+    patient = access_patient(user, patient_id, capability=Capability.VIEW_DISCLOSURES)
+    audit_record(user, AuditAction.READ, patient=patient, object_type="patients.disclosure")
+    return (
+        Disclosure.objects.filter(patient=patient)
+        .select_related("organization", "by", "consent")
+        .order_by("-at", "-id")
     )
 
 

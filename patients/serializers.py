@@ -22,6 +22,9 @@ from patients.models import (
     CareTeamMember,
     CareWish,
     Consent,
+    ConsentItem,
+    ConsentMethod,
+    Disclosure,
     EmergencyContact,
     MedicalDevice,
     Medication,
@@ -158,15 +161,62 @@ class ReplacePrimaryInSerializer(serializers.Serializer[Any]):
 class ConsentOutSerializer(serializers.ModelSerializer[Consent]):
     recorded_by = PatientsUserRefSerializer(read_only=True)
     withdrawn_by = PatientsUserRefSerializer(read_only=True, allow_null=True)
+    organizations = PatientsOrganizationRefSerializer(many=True, read_only=True)
+    items = serializers.ListField(child=serializers.ChoiceField(choices=ConsentItem.choices))
 
     class Meta:
         model = Consent
-        fields = ["id", "recorded_by", "recorded_at", "note", "withdrawn_at", "withdrawn_by"]
+        fields = [
+            "id",
+            "organizations",
+            "items",
+            "method",
+            "consented_on",
+            "recorded_by",
+            "recorded_at",
+            "note",
+            "withdrawn_at",
+            "withdrawn_by",
+        ]
         read_only_fields = fields
 
 
+# More organizations than a network has is a mistake or an attack, not a consent.
+MAX_CONSENT_ORGANIZATIONS = 200
+
+
+def _organization_ids() -> serializers.ListField:
+    # Empty is let through to the service, which says so in the one message of its own.
+    return serializers.ListField(
+        child=strict.IntegerField(), allow_empty=True, max_length=MAX_CONSENT_ORGANIZATIONS
+    )
+
+
 class ConsentInSerializer(serializers.Serializer[Any]):
+    organization_ids = _organization_ids()
+    items = serializers.ListField(
+        child=serializers.ChoiceField(choices=ConsentItem.choices),
+        required=False,
+        max_length=len(ConsentItem.choices),
+    )
+    method = serializers.ChoiceField(choices=ConsentMethod.choices, default=ConsentMethod.WRITTEN)
+    consented_on = serializers.DateField(required=False, allow_null=True)
     note = strict.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class ConsentChangeInSerializer(serializers.Serializer[Any]):
+    organization_ids = _organization_ids()
+
+
+class DisclosureOutSerializer(serializers.ModelSerializer[Disclosure]):
+    organization = PatientsOrganizationRefSerializer(read_only=True)
+    by = PatientsUserRefSerializer(read_only=True)
+    items = serializers.ListField(child=serializers.ChoiceField(choices=ConsentItem.choices))
+
+    class Meta:
+        model = Disclosure
+        fields = ["id", "at", "organization", "items", "consent", "by"]
+        read_only_fields = fields
 
 
 # --- the shared record -------------------------------------------------------------------

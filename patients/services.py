@@ -10,13 +10,19 @@ the web pages both call these functions; neither writes to the database itself.
 Database constraints in `patients.models` are the last line of defence: when two requests
 race past a check, the `IntegrityError` becomes a `DomainError` (HTTP 400), never a 500, and
 the transaction leaves nothing half-written.
+
+Consent and disclosures (docs/consent.md): a consent names the organizations it covers, the
+managing organization always among them. A member of an organization joins the team only while
+the consent covers it; each first provision of the patient's data to another organization under
+a consent (a member of it joins, or the consent is extended to an organization with members on
+the team) writes a `Disclosure` and a `disclosure` audit row in the transaction that causes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal, overload
 
@@ -24,7 +30,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -45,17 +51,21 @@ from patients.access import (
 )
 from patients.models import (
     PHYSICIAN_ROLES,
+    REQUIRED_CONSENT_ITEMS,
     BreakGlassGrant,
     CareRole,
     CareTeamMember,
     CareWish,
     Consent,
+    ConsentItem,
+    ConsentMethod,
+    Disclosure,
     Patient,
     RecordChange,
     RecordItem,
     WishKind,
 )
-from patients.selectors import record_model
+from patients.selectors import consent_candidates, record_model
 from teams.models import Membership, Organization, Profession, User
 
 # Fields a caller may set on a record item; the rest are kept by the service.
@@ -254,7 +264,8 @@ def patient_create(
     """Register a patient with a primary physician from today and the consent to share.
 
     The actor must belong to the managing organization (or be staff). The consent is recorded
-    by the actor, who has taken it from the patient or family.
+    by the actor, who has taken it from the patient or family; it covers the managing
+    organization, and is extended (`consent_change`) before members of others join.
     """
     if not actor.is_authenticated or not actor.is_active:
         raise NotFound
@@ -293,6 +304,7 @@ def patient_create(
         consent.patient = patient
         consent.recorded_by = actor
         consent.save()
+        consent.organizations.add(organization)
         audit_record(actor, AuditAction.CREATE, patient=patient, obj=consent)
         signals.patient_created.send(sender=Patient, patient=patient, actor=actor)
     return patient
@@ -365,7 +377,11 @@ def care_team_add(
 ) -> CareTeamMember:
     """Give a person a place on the patient's care team (from today unless told).
 
-    A physician's place needs `CHANGE_PHYSICIANS`, any other `MANAGE_TEAM`.
+    A physician's place needs `CHANGE_PHYSICIANS`, any other `MANAGE_TEAM`. The place is the
+    person's for one of their organizations, and (but for the primary physician's, who reads
+    without it) that organization must be covered by the consent on record: the physician is
+    told to record it first, rather than the member finding nothing. The organization's first
+    place under this consent writes its `Disclosure`.
     """
     patient = access_patient(actor, patient_id, capability=_place_capability(role))
     if role not in CareRole.values:
@@ -386,7 +402,19 @@ def care_team_add(
     for place in same:
         if _ranges_overlap(start, end, place.start_date, place.end_date):
             raise _fail("user_id", _("この利用者は既にこの役割で登録されています。"))
+    if organization is None:
+        raise _fail("organization_id", _("所属組織を指定してください。"))
+    if not Membership.objects.filter(
+        user=member_user, organization=organization, is_active=True
+    ).exists():
+        # Consent is given to organizations: a place must be for the member's own one.
+        raise _fail("organization_id", _("この利用者はこの組織に所属していません。"))
+    _check_covered(_active_consent(patient), patient, organization, role)
     with _atomic_write():
+        # Locked: a consent narrowed or withdrawn meanwhile is seen, and two members of one
+        # organization joining at once write its disclosure once.
+        consent = _active_consent(patient, lock=True)
+        _check_covered(consent, patient, organization, role)
         place = CareTeamMember.objects.create(
             patient=patient,
             user=member_user,
@@ -396,6 +424,8 @@ def care_team_add(
             end_date=end,
         )
         audit_record(actor, AuditAction.CREATE, patient=patient, obj=place)
+        if consent is not None:
+            _disclose(actor, patient, consent, [organization.pk])
     return place
 
 
@@ -503,22 +533,236 @@ def care_team_replace_primary(
             start_date=start,
         )
         audit_record(actor, AuditAction.CREATE, patient=patient, obj=place)
+        # The primary reads without consent; a covered organization still has its record.
+        consent = _active_consent(patient, lock=True)
+        if consent is not None and place.organization_id is not None:
+            _disclose(actor, patient, consent, [place.organization_id])
     return place
 
 
 # --- consent -----------------------------------------------------------------------------
 
 
-def consent_record(actor: User, patient_id: Any, *, note: str = "") -> Consent:
-    """Record the patient's consent to share with the team. One active consent at a time."""
+def _active_consent(patient: Patient, *, lock: bool = False) -> Consent | None:
+    consents = Consent.objects.filter(patient=patient, withdrawn_at__isnull=True)
+    if lock:
+        consents = consents.select_for_update()
+    return consents.first()
+
+
+def _check_covered(
+    consent: Consent | None, patient: Patient, organization: Organization, role: str
+) -> None:
+    """A place other than the primary physician's reads only while the consent covers its
+    organization: refuse to give one it does not, saying what to do instead."""
+    if role == CareRole.PRIMARY_PHYSICIAN:
+        return
+    if consent is None:
+        raise _fail(
+            "non_field_errors",
+            _("患者の同意が記録されていません。先に同意を記録してください。"),
+        )
+    if not consent.organizations.filter(pk=organization.pk).exists():
+        raise _fail(
+            "organization_id",
+            _(
+                "患者の同意の対象に「%(organization)s」が含まれていません。"
+                "先に同意の対象に加えてください。"
+            )
+            % {"organization": organization.name},
+        )
+
+
+def _disclose(
+    actor: User, patient: Patient, consent: Consent, organization_ids: Collection[int]
+) -> list[Disclosure]:
+    """Record the first provision of the patient's data to each of these organizations under
+    `consent` (第三者提供の記録), with its audit row: those it covers, other than the managing
+    organization (which holds the record, so provides it to nobody by reading it), that have
+    no record under this consent yet. Called inside the transaction that gives the access,
+    with the consent row locked, so each is written once."""
+    wanted = set(organization_ids) - {patient.managing_organization_id}
+    covered = set(consent.organizations.filter(pk__in=wanted).values_list("pk", flat=True))
+    done = set(
+        Disclosure.objects.filter(
+            patient=patient, consent=consent, organization_id__in=covered
+        ).values_list("organization_id", flat=True)
+    )
+    disclosures = Disclosure.objects.bulk_create(
+        Disclosure(
+            patient=patient,
+            organization_id=pk,
+            consent=consent,
+            items=list(consent.items),
+            by=actor,
+        )
+        for pk in sorted(covered - done)
+    )
+    for disclosure in disclosures:
+        audit_record(
+            actor,
+            AuditAction.DISCLOSURE,
+            patient=patient,
+            obj=disclosure,
+            detail=f"organization={disclosure.organization_id}",
+        )
+    return disclosures
+
+
+def _ids(value: Any, field: str) -> list[int]:
+    if not isinstance(value, list | tuple):
+        raise _fail(field, _("IDの一覧を指定してください。"))
+    return [_to_id(v, field) for v in value]
+
+
+def _consent_organizations(patient: Patient, organization_ids: Any) -> list[Organization]:
+    """The organizations a consent is to cover: at least one named, each existing and in a
+    network of the managing organization; the managing organization is always added."""
+    field = "organization_ids"
+    ids = _ids(organization_ids, field)
+    if not ids:
+        raise _fail(field, _("同意の対象の組織を1つ以上選んでください。"))
+    found = {o.pk: o for o in Organization.objects.filter(pk__in=ids)}
+    missing = [pk for pk in dict.fromkeys(ids) if pk not in found]
+    if missing:
+        raise _fail(
+            field,
+            _("組織が見つかりません(ID: %(ids)s)。") % {"ids": ", ".join(map(str, missing))},
+        )
+    managing = patient.managing_organization_id
+    allowed = set(consent_candidates(patient).order_by().values_list("pk", flat=True))
+    outside = [o for o in found.values() if o.pk not in allowed]
+    if outside:
+        raise _fail(
+            field,
+            _("管理組織と同じネットワークに参加していない組織は対象にできません: %(names)s")
+            % {"names": "、".join(sorted(o.name for o in outside))},
+        )
+    found.setdefault(managing, patient.managing_organization)
+    return list(found.values())
+
+
+def _consent_items(items: Any) -> list[str]:
+    if items is None:
+        return [str(i) for i in REQUIRED_CONSENT_ITEMS]
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise _fail("items", _("対象の情報を一覧で指定してください。"))
+    unknown = sorted(set(items) - set(ConsentItem.values))
+    if unknown:
+        raise _fail(
+            "items", _("対象の情報が正しくありません: %(items)s") % {"items": ", ".join(unknown)}
+        )
+    if not set(REQUIRED_CONSENT_ITEMS) <= set(items):
+        raise _fail(
+            "items",
+            _("共有記録と連絡帳は必ず対象に含めてください(ケアチームは両方を閲覧します)。"),
+        )
+    return [value for value in ConsentItem.values if value in items]
+
+
+def _places_not_ended(patient: Patient) -> QuerySet[CareTeamMember]:
+    """Places that read now or will (future ones included: nothing runs on their first day,
+    so their organization's disclosure is written when its access is given)."""
+    return CareTeamMember.objects.filter(patient=patient, organization__isnull=False).filter(
+        Q(end_date__isnull=True) | Q(end_date__gte=timezone.localdate())
+    )
+
+
+def consent_record(
+    actor: User,
+    patient_id: Any,
+    *,
+    organization_ids: Any,
+    items: Any = None,
+    method: Any = ConsentMethod.WRITTEN,
+    consented_on: Any = None,
+    note: str = "",
+) -> Consent:
+    """Record the patient's consent to share with the organizations it names. One active
+    consent at a time. Each covered organization with members on the team is disclosed to."""
     patient = access_patient(actor, patient_id, capability=Capability.RECORD_CONSENT)
     if Consent.objects.filter(patient=patient, withdrawn_at__isnull=True).exists():
         raise _fail("non_field_errors", _("同意は既に記録されています。"))
-    consent = Consent(patient=patient, recorded_by=actor, note=(note or "").strip())
+    organizations = _consent_organizations(patient, organization_ids)
+    day = _to_date(consented_on, "consented_on") or timezone.localdate()
+    if day > timezone.localdate():
+        raise _fail("consented_on", _("同意日に未来の日付は指定できません。"))
+    consent = Consent(
+        patient=patient,
+        recorded_by=actor,
+        items=_consent_items(items),
+        method=method,
+        consented_on=day,
+        note=(note or "").strip() if isinstance(note, str) else "",
+    )
     _clean(consent, exclude=["patient", "recorded_by"])
     with _atomic_write():
         consent.save()
-        audit_record(actor, AuditAction.CREATE, patient=patient, obj=consent)
+        consent.organizations.set(organizations)
+        audit_record(
+            actor,
+            AuditAction.CREATE,
+            patient=patient,
+            obj=consent,
+            detail=_organizations_detail("organizations", [o.pk for o in organizations]),
+        )
+        _disclose(
+            actor,
+            patient,
+            consent,
+            _places_not_ended(patient).values_list("organization_id", flat=True).distinct(),
+        )
+    return consent
+
+
+def _organizations_detail(label: str, ids: Collection[int]) -> str:
+    return f"{label}=" + ",".join(str(pk) for pk in sorted(ids))
+
+
+def consent_change(actor: User, patient_id: Any, *, organization_ids: Any) -> Consent:
+    """Change the organizations the active consent covers (the patient extended or narrowed
+    it). Effective from the next request: members of an organization taken off lose access
+    and their sockets close; an organization added with members on the team is disclosed to.
+
+    What it covers, how and when it was given belong to the act of consenting: to change
+    them, withdraw it and record the new one.
+    """
+    patient = access_patient(actor, patient_id, capability=Capability.RECORD_CONSENT)
+    organizations = _consent_organizations(patient, organization_ids)
+    wanted = {o.pk for o in organizations}
+    with _atomic_write():
+        consent = _active_consent(patient, lock=True)
+        if consent is None:
+            raise _fail("non_field_errors", _("有効な同意がありません。"))
+        before = set(consent.organizations.values_list("pk", flat=True))
+        added, removed = wanted - before, before - wanted
+        if not added and not removed:
+            return consent
+        consent.organizations.set(organizations)
+        detail = [_organizations_detail("added", added), _organizations_detail("removed", removed)]
+        audit_record(
+            actor, AuditAction.UPDATE, patient=patient, obj=consent, detail=" ".join(detail)
+        )
+        places = _places_not_ended(patient)
+        _disclose(
+            actor,
+            patient,
+            consent,
+            places.filter(organization__in=added)
+            .values_list("organization_id", flat=True)
+            .distinct(),
+        )
+        if removed:
+            left_out = (
+                active_team(patient)
+                .filter(organization__in=removed)
+                .exclude(role=CareRole.PRIMARY_PHYSICIAN)
+            )
+            signals.access_ended.send(
+                sender=Patient,
+                patient_id=patient.pk,
+                user_ids=list(left_out.values_list("user_id", flat=True)),
+            )
     return consent
 
 
@@ -526,11 +770,7 @@ def consent_withdraw(actor: User, patient_id: Any) -> Consent:
     """Mark the active consent withdrawn; the team then loses access (all but the primary)."""
     patient = access_patient(actor, patient_id, capability=Capability.WITHDRAW_CONSENT)
     with _atomic_write():
-        consent = (
-            Consent.objects.select_for_update()
-            .filter(patient=patient, withdrawn_at__isnull=True)
-            .first()
-        )
+        consent = _active_consent(patient, lock=True)
         if consent is None:
             raise _fail("non_field_errors", _("有効な同意がありません。"))
         consent.withdrawn_at = timezone.now()

@@ -10,6 +10,27 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient-detail"),
     path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient-edit"),
+    path("patients/<int:patient_id>/consent/", views.consent_page, name="patient-consent"),
+    path(
+        "patients/<int:patient_id>/consent/disclosures.csv",
+        views.disclosures_csv,
+        name="patient-disclosures-csv",
+    ),
+    path(
+        "patients/<int:patient_id>/consent/record/",
+        views.consent_record,
+        name="patient-consent-record",
+    ),
+    path(
+        "patients/<int:patient_id>/consent/organizations/",
+        views.consent_change,
+        name="patient-consent-change",
+    ),
+    path(
+        "patients/<int:patient_id>/consent/withdraw/",
+        views.consent_withdraw,
+        name="patient-consent-withdraw",
+    ),
     path("patients/<int:patient_id>/wishes/", views.wishes_section, name="patient-wishes"),
     path(
         "patients/<int:patient_id>/wishes/<str:kind>/edit/",

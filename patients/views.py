@@ -15,6 +15,7 @@ page (400 when refused), and a saved form redirects back to the patient page.
 from __future__ import annotations
 
 import copy
+import csv
 import datetime as dt
 from collections.abc import Callable
 from http import HTTPStatus
@@ -28,15 +29,24 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.reads import AuditedRows
 from config.errors import DomainError, NotFound
+from config.spreadsheet import BOM, escape_cell
 from config.web import not_found
 from patients import panels, selectors, services
-from patients.access import Capability, access_patient, record_capability
-from patients.forms import RECORD_FORMS, PatientForm, RecordItemForm, WishForm
-from patients.models import CareRole, Patient, PatientStatus, RecordItem, WishKind
+from patients.access import Capability, access_patient, capabilities_of, record_capability
+from patients.forms import (
+    RECORD_FORMS,
+    ConsentForm,
+    ConsentOrganizationsForm,
+    PatientForm,
+    RecordItemForm,
+    WishForm,
+)
+from patients.models import CareRole, Consent, Patient, PatientStatus, RecordItem, WishKind
 from patients.web_selectors import SECTION_LABELS, changes_since_last_visit
 from teams import throttle
 from teams.identity import signed_in
@@ -179,7 +189,13 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     changes = changes_since_last_visit(user, [patient.pk], before=started)[patient.pk]
     since = changes.last_visit
     team = list(selectors.care_team_list(user, patient.pk))
+    may = capabilities_of(user, patient)
+    # Whom the consent covers, or that it was withdrawn: every member sees why who reads.
+    consents = (
+        list(selectors.consent_list(user, patient.pk)) if Capability.VIEW_CONSENT in may else []
+    )
     context = {
+        "consent": _consent_state(consents) if Capability.VIEW_CONSENT in may else None,
         "patient": patient,
         "header": _header(patient),
         "changes": changes,
@@ -440,3 +456,174 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
         return render(request, template, {"section": _header(patient)})
     messages.success(request, _("保存しました。"))
     return _back_to(patient, "patient-header")
+
+
+# --- consent and disclosures -------------------------------------------------------------
+
+DISCLOSURES_PER_PAGE = 50
+
+
+def _consent_state(consents: list[Consent]) -> dict[str, Any]:
+    """The consent as the pages show it: the active one, else the latest (withdrawn)."""
+    active = next((c for c in consents if c.withdrawn_at is None), None)
+    return {
+        "known": bool(consents),
+        "active": active,
+        "latest": consents[0] if consents else None,
+        "withdrawn": active is None and bool(consents),
+    }
+
+
+def _consent_page(
+    request: HttpRequest,
+    patient: Patient,
+    *,
+    form: ConsentForm | None = None,
+    organizations_form: ConsentOrganizationsForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    user = signed_in(request)
+    may = capabilities_of(user, patient)
+    consents = list(selectors.consent_list(user, patient.pk))
+    state = _consent_state(consents)
+    active = state["active"]
+    if Capability.RECORD_CONSENT in may:
+        if active is None and form is None:
+            form = ConsentForm(patient=patient, auto_id="id_consent_%s")
+        if active is not None and organizations_form is None:
+            organizations_form = ConsentOrganizationsForm(
+                patient=patient,
+                initial={"organizations": list(active.organizations.all())},
+                auto_id="id_consent_orgs_%s",
+            )
+    disclosures = None
+    if Capability.VIEW_DISCLOSURES in may:
+        rows = selectors.disclosure_list(user, patient.pk)
+        disclosures = Paginator(rows, DISCLOSURES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "patient": patient,
+        "consent": state,
+        "history": consents,
+        "form": form if active is None else None,
+        "organizations_form": organizations_form if active is not None else None,
+        "may_withdraw": active is not None and Capability.WITHDRAW_CONSENT in may,
+        "may_read": Capability.READ in may,
+        "disclosures": disclosures,
+    }
+    return render(request, "patients/consent.html", context, status=status)
+
+
+def _consent_patient(request: HttpRequest, patient_id: int, capability: Capability) -> Patient:
+    """The patient for a consent page or form: `NotFound` for whoever may not see it (the
+    caller shows the not-found page), `Forbidden` (the 403 page) for a member who may not."""
+    return access_patient(request.user, patient_id, capability=capability)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def consent_page(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The consent on record, its history, and the disclosure report (第三者提供の記録)."""
+    try:
+        patient = _consent_patient(request, patient_id, Capability.VIEW_CONSENT)
+    except NotFound:
+        return not_found(request)
+    return _consent_page(request, patient)
+
+
+def _back_to_consent(patient: Patient) -> HttpResponse:
+    return redirect(reverse("patient-consent", args=[patient.pk]))
+
+
+@login_required
+@require_POST
+def consent_record(request: HttpRequest, patient_id: int) -> HttpResponse:
+    try:
+        patient = _consent_patient(request, patient_id, Capability.RECORD_CONSENT)
+    except NotFound:
+        return not_found(request)
+    form = ConsentForm(request.POST, patient=patient, auto_id="id_consent_%s")
+    if form.is_valid():
+        try:
+            services.consent_record(signed_in(request), patient.pk, **form.service_data())
+        except DomainError as exc:
+            form.add_domain_errors(exc)
+    if form.errors:
+        form.mark_invalid_fields()
+        return _consent_page(request, patient, form=form, status=400)
+    messages.success(request, _("同意を記録しました。"))
+    return _back_to_consent(patient)
+
+
+@login_required
+@require_POST
+def consent_change(request: HttpRequest, patient_id: int) -> HttpResponse:
+    try:
+        patient = _consent_patient(request, patient_id, Capability.RECORD_CONSENT)
+    except NotFound:
+        return not_found(request)
+    form = ConsentOrganizationsForm(request.POST, patient=patient, auto_id="id_consent_orgs_%s")
+    if form.is_valid():
+        try:
+            services.consent_change(signed_in(request), patient.pk, **form.service_data())
+        except DomainError as exc:
+            form.add_domain_errors(exc)
+    if form.errors:
+        form.mark_invalid_fields()
+        return _consent_page(request, patient, organizations_form=form, status=400)
+    messages.success(request, _("同意の対象の組織を変更しました。"))
+    return _back_to_consent(patient)
+
+
+@login_required
+@require_POST
+def consent_withdraw(request: HttpRequest, patient_id: int) -> HttpResponse:
+    try:
+        patient = _consent_patient(request, patient_id, Capability.WITHDRAW_CONSENT)
+    except NotFound:
+        return not_found(request)
+    try:
+        services.consent_withdraw(signed_in(request), patient.pk)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("同意の撤回を記録しました。"))
+    return _back_to_consent(patient)
+
+
+DISCLOSURE_CSV_HEADER = (
+    _lazy("提供日時"),
+    _lazy("提供先"),
+    _lazy("提供した情報"),
+    _lazy("同意ID"),
+    _lazy("同意日"),
+    _lazy("同意の方法"),
+    _lazy("記録者"),
+)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def disclosures_csv(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The disclosure report as CSV for a spreadsheet (BOM, formula-safe cells)."""
+    try:
+        rows = selectors.disclosure_list(request.user, patient_id)
+    except NotFound:
+        return not_found(request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="disclosures-{int(patient_id)}.csv"'
+    response.write(BOM)
+    writer = csv.writer(response)
+    writer.writerow([str(h) for h in DISCLOSURE_CSV_HEADER])
+    for d in rows:
+        writer.writerow(
+            [
+                escape_cell(timezone.localtime(d.at).strftime("%Y-%m-%d %H:%M")),
+                escape_cell(d.organization.name),
+                escape_cell("、".join(d.item_labels)),
+                escape_cell(d.consent_id),
+                escape_cell(d.consent.consented_on.isoformat()),
+                escape_cell(d.consent.get_method_display()),
+                escape_cell(d.by),
+            ]
+        )
+    return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
+from typing import Any
 
 import factory
 from django.contrib.auth.hashers import make_password
@@ -70,11 +71,25 @@ class PatientFactory(factory.django.DjangoModelFactory[Patient]):
 
 
 class ConsentFactory(factory.django.DjangoModelFactory[Consent]):
+    """A consent on record. It covers the managing organization and, unless `organizations`
+    are given, every organization of the managing organization's networks (the personas'
+    organizations in tests/conftest.py's `net`), so a team built in a test reads."""
+
     class Meta:
         model = Consent
 
     patient = factory.SubFactory(PatientFactory)
     recorded_by = factory.SubFactory(UserFactory, profession=Profession.PHYSICIAN)
+
+    @classmethod
+    def _create(cls, model_class: type[Consent], *args: Any, **kwargs: Any) -> Consent:
+        organizations = kwargs.pop("organizations", None)
+        consent: Consent = super()._create(model_class, *args, **kwargs)
+        managing = consent.patient.managing_organization
+        if organizations is None:
+            organizations = Organization.objects.filter(networks__organizations=managing)
+        consent.organizations.set({managing, *organizations})
+        return consent
 
 
 class CareTeamMemberFactory(factory.django.DjangoModelFactory[CareTeamMember]):
@@ -84,6 +99,8 @@ class CareTeamMemberFactory(factory.django.DjangoModelFactory[CareTeamMember]):
     patient = factory.SubFactory(PatientFactory)
     user = factory.SubFactory(UserFactory)
     role = CareRole.VISITING_NURSE
+    # The managing organization's, which every consent covers, unless told.
+    organization = factory.LazyAttribute(lambda o: o.patient.managing_organization)
     start_date = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=30))
 
     class Params:

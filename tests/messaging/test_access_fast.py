@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from config.errors import NotFound
+from config.errors import Forbidden, NotFound
 from messaging import access, api, receivers, services, views
 from messaging.access import access_thread, thread_condition, thread_rule, threads_visible_to
 from messaging.models import Message, Thread
@@ -59,6 +59,10 @@ def _consent_withdrawn(net: Any) -> None:
     Consent.objects.filter(patient=net.patient).update(withdrawn_at=timezone.now())
 
 
+def _station_not_covered(net: Any) -> None:
+    Consent.objects.get(patient=net.patient).organizations.remove(net.station)
+
+
 def _nurse_place_ended(net: Any) -> None:
     CareTeamMember.objects.filter(patient=net.patient, user=net.nurse).update(
         end_date=timezone.localdate() - dt.timedelta(days=1)
@@ -91,6 +95,7 @@ def _pharmacist_deactivated(net: Any) -> None:
 CASES: list[Callable[[Any], None]] = [
     _nothing,
     _consent_withdrawn,
+    _station_not_covered,
     _nurse_place_ended,
     _stranger_breaks_the_glass,
     _outsider_leaves_the_clinic,
@@ -102,7 +107,7 @@ CASES: list[Callable[[Any], None]] = [
 def _visible(user: User, thread: Thread) -> bool:
     try:
         return access_thread(user, thread.pk) == thread
-    except NotFound:
+    except (NotFound, Forbidden):  # Forbidden: on the team, left out by the consent
         return False
 
 

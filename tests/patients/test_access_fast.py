@@ -23,7 +23,7 @@ from config.compiled_sql import NOW, PATIENT, TODAY, USER, SqlTemplate
 from patients.access import Moment, patient_audience_sql, patient_rule, patients_visible_to
 from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Consent, Patient
 from teams.identity import AnyUser
-from tests.factories import CareTeamMemberFactory, PatientFactory
+from tests.factories import CareTeamMemberFactory, ConsentFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +99,20 @@ def _outsider_has_an_ended_and_an_active_place(net: Any) -> None:
     CareTeamMemberFactory(patient=net.patient, user=net.outsider, role=CareRole.THERAPIST)
 
 
+def _station_not_covered(net: Any) -> None:
+    Consent.objects.get(patient=net.patient).organizations.remove(net.station)
+
+
+def _nurse_place_without_organization(net: Any) -> None:
+    CareTeamMember.objects.filter(pk=_place(net, "nurse").pk).update(organization=None)
+
+
+def _station_not_covered_by_a_withdrawn_consent_covering_it(net: Any) -> None:
+    # An older, withdrawn consent that covered the station gives nothing.
+    _station_not_covered(net)
+    ConsentFactory(patient=net.patient, recorded_by=net.primary, withdrawn_at=timezone.now())
+
+
 def _stranger_breaks_the_glass(net: Any) -> None:
     BreakGlassGrant.objects.create(
         patient=net.patient,
@@ -164,6 +178,9 @@ CASES: list[tuple[Callable[[Any], None], set[str]]] = [
     (_consent_withdrawn_and_primary_place_ended, set()),
     (_consent_withdrawn_secondary_also_primary_in_future, set()),
     (_outsider_has_an_ended_and_an_active_place, TEAM | {"outsider"}),
+    (_station_not_covered, TEAM - {"nurse"}),
+    (_nurse_place_without_organization, TEAM - {"nurse"}),
+    (_station_not_covered_by_a_withdrawn_consent_covering_it, TEAM - {"nurse"}),
     (_stranger_breaks_the_glass, TEAM | {"stranger"}),
     (_stranger_breaks_the_glass_with_consent_withdrawn, {"primary", "stranger"}),
     (_stranger_grant_expired, TEAM),

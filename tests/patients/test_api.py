@@ -270,7 +270,8 @@ def test_consent_can_be_read_withdrawn_and_recorded_again(net, api_as):
     assert state["active"]["recorded_by"]["id"] == net.primary.pk
     assert client.delete(url(net.patient, "consent/")).status_code == 200
     assert client.get(url(net.patient, "consent/")).json()["active"] is None
-    response = client.post(url(net.patient, "consent/"), {"note": "再同意"}, format="json")
+    again = {"organization_ids": [net.station.pk], "note": "再同意"}
+    response = client.post(url(net.patient, "consent/"), again, format="json")
     assert response.status_code == 201
     assert len(client.get(url(net.patient, "consent/")).json()["history"]) == 2
 

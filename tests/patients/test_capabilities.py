@@ -52,25 +52,27 @@ CAPS = (
     C.MANAGE_TEAM,
     C.CHANGE_PHYSICIANS,
     C.BREAK_GLASS,
+    C.VIEW_CONSENT,
+    C.VIEW_DISCLOSURES,
 )
 
 # ok: done; 403: Forbidden; 404: NotFound. Columns in the order of CAPS:
-#                  read post rec  med  wish crec cwd  team phys glass
+#                  read post rec  med  wish crec cwd  team phys glass vcon vdis
 EXPECTED = {
-    "primary": "     ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    "secondary": "   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    "nurse": "       ok   ok   ok   403  ok   403  403  403  403  ok",
-    "pharmacist": "  ok   ok   ok   ok   403  403  403  403  403  403",
-    "therapist": "   ok   ok   ok   403  403  403  403  403  403  403",
-    "care_manager": "ok   ok   ok   403  ok   403  403  ok   403  403",
-    "care_worker": " ok   ok   403  403  403  403  403  403  403  403",
-    "liaison": "     ok   ok   ok   403  403  403  403  403  403  403",
-    "other": "       ok   ok   403  403  403  403  403  403  403  403",
-    "org_admin": "   404  404  404  404  404  404  404  ok   ok   403",
-    "coordinator": " 404  404  404  404  404  404  404  ok   404  403",
-    "break_glass": " ok   403  403  403  403  403  403  403  403  ok",
-    "outsider": "    404  404  404  404  404  404  404  404  404  ok",
-    "stranger": "    404  404  404  404  404  404  404  404  404  ok",
+    "primary": "     ok   ok   ok   ok   ok   ok   ok   ok   ok   ok    ok   ok",
+    "secondary": "   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok    ok   ok",
+    "nurse": "       ok   ok   ok   403  ok   403  403  403  403  ok    ok   403",
+    "pharmacist": "  ok   ok   ok   ok   403  403  403  403  403  403   ok   403",
+    "therapist": "   ok   ok   ok   403  403  403  403  403  403  403   ok   403",
+    "care_manager": "ok   ok   ok   403  ok   403  403  ok   403  403   ok   403",
+    "care_worker": " ok   ok   403  403  403  403  403  403  403  403   ok   403",
+    "liaison": "     ok   ok   ok   403  403  403  403  403  403  403   ok   403",
+    "other": "       ok   ok   403  403  403  403  403  403  403  403   ok   403",
+    "org_admin": "   404  404  404  404  404  404  404  ok   ok   403   ok   ok",
+    "coordinator": " 404  404  404  404  404  404  404  ok   404  403   ok   ok",
+    "break_glass": " ok   403  403  403  403  403  403  403  403  ok    403  403",
+    "outsider": "    404  404  404  404  404  404  404  404  404  ok    404  404",
+    "stranger": "    404  404  404  404  404  404  404  404  404  ok    404  404",
 }
 
 # Team members added to the conftest's team, by role: (persona, role, profession).
@@ -110,8 +112,11 @@ def personas(net: Any) -> dict[str, Any]:
     return people
 
 
-def _new_user(profession: str) -> Any:
-    return UserFactory(username=f"new-{uuid.uuid4().hex[:8]}", profession=profession)
+def _new_user(profession: str, organization: Any = None) -> Any:
+    user = UserFactory(username=f"new-{uuid.uuid4().hex[:8]}", profession=profession)
+    if organization is not None:
+        MembershipFactory(user=user, organization=organization)
+    return user
 
 
 def _act(capability: Capability, user: User, net: Any) -> Callable[[], Any]:
@@ -133,10 +138,15 @@ def _act(capability: Capability, user: User, net: Any) -> Callable[[], Any]:
         ),
         C.EDIT_WISHES: lambda: services.wish_set(user, pk, kind="green", preference="自宅"),
         # Consent is on record: who may record it passes the gate and is refused for that.
-        C.RECORD_CONSENT: lambda: services.consent_record(user, pk, note="再同意"),
+        C.RECORD_CONSENT: lambda: services.consent_record(
+            user, pk, organization_ids=[net.station.pk], note="再同意"
+        ),
         C.WITHDRAW_CONSENT: lambda: services.consent_withdraw(user, pk),
         C.MANAGE_TEAM: lambda: services.care_team_add(
-            user, pk, user_id=_new_user(Profession.NURSE).pk, role=CareRole.VISITING_NURSE
+            user,
+            pk,
+            user_id=_new_user(Profession.NURSE, net.station).pk,
+            role=CareRole.VISITING_NURSE,
         ),
         C.CHANGE_PHYSICIANS: lambda: services.care_team_replace_primary(
             user, pk, user_id=_new_user(Profession.PHYSICIAN).pk
@@ -144,6 +154,8 @@ def _act(capability: Capability, user: User, net: Any) -> Callable[[], Any]:
         C.BREAK_GLASS: lambda: services.break_glass_open(
             user, pk, reason="救急搬送時の情報確認のため", hours=1
         ),
+        C.VIEW_CONSENT: lambda: list(selectors.consent_list(user, pk)),
+        C.VIEW_DISCLOSURES: lambda: list(selectors.disclosure_list(user, pk)),
     }
     return actions[capability]
 
@@ -236,7 +248,10 @@ def test_a_care_manager_adds_a_helper_but_not_a_physician(net):
     people = personas(net)
     manager = people["care_manager"]
     services.care_team_add(
-        manager, net.patient.pk, user_id=_new_user("care_worker").pk, role=CareRole.CARE_WORKER
+        manager,
+        net.patient.pk,
+        user_id=_new_user("care_worker", net.station).pk,
+        role=CareRole.CARE_WORKER,
     )
     with pytest.raises(Forbidden):
         services.care_team_add(

@@ -265,6 +265,7 @@ def test_a_new_secondary_may_follow_the_old_one_after_its_end(net):
     current = CareTeamMember.objects.get(patient=net.patient, user=net.secondary)
     services.care_team_end(net.primary, net.patient.pk, current.pk, end_date=TODAY())
     other = UserFactory(profession=Profession.PHYSICIAN)
+    MembershipFactory(user=other, organization=net.clinic)
     place = services.care_team_add(
         net.primary,
         net.patient.pk,
@@ -410,7 +411,10 @@ def test_withdrawing_consent_hides_the_patient_from_the_team_but_the_primary(net
 
 def test_the_primary_records_consent_again_after_a_withdrawal(net):
     services.consent_withdraw(net.primary, net.patient.pk)
-    consent = services.consent_record(net.primary, net.patient.pk, note="再同意")
+    station = [net.station.pk]
+    consent = services.consent_record(
+        net.primary, net.patient.pk, organization_ids=station, note="再同意"
+    )
     assert consent.recorded_by == net.primary
     assert can_see_patient(net.nurse, net.patient)
     assert Consent.objects.filter(patient=net.patient).count() == 2
@@ -418,7 +422,7 @@ def test_the_primary_records_consent_again_after_a_withdrawal(net):
 
 def test_consent_cannot_be_recorded_twice(net):
     with pytest.raises(DomainError):
-        services.consent_record(net.primary, net.patient.pk)
+        services.consent_record(net.primary, net.patient.pk, organization_ids=[net.station.pk])
 
 
 def test_consent_cannot_be_withdrawn_twice(net):

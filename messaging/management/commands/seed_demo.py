@@ -633,10 +633,14 @@ class Seeder:
                 "phone": f"03-{5200 + i:04d}-{3100 + i:04d}",
             },
         )
-        Consent.objects.update_or_create(
+        consent, _ = Consent.objects.update_or_create(
             patient=patient,
             withdrawn_at=None,
             defaults={"recorded_by": primary, "note": "本人および家族より口頭・書面で同意取得"},
+        )
+        # The consent covers the organization of everyone on the demo team.
+        consent.organizations.add(
+            patient.managing_organization, *{self.user_org[u] for u, _ in team}
         )
         start = TEAM_START + dt.timedelta(days=7 * i)
         for username, role in team:
