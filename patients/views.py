@@ -115,6 +115,16 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- the patient page --------------------------------------------------------------------
 
 
+def _may(request: HttpRequest, patient: Patient) -> frozenset[Capability]:
+    """What the reader may do for the patient, asked of the gate once per request: the
+    sections show their edit buttons only to those who may use them."""
+    cached: tuple[int, frozenset[Capability]] | None = getattr(request, "_kizuna_may", None)
+    if cached is None or cached[0] != patient.pk:
+        cached = (patient.pk, capabilities_of(request.user, patient))
+        request._kizuna_may = cached  # type: ignore[attr-defined]
+    return cached[1]
+
+
 def _record_section(
     request: HttpRequest,
     patient: Patient,
@@ -135,6 +145,7 @@ def _record_section(
         "patient": patient,
         "new_url": reverse("patient-record-create", args=[patient.pk, kind]),
         "section_url": reverse("patient-record-section", args=[patient.pk, kind]),
+        "can_edit": record_capability(kind) in _may(request, patient),
     }
 
 
@@ -164,11 +175,15 @@ def _wish_section(
         "editing_kind": editing_kind,
         "since": since,
         "section_url": reverse("patient-wishes", args=[patient.pk]),
+        "can_edit": Capability.EDIT_WISHES in _may(request, patient),
     }
 
 
-def _header(patient: Patient, *, form: PatientForm | None = None) -> dict[str, Any]:
+def _header(
+    request: HttpRequest, patient: Patient, *, form: PatientForm | None = None
+) -> dict[str, Any]:
     return {
+        "can_edit": Capability.EDIT_RECORD in _may(request, patient),
         "patient": patient,
         "age": age_on(patient.date_of_birth, timezone.localdate()),
         "form": form,
@@ -189,7 +204,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     changes = changes_since_last_visit(user, [patient.pk], before=started)[patient.pk]
     since = changes.last_visit
     team = list(selectors.care_team_list(user, patient.pk))
-    may = capabilities_of(user, patient)
+    may = _may(request, patient)
     # Whom the consent covers, or that it was withdrawn: every member sees why who reads.
     consents = (
         list(selectors.consent_list(user, patient.pk)) if Capability.VIEW_CONSENT in may else []
@@ -197,7 +212,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     context = {
         "consent": _consent_state(consents) if Capability.VIEW_CONSENT in may else None,
         "patient": patient,
-        "header": _header(patient),
+        "header": _header(request, patient),
         "changes": changes,
         "sections": [_record_section(request, patient, k, since=since) for k in RECORD_KINDS],
         "wishes": _wish_section(request, patient, since=since),
@@ -433,11 +448,11 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
         return not_found(request)
     template = "patients/partials/section_header.html"
     if request.method != "POST" and request.GET.get("cancel"):
-        return _section_page(request, patient, template, _header(patient))
+        return _section_page(request, patient, template, _header(request, patient))
     _require(request, patient, Capability.EDIT_RECORD)
     if request.method != "POST":
         form = PatientForm(instance=patient, auto_id="id_patient_%s")
-        return _section_page(request, patient, template, _header(patient, form=form))
+        return _section_page(request, patient, template, _header(request, patient, form=form))
     # Bind to a copy: a refused form must not change the header shown beside it.
     form = PatientForm(request.POST, instance=copy.copy(patient), auto_id="id_patient_%s")
     if form.is_valid():
@@ -451,9 +466,11 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
             return not_found(request)
     if form.errors:
         form.mark_invalid_fields()
-        return _section_page(request, patient, template, _header(patient, form=form), status=400)
+        return _section_page(
+            request, patient, template, _header(request, patient, form=form), status=400
+        )
     if _is_htmx(request):
-        return render(request, template, {"section": _header(patient)})
+        return render(request, template, {"section": _header(request, patient)})
     messages.success(request, _("保存しました。"))
     return _back_to(patient, "patient-header")
 

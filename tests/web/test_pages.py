@@ -261,3 +261,26 @@ def test_record_changes_come_from_the_web_form(net, client_as):
     url = reverse("patient-record-create", args=[net.patient.pk, "problems"])
     client_as(net.nurse).post(url, {"name": "誤嚥性肺炎", "is_active": "on"})
     assert RecordChange.objects.filter(patient=net.patient, item_type="problems").count() == 1
+
+
+def test_the_patient_page_shows_edit_buttons_only_for_what_the_reader_may_do(net, client_as):
+    def links(user) -> str:
+        response = client_as(user).get(reverse("patient-detail", args=[net.patient.pk]))
+        assert response.status_code == 200
+        return response.content.decode()
+
+    pk = net.patient.pk
+    medications = reverse("patient-record-create", args=[pk, "medications"])
+    problems = reverse("patient-record-create", args=[pk, "problems"])
+    wish = reverse("patient-wish-edit", args=[pk, "green"])
+    header = reverse("patient-edit", args=[pk])
+
+    pharmacist = links(net.pharmacist)  # keeps the medication list; not the wishes
+    assert medications in pharmacist
+    assert problems in pharmacist
+    assert header in pharmacist
+    assert wish not in pharmacist
+    nurse = links(net.nurse)  # the record and the wishes; not the medication list
+    assert medications not in nurse
+    assert problems in nurse
+    assert wish in nurse
