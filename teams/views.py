@@ -225,9 +225,7 @@ def _next_url(request: HttpRequest) -> str:
     return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
-def _refused(
-    request: HttpRequest, form: SecondFactorForm, error: second_factor.SecondFactorRefused
-) -> int:
+def _refused(form: SecondFactorForm, error: second_factor.SecondFactorRefused) -> int:
     """Put the refusal on the form; the answer's status (429 when throttled)."""
     form.add_error("code", error.message)
     return 429 if error.retry_after else 400
@@ -256,7 +254,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                 user, form.cleaned_data["code"], address=client_ip(request)
             )
         except second_factor.SecondFactorRefused as refused:
-            status, error = _refused(request, form, refused), refused
+            status, error = _refused(form, refused), refused
         else:
             second_factor.pass_second_factor(request.session, user, device)
             if second_factor.recovery_codes_left(user) <= 2:
@@ -289,7 +287,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         try:
             device, codes = second_factor.confirm_enrolment(user, form.cleaned_data["code"])
         except second_factor.SecondFactorRefused as refused:
-            status, error = _refused(request, form, refused), refused
+            status, error = _refused(form, refused), refused
         else:
             second_factor.pass_second_factor(request.session, user, device)
             return render(
