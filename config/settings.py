@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "patients.apps.PatientsConfig",
     "audit.apps.AuditConfig",
     "messaging.apps.MessagingConfig",
+    "notifications.apps.NotificationsConfig",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Notices to people: in-app, Web Push, e-mail (delivery, preferences, quiet hours, digests)."""

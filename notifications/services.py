@@ -1,0 +1,48 @@
+"""Writing notices: the one entry point every app uses to tell a person something.
+
+`notify` is called inside the transaction that makes its cause (a post, an escalation step, an
+invitation), so the notice commits with it or not at all; delivery is queued after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from notifications.models import Notice, Urgency
+
+logger = logging.getLogger(__name__)
+
+
+def notify(
+    recipient_id: int,
+    *,
+    kind: str,
+    key: str,
+    title: str,
+    url: str,
+    body: str = "",
+    urgency: Urgency = Urgency.ROUTINE,
+) -> Notice | None:
+    """Write the notice for `recipient_id` unless one with `key` exists; returns the new notice,
+    or None when it was already there (so a retried cause notifies once)."""
+    notice, created = Notice.objects.get_or_create(
+        recipient_id=recipient_id,
+        key=key,
+        defaults={"kind": kind, "title": title, "url": url, "body": body, "urgency": urgency},
+    )
+    if not created:
+        return None
+    transaction.on_commit(lambda: _queue_delivery(notice.pk))
+    return notice
+
+
+def _queue_delivery(notice_id: int) -> None:
+    from notifications.tasks import deliver_notice
+
+    try:
+        deliver_notice.delay(notice_id)
+    except Exception:
+        # The notice is stored; the sweep delivers what the broker did not take.
+        logger.exception("delivery of notice %s not queued", notice_id)
