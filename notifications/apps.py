@@ -9,3 +9,8 @@ from django.utils.translation import gettext_lazy as _
 class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = _("お知らせ")
+
+    def ready(self) -> None:
+        from notifications import receivers
+
+        receivers.connect()

@@ -6,13 +6,10 @@ invitation), so the notice commits with it or not at all; delivery is queued aft
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 
 from notifications.models import Notice, Urgency
-
-logger = logging.getLogger(__name__)
+from notifications.signals import notice_committed
 
 
 def notify(
@@ -34,15 +31,6 @@ def notify(
     )
     if not created:
         return None
-    transaction.on_commit(lambda: _queue_delivery(notice.pk))
+    notice_id = notice.pk
+    transaction.on_commit(lambda: notice_committed.send(Notice, notice_id=notice_id))
     return notice
-
-
-def _queue_delivery(notice_id: int) -> None:
-    from notifications.tasks import deliver_notice
-
-    try:
-        deliver_notice.delay(notice_id)
-    except Exception:
-        # The notice is stored; the sweep delivers what the broker did not take.
-        logger.exception("delivery of notice %s not queued", notice_id)
