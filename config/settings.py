@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "audit.apps.AuditConfig",
     "messaging.apps.MessagingConfig",
     "notifications.apps.NotificationsConfig",
+    "conferences.apps.ConferencesConfig",
 ]
 
 MIDDLEWARE = [
@@ -195,6 +196,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.verify",
         "schedule": crontab(minute="30", hour="3"),  # Asia/Tokyo (CELERY_TIMEZONE)
     },
+}
+
+# Conferences: reminders 24 hours and 15 minutes before each occurrence (conferences/tasks.py),
+# swept every minute; the notice's key makes each reminder once per occurrence and person.
+CELERY_BEAT_SCHEDULE["conferences-reminders"] = {
+    "task": "conferences.send_reminders",
+    "schedule": env.float("KIZUNA_CONFERENCE_SWEEP_SECONDS", default=60.0),
+}
+CELERY_TASK_ROUTES = {
+    **globals().get("CELERY_TASK_ROUTES", {}),
+    "conferences.*": {"queue": "notify"},
 }
 
 # --- Mail ----------------------------------------------------------------------------------
