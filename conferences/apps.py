@@ -9,3 +9,8 @@ class ConferencesConfig(AppConfig):
     name = "conferences"
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "カンファレンス"
+
+    def ready(self) -> None:
+        from conferences import receivers
+
+        receivers.connect()

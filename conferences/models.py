@@ -192,9 +192,23 @@ class Attendance(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
+    # While in the room (left_at is null): the socket (channel name) and the opaque id the
+    # other participants address it by; whether the organizer has let them in (the lobby).
+    peer = models.CharField(max_length=16, unique=True)
+    channel = models.CharField(max_length=200)
+    admitted = models.BooleanField(default=True)
+    admitted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at"]
+        indexes = [
+            models.Index(
+                fields=["conference", "occurrence"],
+                condition=Q(left_at__isnull=True),
+                name="attendance_in_room",
+            ),
+            models.Index(fields=["channel"], name="attendance_channel"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(left_at__isnull=True) | Q(left_at__gte=F("joined_at")),

@@ -302,3 +302,19 @@ def feed_conferences(user: User) -> list[Conference]:
         .prefetch_related("changes", "agenda")
         .select_related("organizer")
     )
+
+
+def conference_for_download(user: AnyUser, conference_id: object) -> Conference:
+    """One conference for its .ics download: the invited reader's, with what the file needs."""
+    conference = access_conference(user, conference_id)
+    return (
+        Conference.objects.filter(pk=conference.pk)
+        .prefetch_related("changes", "agenda")
+        .select_related("organizer")
+        .get()
+    )
+
+
+def access_room_conference(user: AnyUser, conference_id: object) -> Conference:
+    """The conference of a room page: the invited reader's."""
+    return access_conference(user, conference_id)

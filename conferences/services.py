@@ -38,6 +38,7 @@ from conferences.access import (
 from conferences.models import (
     AgendaItem,
     Answer,
+    Attendance,
     Conference,
     ConferenceKind,
     FeedToken,
@@ -707,3 +708,237 @@ def feed_token_rotate(user: User) -> str:
 
 def feed_token_revoke(user: User) -> None:
     FeedToken.objects.filter(user=user).delete()
+
+
+# --- the meeting room ----------------------------------------------------------------------
+
+ROOM_MAX = 8  # a mesh: each browser sends its media to every other one
+LOBBY_AFTER = dt.timedelta(minutes=10)  # later than this, the organizer lets people in
+
+
+class RoomError(DomainError):
+    """A room frame refused for the room's rules (not in it, full, closed)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Peer:
+    peer: str
+    user_id: int
+    name: str
+    channel: str
+    admitted: bool
+    is_organizer: bool
+
+    def public(self) -> dict[str, Any]:
+        """What the other participants see of this peer."""
+        return {
+            "peer": self.peer,
+            "user": self.user_id,
+            "name": self.name,
+            "organizer": self.is_organizer,
+        }
+
+
+def room_name(conference_id: int, key: dt.datetime) -> str:
+    return f"{conference_id}-{int(key.timestamp())}"
+
+
+def _room(room: Any) -> tuple[int, dt.datetime]:
+    if not isinstance(room, str) or len(room) > 40:
+        raise RoomError("invalid_frame", _("room は会議室の名前で指定してください。"))
+    head, sep, tail = room.partition("-")
+    if not sep or not head.isdigit() or not tail.isdigit() or not 0 < int(head) < 2**63:
+        raise RoomError("invalid_frame", _("room は会議室の名前で指定してください。"))
+    try:
+        key = dt.datetime.fromtimestamp(int(tail), tz=dt.UTC)
+    except (OverflowError, ValueError, OSError):
+        raise RoomError("invalid_frame", _("room は会議室の名前で指定してください。")) from None
+    return int(head), key
+
+
+def room_check(user: User, room: Any) -> tuple[Conference, Occurrence]:
+    """The conference and occurrence of `room`, if the user may be in it now: invited
+    (`NotFound` otherwise, like a room that does not exist), the occurrence online and not
+    cancelled, and now within its window plus the margin (`Forbidden`, with the reason)."""
+    conference_id, key = _room(room)
+    conference = access_conference(user, conference_id)
+    try:
+        found = find_occurrence(conference, key)
+    except DomainError:
+        raise NotFound from None
+    if found.cancelled:
+        raise Forbidden(_("この回は中止されました。"))
+    if not found.is_online or conference.external_url:
+        raise Forbidden(_("この回はこの会議室では開催されません。"))
+    now = timezone.now()
+    if not found.starts_at - ROOM_MARGIN <= now <= found.ends_at + ROOM_MARGIN:
+        raise Forbidden(_("会議室は開始30分前から終了30分後まで入れます。"))
+    return conference, found
+
+
+def _peers(conference: Conference, key: dt.datetime, *, admitted: bool | None = True) -> list[Peer]:
+    rows = Attendance.objects.filter(
+        conference=conference, occurrence=key, left_at__isnull=True
+    ).select_related("user")
+    if admitted is not None:
+        rows = rows.filter(admitted=admitted)
+    return [
+        Peer(
+            peer=r.peer,
+            user_id=r.user_id,
+            name=str(r.user),
+            channel=r.channel,
+            admitted=r.admitted,
+            is_organizer=r.user_id == conference.organizer_id,
+        )
+        for r in rows.order_by("joined_at", "pk")
+    ]
+
+
+@dataclass(frozen=True)
+class Joined:
+    me: Peer
+    peers: list[Peer]  # the others in the room (admitted)
+    organizers: list[Peer]  # the organizer's sockets in the room, told of a lobby guest
+
+
+def room_join(user: User, *, room: Any, channel: str) -> Joined:
+    """Enter the room with the socket `channel`: at once, or into the lobby when late (more
+    than ten minutes after the start), where the organizer lets them in. At most `ROOM_MAX`
+    in the room. The attendance log starts here."""
+    conference, found = room_check(user, room)
+    organizer = conference.organizer_id == user.pk
+    with transaction.atomic():
+        # One join at a time per conference: the count below stays true.
+        Conference.objects.select_for_update().filter(pk=conference.pk).first()
+        mine = Attendance.objects.filter(
+            conference=conference, occurrence=found.key, channel=channel, left_at__isnull=True
+        ).first()
+        if mine is None:
+            admitted = organizer or timezone.now() <= found.starts_at + LOBBY_AFTER
+            if admitted and len(_peers(conference, found.key)) >= ROOM_MAX:
+                raise RoomError("room_full", _("会議室は%(n)d人までです。") % {"n": ROOM_MAX})
+            mine = Attendance.objects.create(
+                conference=conference,
+                occurrence=found.key,
+                user=user,
+                peer=secrets.token_hex(8),
+                channel=channel,
+                admitted=admitted,
+                admitted_at=timezone.now() if admitted else None,
+            )
+    everyone = _peers(conference, found.key, admitted=None)
+    me = next(p for p in everyone if p.peer == mine.peer)
+    return Joined(
+        me=me,
+        peers=[p for p in everyone if p.admitted and p.peer != me.peer],
+        organizers=[p for p in everyone if p.admitted and p.is_organizer and p.peer != me.peer],
+    )
+
+
+def room_admit(user: User, *, room: Any, peer: Any) -> Joined:
+    """The organizer lets a lobby guest in."""
+    conference, found = room_check(user, room)
+    if conference.organizer_id != user.pk:
+        raise Forbidden(_("この操作は会議の主催者が行います。"))
+    with transaction.atomic():
+        Conference.objects.select_for_update().filter(pk=conference.pk).first()
+        row = Attendance.objects.filter(
+            conference=conference, occurrence=found.key, peer=str(peer), left_at__isnull=True
+        ).first()
+        if row is None:
+            raise RoomError("not_in_room", _("その参加者はロビーにいません。"))
+        if not row.admitted:
+            if len(_peers(conference, found.key)) >= ROOM_MAX:
+                raise RoomError("room_full", _("会議室は%(n)d人までです。") % {"n": ROOM_MAX})
+            row.admitted, row.admitted_at = True, timezone.now()
+            row.save(update_fields=["admitted", "admitted_at"])
+    everyone = _peers(conference, found.key)
+    me = next(p for p in everyone if p.peer == row.peer)
+    return Joined(me=me, peers=[p for p in everyone if p.peer != me.peer], organizers=[])
+
+
+def room_sender(user: User, *, room: Any, channel: str) -> tuple[Conference, Occurrence, Peer]:
+    """The socket's place in `room`: `RoomError` "not_in_room" when it has none (a frame for
+    a room it did not join, or another room than its own)."""
+    conference_id, key = _room(room)
+    row = (
+        Attendance.objects.filter(
+            conference_id=conference_id,
+            occurrence=key,
+            channel=channel,
+            user=user,
+            left_at__isnull=True,
+            admitted=True,
+        )
+        .select_related("conference")
+        .first()
+    )
+    if row is None:
+        raise RoomError("not_in_room", _("この会議室に入っていません。"))
+    conference = row.conference
+    me = Peer(row.peer, user.pk, str(user), channel, True, conference.organizer_id == user.pk)
+    found = Occurrence(conference.pk, key, key, key, True, "")
+    return conference, found, me
+
+
+def room_target(user: User, *, room: Any, channel: str, to: Any) -> tuple[Peer, str]:
+    """Who sends (their peer) and the channel of the peer `to` in the same room."""
+    conference, found, me = room_sender(user, room=room, channel=channel)
+    target = (
+        Attendance.objects.filter(
+            conference=conference,
+            occurrence=found.key,
+            peer=to if isinstance(to, str) else "",
+            left_at__isnull=True,
+            admitted=True,
+        )
+        .values_list("channel", flat=True)
+        .first()
+    )
+    if target is None:
+        raise RoomError("not_in_room", _("その参加者はこの会議室にいません。"))
+    return me, target
+
+
+def room_members(user: User, *, room: Any, channel: str) -> tuple[Peer, list[Peer]]:
+    """The sender and everyone admitted in its room (the sender included)."""
+    conference, found, me = room_sender(user, room=room, channel=channel)
+    return me, _peers(conference, found.key)
+
+
+@dataclass(frozen=True)
+class Left:
+    room: str
+    peer: str
+    others: list[str]  # the channels still in that room
+
+
+def room_leave(*, channel: str, room: Any = None) -> list[Left]:
+    """The socket leaves its room (every room, when it closes): the attendance log ends."""
+    rows = Attendance.objects.filter(channel=channel, left_at__isnull=True)
+    if room is not None:
+        conference_id, key = _room(room)
+        rows = rows.filter(conference_id=conference_id, occurrence=key)
+    out = []
+    now = timezone.now()
+    for row in rows.select_related("conference"):
+        Attendance.objects.filter(pk=row.pk).update(left_at=now)
+        others = [p.channel for p in _peers(row.conference, row.occurrence, admitted=None)]
+        out.append(Left(room_name(row.conference_id, row.occurrence), row.peer, others))
+    return out
+
+
+def attendance_log(user: User, conference_id: Any, *, occurrence: Any) -> list[Attendance]:
+    """Who was in the room of one occurrence, from when to when (the organizer's)."""
+    conference = access_conference(user, conference_id, organize=True)
+    found = find_occurrence(conference, occurrence)
+    return list(
+        Attendance.objects.filter(conference=conference, occurrence=found.key)
+        .select_related("user")
+        .order_by("joined_at", "pk")
+    )
