@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
@@ -525,7 +526,12 @@ def reminders_send(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     horizon = now + REMINDERS[0][1]
     sent = 0
-    series = Conference.objects.filter(cancelled_at__isnull=True, starts_at__lt=horizon)
+    moved_in = OccurrenceChange.objects.filter(
+        conference=OuterRef("pk"), starts_at__gte=now, starts_at__lt=horizon
+    )
+    series = Conference.objects.filter(cancelled_at__isnull=True).filter(
+        Q(starts_at__lt=horizon) | Exists(moved_in)
+    )
     for conference in series.prefetch_related("changes"):
         for occurrence in occurrence_list(conference, after=now, before=horizon):
             left = occurrence.starts_at - now
