@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -29,6 +29,7 @@ from conferences.models import (
     FeedToken,
     Invitee,
     Minutes,
+    OccurrenceChange,
     Rsvp,
 )
 from conferences.recurrence import Occurrence
@@ -132,9 +133,13 @@ def occurrences_for(
     user: AnyUser, *, after: dt.datetime, before: dt.datetime, with_cancelled: bool = True
 ) -> list[Dated]:
     """The user's conferences' occurrences starting in [after, before), by start."""
+    moved_in = OccurrenceChange.objects.filter(
+        conference=OuterRef("pk"), starts_at__gte=after, starts_at__lt=before
+    )
     conferences = (
         conferences_visible_to(user)
-        .filter(cancelled_at__isnull=True, starts_at__lt=before)
+        .filter(cancelled_at__isnull=True)
+        .filter(Q(starts_at__lt=before) | Exists(moved_in))
         .prefetch_related("changes")
     )
     out: list[Dated] = []

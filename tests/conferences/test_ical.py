@@ -20,6 +20,11 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 START = dt.datetime(2027, 1, 21, 19, 0, tzinfo=TOKYO)  # a third Thursday
 
 
+def rule(event):
+    # icalendar's property values are a union mypy cannot index; a test reads them as they are.
+    return event["RRULE"]
+
+
 def parse(body: bytes) -> Calendar:
     # Strict: a document icalendar cannot read, or with a broken component, fails here.
     cal = Calendar.from_ical(body)
@@ -63,9 +68,9 @@ def test_the_download_is_a_series_with_exdate_and_a_recurrence_id(net, series):
     assert main["UID"] == f"conference-{conference.pk}@kizuna"
     assert main.decoded("DTSTART") == START
     assert str(main.decoded("DTSTART").tzinfo) == "Asia/Tokyo"
-    assert main["RRULE"]["FREQ"] == ["MONTHLY"]
-    assert main["RRULE"]["BYDAY"] == ["3TH"]
-    assert main["RRULE"]["COUNT"] == [12]
+    assert rule(main)["FREQ"] == ["MONTHLY"]
+    assert rule(main)["BYDAY"] == ["3TH"]
+    assert rule(main)["COUNT"] == [12]
     assert [d.dt for d in main["EXDATE"].dts] == [february]
     moved = next(e for e in events if "RECURRENCE-ID" in e)
     assert moved["UID"] == main["UID"]
@@ -99,7 +104,7 @@ def test_an_until_is_given_in_utc(net, schedule):
         recurrence_rule="FREQ=MONTHLY;BYDAY=3TH;UNTIL=20270630",
     )  # fmt: skip
     main = parse(download(net.nurse, conference)).walk("VEVENT")[0]
-    until = main["RRULE"]["UNTIL"][0]
+    until = rule(main)["UNTIL"][0]
     assert until.tzinfo is not None
     assert until.utcoffset() == dt.timedelta(0)
 
