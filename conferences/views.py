@@ -157,8 +157,14 @@ def _detail(
             )
             form = MinutesForm(people, initial=initial, prefix=f"m{row.item.pk}")
         rows.append((row, form))
+    attendance = (
+        services.attendance_log(user, conference_id, occurrence=current.key)
+        if page.is_organizer and current is not None
+        else []
+    )
     context = {
         "page": page,
+        "attendance": attendance,
         "conference": page.conference,
         "current": current,
         "room_open": room_open,

@@ -165,3 +165,34 @@ def test_minutes_with_a_step_missing_its_due_date_come_back_on_the_form(net, sch
     assert response.status_code == 400
     assert "期限を日付で入力してください。" in response.content.decode()
     assert not Message.objects.exists()
+
+
+def test_the_calendar_costs_the_same_queries_for_one_conference_or_five(net, schedule):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    schedule(starts_at=soon(60 * 24))
+    client = as_user(net.nurse)
+    client.get("/conferences/")  # the session and the first request's one-offs
+    with CaptureQueriesContext(connection) as one:
+        assert client.get("/conferences/").status_code == 200
+    for n in range(4):
+        schedule(starts_at=soon(60 * 24 * (n + 2)), recurrence_rule="FREQ=WEEKLY;COUNT=4")
+    with CaptureQueriesContext(connection) as five:
+        assert client.get("/conferences/").status_code == 200
+    assert len(five) == len(one)
+
+
+def test_the_organizer_sees_the_attendance_log(net, schedule):
+    from conferences.models import Attendance
+
+    conference = schedule(starts_at=soon(-5))
+    Attendance.objects.create(
+        conference=conference, occurrence=conference.starts_at, user=net.nurse,
+        peer="0123456789abcdef", channel="x", joined_at=soon(-3), left_at=soon(-1),
+    )  # fmt: skip
+    page = as_user(net.primary).get(f"/conferences/{conference.pk}/").content.decode()
+    assert 'id="attendance"' in page
+    assert net.nurse.display_name in page
+    invitee = as_user(net.nurse).get(f"/conferences/{conference.pk}/").content.decode()
+    assert 'id="attendance"' not in invitee
