@@ -506,12 +506,24 @@ def rsvp_answer(user: User, conference_id: Any, *, occurrence: Any, answer: Any)
     if answer not in Rsvp.values:
         raise _invalid({"rsvp": [_("出席・欠席・未定から選んでください。")]})
     found = find_occurrence(conference, occurrence, with_cancelled=False)
-    row, _created = Answer.objects.update_or_create(
-        conference=conference,
-        user=user,
-        occurrence=found.key,
-        defaults={"rsvp": answer, "answered_at": timezone.now()},
-    )
+    with transaction.atomic():
+        row, _created = Answer.objects.update_or_create(
+            conference=conference,
+            user=user,
+            occurrence=found.key,
+            defaults={"rsvp": answer, "answered_at": timezone.now()},
+        )
+        if user.pk != conference.organizer_id:
+            # The organizer hears each answer once (a change of mind is a new answer).
+            notify(
+                conference.organizer_id,
+                kind="conference.rsvp",
+                key=f"conference:{conference.pk}:{found.key_iso}:rsvp:{user.pk}:{answer}",
+                title=_("%(user)sさん: 「%(title)s」に%(answer)s")
+                % {"user": user, "title": conference.title, "answer": Rsvp(answer).label},
+                url=conference_url(conference.pk),
+                body=_when_words(conference, found.starts_at),
+            )
     return row
 
 

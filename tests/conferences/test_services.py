@@ -240,6 +240,9 @@ def test_rsvp_is_kept_per_occurrence_and_the_last_answer_counts(net, schedule):
         net.nurse, conference.pk, occurrence=conference.starts_at, answer="attending"
     )
     assert list(Answer.objects.values_list("rsvp", flat=True)) == ["attending"]
+    answers = Notice.objects.filter(kind="conference.rsvp", recipient=net.primary)
+    assert answers.count() == 2  # absent, then attending: the organizer hears both
+    assert "出席" in answers.order_by("-pk").first().title
     with pytest.raises(DomainError):
         services.rsvp_answer(net.nurse, conference.pk, occurrence=conference.starts_at, answer="?")
     with pytest.raises(NotFound):
