@@ -35,7 +35,7 @@ from conferences.models import (
 from conferences.recurrence import Occurrence
 from config.errors import DomainError
 from teams.identity import AnyUser
-from teams.models import User
+from teams.models import Membership, User
 
 
 def feed_digest(secret: str) -> str:
@@ -267,11 +267,19 @@ def conference_page(
     invitees = [
         InviteeRow(
             user=inv.user,
-            organization=inv.via.name if inv.via else "",
+            organization=inv.via.name
+            if inv.via
+            else "、".join(m.organization.name for m in inv.user.memberships.all()),
             rsvp=answers.get(inv.user_id, ""),
         )
         for inv in Invitee.objects.filter(conference=conference)
         .select_related("user", "via")
+        .prefetch_related(
+            Prefetch(
+                "user__memberships",
+                queryset=Membership.objects.filter(is_active=True).select_related("organization"),
+            )
+        )
         .order_by("user__name_kana", "user_id")
     ]
     return ConferencePage(

@@ -91,7 +91,9 @@ def test_the_calendar_shows_the_month_and_the_list(net, schedule):
 def test_the_conference_page_is_404_to_someone_not_invited(net, schedule):
     conference = schedule()
     assert as_user(net.outsider).get(f"/conferences/{conference.pk}/").status_code == 404
-    assert as_user(net.nurse).get(f"/conferences/{conference.pk}/").status_code == 200
+    page = as_user(net.nurse).get(f"/conferences/{conference.pk}/")
+    assert page.status_code == 200
+    assert "ひまわり訪問看護ステーション" in page.content.decode()  # the invitee's organization
 
 
 def test_an_invitee_who_cannot_see_the_patient_reads_a_patient_of_the_organization(net, schedule):
@@ -196,3 +198,37 @@ def test_the_organizer_sees_the_attendance_log(net, schedule):
     assert net.nurse.display_name in page
     invitee = as_user(net.nurse).get(f"/conferences/{conference.pk}/").content.decode()
     assert 'id="attendance"' not in invitee
+
+
+def test_every_conference_route_is_404_to_someone_not_invited(net, schedule):
+    from django.urls import reverse
+
+    from conferences.urls import urlpatterns
+
+    conference = schedule(starts_at=soon(-5))
+    item = conference.agenda.get()
+    client = as_user(net.outsider)
+    routes = [p for p in urlpatterns if "conference_id" in str(p.pattern)]
+    assert len(routes) >= 7
+    for route in routes:
+        kwargs = {"conference_id": conference.pk}
+        if "item_id" in str(route.pattern):
+            kwargs["item_id"] = item.pk
+        url = reverse(route.name, kwargs=kwargs)
+        answers = {
+            client.get(url, {"occurrence": conference.starts_at.isoformat()}).status_code,
+            client.post(url, {"occurrence": conference.starts_at.isoformat()}).status_code,
+        }
+        assert 404 in answers, url
+        assert answers <= {404, 405}, (url, answers)
+
+
+def test_the_pages_read_in_english(net, schedule):
+    conference = schedule(starts_at=soon(-5))
+    client = as_user(net.primary)
+    client.cookies["django_language"] = "en"
+    page = client.get(f"/conferences/{conference.pk}/").content.decode()
+    assert "Enter the meeting room" in page
+    assert "Participants and answers" in page
+    assert "Case review" in page
+    assert "Schedule a conference" in client.get("/conferences/").content.decode()
