@@ -6,12 +6,18 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from conferences import services
 from teams.models import OrganizationKind, Profession
 from tests.conftest import Network
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _japanese() -> None:
+    """The tests read the Japanese words: whatever an earlier test's request left active."""
+    translation.activate("ja")
 
 
 @pytest.fixture
