@@ -3,7 +3,8 @@
 Frames (all with `room`, the room's name "<conference id>-<occurrence start, epoch s>"):
 `room.join`, `room.leave`, `room.offer` / `room.answer` (`to`: a peer, `sdp`: {type, sdp}),
 `room.ice` (`to`, `candidate`: the browser's RTCIceCandidateInit, or null when gathering
-ends), `room.chat` (`text`), `room.admit` (`peer`, the organizer's). Each is checked
+ends), `room.chat` (`text`), `room.admit` (`peer`, the organizer's), `room.here` (every 30 s:
+still in the room or its lobby). Each is checked
 strictly: unknown fields, a wrong type or an over-long value are `invalid_frame`. Who may be
 in a room, and when, is `conferences.services.room_check`; a frame for a room the socket is not
 in is `not_in_room`. Registered with messaging's consumer in `conferences.receivers`.
@@ -174,6 +175,14 @@ async def chat(socket: Socket, content: dict[str, Any]) -> None:
         await socket.send_to(member.channel, frame)
 
 
+async def here(socket: Socket, content: dict[str, Any]) -> None:
+    _fields(content, {"room"})
+    await database_sync_to_async(services.room_here)(
+        socket.user, room=content.get("room"), channel=socket.channel_name
+    )
+    await socket.send_json({"type": "room.here", "room": content["room"]})
+
+
 async def leave(socket: Socket, content: dict[str, Any]) -> None:
     _fields(content, {"room"})
     room = content.get("room")
@@ -209,4 +218,5 @@ HANDLERS = {
     "room.ice": _relay("room.ice"),
     "room.chat": chat,
     "room.leave": leave,
+    "room.here": here,
 }

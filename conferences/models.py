@@ -198,6 +198,9 @@ class Attendance(models.Model):
     channel = models.CharField(max_length=200)
     admitted = models.BooleanField(default=True)
     admitted_at = models.DateTimeField(null=True, blank=True)
+    # The room page says "still here" every 30 s (`room.here`): a row not seen for
+    # `services.ROOM_STALE` is a socket that died with its Daphne process, and counts no more.
+    seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["joined_at"]

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
@@ -731,6 +731,7 @@ def feed_token_revoke(user: User) -> None:
 # --- the meeting room ----------------------------------------------------------------------
 
 ROOM_MAX = 8  # a mesh: each browser sends its media to every other one
+ROOM_STALE = dt.timedelta(seconds=90)  # three missed "still here" frames (every 30 s)
 LOBBY_AFTER = dt.timedelta(minutes=10)  # later than this, the organizer lets people in
 
 
@@ -800,7 +801,10 @@ def room_check(user: User, room: Any) -> tuple[Conference, Occurrence]:
 
 def _peers(conference: Conference, key: dt.datetime, *, admitted: bool | None = True) -> list[Peer]:
     rows = Attendance.objects.filter(
-        conference=conference, occurrence=key, left_at__isnull=True
+        conference=conference,
+        occurrence=key,
+        left_at__isnull=True,
+        seen_at__gte=timezone.now() - ROOM_STALE,
     ).select_related("user")
     if admitted is not None:
         rows = rows.filter(admitted=admitted)
@@ -833,6 +837,14 @@ def room_join(user: User, *, room: Any, channel: str) -> Joined:
     with transaction.atomic():
         # One join at a time per conference: the count below stays true.
         Conference.objects.select_for_update().filter(pk=conference.pk).first()
+        now = timezone.now()
+        # Sockets that died with their process: they left when they were last seen.
+        Attendance.objects.filter(
+            conference=conference,
+            occurrence=found.key,
+            left_at__isnull=True,
+            seen_at__lt=now - ROOM_STALE,
+        ).update(left_at=F("seen_at"))
         mine = Attendance.objects.filter(
             conference=conference, occurrence=found.key, channel=channel, left_at__isnull=True
         ).first()
@@ -847,7 +859,9 @@ def room_join(user: User, *, room: Any, channel: str) -> Joined:
                 peer=secrets.token_hex(8),
                 channel=channel,
                 admitted=admitted,
-                admitted_at=timezone.now() if admitted else None,
+                admitted_at=now if admitted else None,
+                joined_at=now,
+                seen_at=now,
             )
     everyone = _peers(conference, found.key, admitted=None)
     me = next(p for p in everyone if p.peer == mine.peer)
@@ -892,6 +906,7 @@ def room_sender(user: User, *, room: Any, channel: str) -> tuple[Conference, Occ
             user=user,
             left_at__isnull=True,
             admitted=True,
+            seen_at__gte=timezone.now() - ROOM_STALE,
         )
         .select_related("conference")
         .first()
@@ -914,6 +929,7 @@ def room_target(user: User, *, room: Any, channel: str, to: Any) -> tuple[Peer, 
             peer=to if isinstance(to, str) else "",
             left_at__isnull=True,
             admitted=True,
+            seen_at__gte=timezone.now() - ROOM_STALE,
         )
         .values_list("channel", flat=True)
         .first()
@@ -921,6 +937,21 @@ def room_target(user: User, *, room: Any, channel: str, to: Any) -> tuple[Peer, 
     if target is None:
         raise RoomError("not_in_room", _("その参加者はこの会議室にいません。"))
     return me, target
+
+
+def room_here(user: User, *, room: Any, channel: str) -> None:
+    """The socket is still in `room` (or its lobby): its row stays current. `RoomError`
+    "not_in_room" when it has no row there (it was taken for gone: join again)."""
+    conference_id, key = _room(room)
+    seen = Attendance.objects.filter(
+        conference_id=conference_id,
+        occurrence=key,
+        channel=channel,
+        user=user,
+        left_at__isnull=True,
+    ).update(seen_at=timezone.now())
+    if not seen:
+        raise RoomError("not_in_room", _("この会議室に入っていません。"))
 
 
 def room_members(user: User, *, room: Any, channel: str) -> tuple[Peer, list[Peer]]:

@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from conferences import services
 from conferences.models import Attendance
@@ -186,3 +187,24 @@ def test_room_names_round_trip(net, schedule):
     room = services.room_name(conference.pk, conference.starts_at)
     assert room == f"{conference.pk}-{int(conference.starts_at.timestamp())}"
     assert services._room(room) == (conference.pk, conference.starts_at.astimezone(dt.UTC))
+
+
+async def test_a_socket_not_heard_of_for_90_seconds_counts_as_gone(net, meeting):
+    conference, room = meeting
+    nurse = await connected(net.nurse)
+    await join(nurse, room)
+    await nurse.send_json_to({"type": "room.here", "room": room})
+    assert (await next_event(nurse)) == {"type": "room.here", "room": room}
+    # A socket that died with its Daphne process: it never said goodbye.
+    stale = timezone.now() - dt.timedelta(seconds=120)
+    await database_sync_to_async(Attendance.objects.create)(
+        conference=conference, occurrence=conference.starts_at, user=net.pharmacist,
+        peer="fedcba9876543210", channel="gone", joined_at=stale, seen_at=stale,
+    )  # fmt: skip
+    primary = await connected(net.primary)
+    welcome = await join(primary, room)
+    assert [p["name"] for p in welcome["peers"]] == ["鈴木 恵"]
+    ghost = await database_sync_to_async(Attendance.objects.get)(channel="gone")
+    assert ghost.left_at == stale  # it left when it was last seen
+    await nurse.disconnect()
+    await primary.disconnect()

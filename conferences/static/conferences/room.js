@@ -145,12 +145,18 @@ const handlers = {
   },
   "room.chat": (f) => addChat(f.from.peer === me ? str("you") : f.from.name, f.text),
   "room.left": () => setState("left"),
+  "room.here": () => {},
   error: (f) => {
     if (root.dataset.state === "connecting") setState("refused", `${str("refused")}: ${f.message}`);
     else statusNode.textContent = f.message;
   },
   ping: () => send({ type: "pong" }),
 };
+
+// "Still here", every 30 s: a socket not heard of for 90 s counts as gone (its process died).
+setInterval(() => {
+  if (root.dataset.state === "in-room" || root.dataset.state === "lobby") send({ type: "room.here" });
+}, 30000);
 
 function open() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
