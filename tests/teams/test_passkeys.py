@@ -6,6 +6,7 @@ passkey (tests/passkey_device.py) answers with real P-256 signatures."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client, override_settings
@@ -33,7 +34,7 @@ def password_only(user) -> Client:
     return client
 
 
-def options(client: Client, url: str) -> dict:
+def options(client: Client, url: str) -> dict[str, Any]:
     response = client.post(url)
     assert response.status_code == 200, response.content
     assert "no-store" in response["Cache-Control"]
