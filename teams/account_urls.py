@@ -32,5 +32,6 @@ urlpatterns = [
     path("devices/sessions/<int:pk>/end/", views.session_revoke, name="session-revoke"),
     path("devices/tokens/<int:pk>/end/", views.token_revoke, name="token-revoke"),
     path("passkeys/<int:pk>/remove/", views.passkey_remove, name="passkey-remove"),
+    path("people/", views.people, name="people-admin"),
     path("people/<int:pk>/", views.person_access, name="person-access"),
 ]

@@ -129,6 +129,7 @@ def devices(request: HttpRequest) -> HttpResponse:
             "recovery_codes_left": second_factor.recovery_codes_left(user),
             "passkeys": passkeys.passkeys_of(user),
             "has_authenticator": second_factor.has_authenticator(user),
+            "is_organization_admin": selectors.is_organization_admin(user),
         },
     )
 
@@ -157,6 +158,17 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         return not_found(request)
     messages.success(request, _("APIトークンを無効にしました。"))
     return redirect("devices")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def people(request: HttpRequest) -> HttpResponse:
+    """An organization administrator's list of their people, each linking to the page that
+    ends that person's access or resets their second factor."""
+    user = signed_in(request)
+    if not selectors.is_organization_admin(user):
+        raise PermissionDenied(_("組織の管理者だけが行えます。"))
+    return render(request, "teams/people.html", {"people": selectors.administered_people(user)})
 
 
 @login_required
