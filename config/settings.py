@@ -66,7 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: no other middleware, view or the database meets an over-long URL, a NUL in a
-    # query, header or form, or a mangled cookie (config/middleware.py).
+    # query, header or form, or a mangled cookie (config/middleware.py). Its refusals are
+    # passed through the header middlewares below (config.middleware.REFUSAL_HEADERS) only.
     "config.middleware.UntrustedInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
