@@ -35,6 +35,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.http.request import split_domain_port
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.exceptions import CredentialNotFound, CredentialUserMismatch
@@ -100,10 +101,8 @@ def rp_id(request: HttpRequest) -> str:
     configured = str(getattr(settings, "KIZUNA_WEBAUTHN_RP_ID", "") or "")
     if configured:
         return configured
-    host = request.get_host()
-    if host.startswith("["):  # an IPv6 literal: browsers refuse it as an RP ID anyway
-        return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0] if ":" in host else host
+    domain, _port = split_domain_port(request.get_host())
+    return domain  # an IP address is no RP ID to browsers: set KIZUNA_WEBAUTHN_RP_ID then
 
 
 def allowed_origins(request: HttpRequest) -> list[str]:
