@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "audit.apps.AuditConfig",
     "messaging.apps.MessagingConfig",
     "notifications.apps.NotificationsConfig",
+    "conferences.apps.ConferencesConfig",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +200,22 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Conferences: reminders 24 hours and 15 minutes before each occurrence (conferences/tasks.py),
+# swept every minute; the notice's key makes each reminder once per occurrence and person.
+CELERY_BEAT_SCHEDULE["conferences-reminders"] = {
+    "task": "conferences.send_reminders",
+    "schedule": env.float("KIZUNA_CONFERENCE_SWEEP_SECONDS", default=60.0),
+}
+CELERY_TASK_ROUTES = {
+    **globals().get("CELERY_TASK_ROUTES", {}),
+    "conferences.*": {"queue": "notify"},
+}
+# The meeting room's STUN/TURN servers (conferences/ice.py; coturn in deploy/turn/).
+KIZUNA_STUN_URLS = env.str("KIZUNA_STUN_URLS", default="")
+KIZUNA_TURN_URLS = env.str("KIZUNA_TURN_URLS", default="")
+KIZUNA_TURN_SECRET = env.str("KIZUNA_TURN_SECRET", default="")
+KIZUNA_TURN_TTL_SECONDS = env.int("KIZUNA_TURN_TTL_SECONDS", default=6 * 3600)
+
 # --- Mail ----------------------------------------------------------------------------------
 # Warnings to the administrators (a broken audit chain). EMAIL_URL is django-environ's form
 # (smtp+tls://user:password@host:587); the default prints mail on the console.
@@ -315,11 +332,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Camera for the coming photo feature, from this site only; everything else a page could ask
-# the browser for is off.
+# Camera for the coming photo feature and, with the microphone and screen sharing, for the
+# conference room, from this site only; everything else a page could ask the browser for is off.
 PERMISSIONS_POLICY = (
-    "camera=(self), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
-    "bluetooth=(), midi=(), display-capture=(), browsing-topics=()"
+    "camera=(self), microphone=(self), geolocation=(), payment=(), usb=(), serial=(), "
+    "bluetooth=(), midi=(), display-capture=(self), browsing-topics=()"
 )
 # Strict: scripts only from this site or with the request's nonce, no inline styles, nothing
 # framed, forms only to this site. connect-src gets the socket's ws(s):// origin per request
