@@ -1130,6 +1130,8 @@ def invitees_change(
         via.setdefault(uid, org)
     new = {uid: org for uid, org in via.items() if uid not in current and uid != user.pk}
     new = {uid: org for uid, org in new.items() if uid not in gone}
+    if not new and not gone:
+        return InviteeChange(added=[], removed=[])
     with transaction.atomic():
         revision = _next_revision(conference)
         Invitee.objects.bulk_create(

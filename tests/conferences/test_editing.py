@@ -87,6 +87,8 @@ def test_removed_invitees_lose_sight_and_the_room_and_are_told(net, schedule):
     assert Attendance.objects.get(user=net.pharmacist).left_at is not None
     with pytest.raises(services.RoomError):
         services.room_sender(net.pharmacist, room=room, channel="chan-ph")
+    with pytest.raises(NotFound):
+        services.room_join(net.pharmacist, room=room, channel="chan-ph2")
     notice = Notice.objects.get(kind="conference.uninvited")
     assert notice.recipient_id == net.pharmacist.pk
     assert notice.url == "/conferences/"
@@ -235,3 +237,13 @@ def test_an_invitee_cannot_cancel_a_series_and_a_bad_occurrence_is_a_field_error
         services.series_cancel(net.primary, conference.pk, from_occurrence="2031-13-01")
     assert "occurrence" in _fields(caught)
     assert Conference.objects.get(pk=conference.pk).cancelled_at is None
+
+
+def test_an_invitee_change_that_changes_nothing_notifies_nobody(net, schedule):
+    conference = schedule()
+    Notice.objects.all().delete()
+    change = services.invitees_change(net.primary, conference.pk, add=[net.nurse.pk])
+    assert (change.added, change.removed) == ([], [])
+    assert not Notice.objects.exists()
+    conference.refresh_from_db()
+    assert conference.revision == 1
