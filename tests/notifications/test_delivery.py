@@ -24,7 +24,9 @@ def make_notice(person, urgency=Urgency.ROUTINE, key="k1"):
 
 def quiet_now(person, *, zone="Asia/Tokyo"):
     """Quiet hours from an hour ago to an hour from now, in the person's zone."""
-    local = timezone.now().astimezone(datetime.UTC).astimezone(__import__("zoneinfo").ZoneInfo(zone))
+    local = (
+        timezone.now().astimezone(datetime.UTC).astimezone(__import__("zoneinfo").ZoneInfo(zone))
+    )
     start = (local - datetime.timedelta(hours=1)).time().replace(second=0, microsecond=0)
     end = (local + datetime.timedelta(hours=1)).time().replace(second=0, microsecond=0)
     return Preference.objects.create(
