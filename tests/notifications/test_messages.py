@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core import mail
 
 from messaging import services as messaging
 from messaging.tasks import notify_message
 from notifications.models import Notice, Preference
 from notifications.services import daily_digests
-from django.core import mail
 
 pytestmark = pytest.mark.django_db
 
