@@ -41,6 +41,14 @@ function refreshCount() {
     });
 }
 
+// data-live on the bell: "open" while its socket is (tests and styles may read it).
+function setLive(state) {
+  const { bell } = bellNodes();
+  if (bell) {
+    bell.setAttribute("data-live", state);
+  }
+}
+
 function announceNew() {
   const hint = document.getElementById("notice-new-hint");
   if (hint) {
@@ -62,6 +70,7 @@ function connect() {
   }
   sock.onopen = () => {
     attempts = 0;
+    setLive("open");
     refreshCount();
   };
   sock.onmessage = (event) => {
@@ -84,6 +93,7 @@ function connect() {
     }
   };
   sock.onclose = (event) => {
+    setLive("closed");
     if (event.code === 4003) {
       return; // signed out: the page's next navigation goes to the login page
     }
