@@ -4,6 +4,8 @@ Runs on the worker (`messaging.tasks.notify_message`), never in the post's reque
 queues one task whatever the team's size. Keys make it idempotent: `message:<id>` for the new
 or urgent message, `mention:<id>` for a person it @mentions (who then gets that one only).
 Titles name the author, never the patient: they may show on a lock screen or in an e-mail.
+Notices carry no message text either: a notice outlives the reader's place on the team, and
+the thread (gated and audited) is where the text is read.
 """
 
 from __future__ import annotations
@@ -17,9 +19,6 @@ from messaging.models import Message, Priority, Thread
 from notifications.models import Urgency
 from notifications.selectors import people_wanting
 from notifications.services import notify
-
-SNIPPET = 200
-
 
 def thread_url(thread: Thread) -> str:
     if thread.patient_id is not None:
@@ -43,7 +42,6 @@ def message_notices(message_id: int) -> int:
     mentioned = set(message.mentions.values_list("pk", flat=True))
     author = str(message.author)
     url = thread_url(thread)
-    body = f"{thread}\n{message.body[:SNIPPET]}"
     urgency = Urgency(message.priority if message.priority in Priority.values else "routine")
     # Routine messages reach only the people who want routine notices at all.
     plain = set(recipients) - mentioned
@@ -59,7 +57,6 @@ def message_notices(message_id: int) -> int:
                     key=f"mention:{message.pk}",
                     title=_("%(author)sさんがあなたをメンションしました") % {"author": author},
                     url=url,
-                    body=body,
                     urgency=Urgency.URGENT if urgency == Urgency.URGENT else Urgency.IMPORTANT,
                 )
             elif uid in plain:
@@ -75,7 +72,6 @@ def message_notices(message_id: int) -> int:
                     key=f"message:{message.pk}",
                     title=title,
                     url=url,
-                    body=body,
                     urgency=urgency,
                 )
             else:

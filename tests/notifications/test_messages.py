@@ -33,6 +33,7 @@ def test_a_new_message_notifies_the_team_but_not_its_author(net, book, queued):
     assert {n.recipient_id for n in got} == {net.primary.pk, net.secondary.pk, net.pharmacist.pk}
     assert {n.urgency for n in got} == {"routine"}
     assert "小林" not in got[0].title  # titles may show on a lock screen
+    assert got[0].body == ""  # the text is read in the thread, gated and audited
     assert got[0].url == f"/patients/{net.patient.pk}/#thread"
 
 
