@@ -197,6 +197,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # notifications: notices whose task was lost, retries due, quiet hours that ended.
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 30.0},
+    # messaging: notices of recent messages whose notify task was lost (messaging.notices).
+    "messaging-notices-sweep": {"task": "messaging.notices_sweep", "schedule": 30.0},
     # The daily e-mail of unread threads, at each person's own hour in their time zone.
     "notifications-daily-digests": {"task": "notifications.daily_digests", "schedule": 600.0},
 }
@@ -208,6 +210,7 @@ KIZUNA_EMBEDDED_BEAT = env.bool("KIZUNA_EMBEDDED_BEAT", default=True)
 CELERY_TASK_ROUTES = {
     "notifications.*": {"queue": "notify"},
     "messaging.notify_message": {"queue": "notify"},
+    "messaging.notices_sweep": {"queue": "notify"},
     "routing.*": {"queue": "routing"},
     "media.*": {"queue": "media"},
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import DatabaseError
 
-from messaging.notices import message_notices
+from messaging.notices import message_notices, rescue_lost
 
 
 @shared_task(
@@ -20,3 +20,9 @@ def notify_message(message_id: int) -> int:
     """Write the notices of a new message (idempotent: keyed by the message id); returns how
     many were new."""
     return message_notices(message_id)
+
+
+@shared_task(name="messaging.notices_sweep", ignore_result=True)
+def notices_sweep() -> int:
+    """Every 30 s (beat): the notices of recent messages whose task was lost."""
+    return rescue_lost()

@@ -68,6 +68,8 @@ class Notice(models.Model):
                 condition=Q(dispatched_at__isnull=True),
                 name="notice_undispatched",
             ),
+            # Whether a cause has notified anyone yet (messaging's sweep asks by key).
+            models.Index(fields=["key"], name="notice_key"),
         ]
 
     def __str__(self) -> str:

@@ -104,7 +104,8 @@ def dispatch(notice_id: int) -> list[int]:
             return []
         if notice.dispatched_at is None:
             preference = preference_for(notice.recipient)
-            wanted = preference.channels_for(notice.urgency)
+            # Someone whose account was ended is told nothing more (the notice stays listed).
+            wanted = preference.channels_for(notice.urgency) if notice.recipient.is_active else []
             held_until = None
             if notice.urgency != Urgency.URGENT:
                 held_until = preference.quiet_until(now)

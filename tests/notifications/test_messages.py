@@ -80,3 +80,21 @@ def test_the_daily_digest_mails_unread_threads_once_a_day(net, book, queued):
     [digest] = mail.outbox
     assert digest.to == ["yamada@example.jp"]
     assert "未読 1件" in digest.body
+
+
+def test_the_sweep_writes_the_notices_of_a_message_whose_task_was_lost(net, book, queued):
+    import datetime
+
+    from django.utils import timezone
+
+    from messaging.models import Message
+    from messaging.tasks import notices_sweep
+
+    message = post(net.nurse, book, "@primary 至急ご確認ください", priority="urgent")
+    assert notices_sweep() == 0  # within its grace: its own task may still run
+    Message.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - datetime.timedelta(seconds=30)
+    )
+    assert notices_sweep() == 3
+    assert Notice.objects.get(recipient=net.primary).key == f"mention:{message.pk}"
+    assert notices_sweep() == 0  # found once: its notices exist now
