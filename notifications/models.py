@@ -57,6 +57,10 @@ class Notice(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["recipient", "key"], name="notice_once_per_key"),
+            models.CheckConstraint(
+                condition=Q(urgency__in=["routine", "important", "urgent"]),
+                name="notice_urgency_known",
+            ),
         ]
         indexes = [
             models.Index(fields=["recipient", "-created_at"], name="notice_recipient_recent"),
@@ -183,13 +187,11 @@ class Preference(models.Model):
         return f"preferences of {self.user_id}"
 
     def channels_for(self, urgency: str) -> list[str]:
-        return list(
-            {
-                Urgency.ROUTINE: self.routine,
-                Urgency.IMPORTANT: self.important,
-                Urgency.URGENT: self.urgent,
-            }.get(Urgency(urgency), self.routine)
-        )
+        if urgency == Urgency.URGENT:
+            return list(self.urgent)
+        if urgency == Urgency.IMPORTANT:
+            return list(self.important)
+        return list(self.routine)
 
     def quiet_until(self, now: datetime.datetime) -> datetime.datetime | None:
         """The end of the quiet hours `now` falls in (aware), or None outside them."""

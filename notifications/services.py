@@ -228,14 +228,23 @@ def sweep() -> dict[str, int]:
     planned = 0
     lost = Notice.objects.filter(dispatched_at__isnull=True, created_at__lte=grace)
     for notice_id in lost.order_by("created_at").values_list("pk", flat=True)[:SWEEP_BATCH]:
-        deliver(notice_id)
+        try:
+            deliver(notice_id)
+        except Exception:
+            # One bad row must not hold up the others; it is tried again next sweep.
+            logger.exception("sweep: notice %s not delivered", notice_id)
+            continue
         planned += 1
     due = Delivery.objects.filter(
         state__in=[DeliveryState.PENDING, DeliveryState.SENDING], next_attempt_at__lte=now
     )
     attempted = 0
     for delivery_id in due.order_by("next_attempt_at").values_list("pk", flat=True)[:SWEEP_BATCH]:
-        attempt(delivery_id)
+        try:
+            attempt(delivery_id)
+        except Exception:
+            logger.exception("sweep: delivery %s not attempted", delivery_id)
+            continue
         attempted += 1
     digests = release_held(now)
     return {"planned": planned, "attempted": attempted, "digests": digests}
