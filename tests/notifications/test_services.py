@@ -46,5 +46,5 @@ def test_notify_with_an_unknown_urgency_fails_with_its_cause():
 
     person = UserFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
-        notify(person.pk, kind="x", key="bad", title="t", url="/", urgency="panic")  # type: ignore[arg-type]
+        notify(person.pk, kind="x", key="bad", title="t", url="/", urgency="panic")
     assert not Notice.objects.filter(recipient=person).exists()
