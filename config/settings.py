@@ -219,8 +219,8 @@ CELERY_TASK_ROUTES = {
 # The site's address as people open it, for links in push notifications and e-mails.
 KIZUNA_SITE_URL = env.str("KIZUNA_SITE_URL", default="http://127.0.0.1:8000")
 # Web Push (VAPID, RFC 8292): without a private key and a subject ("mailto:..." or an https
-# URL), push is off and its deliveries fail with that reason. `vapid --gen` (py-vapid, which
-# comes with pywebpush) makes a pair; docs/notifications.md says how to pass them.
+# URL), push is off and its deliveries fail with that reason. `manage.py vapid_keys` makes a
+# pair (docs/notifications.md).
 KIZUNA_VAPID_PUBLIC_KEY = env.str("KIZUNA_VAPID_PUBLIC_KEY", default="")
 KIZUNA_VAPID_PRIVATE_KEY = env.str("KIZUNA_VAPID_PRIVATE_KEY", default="")
 KIZUNA_VAPID_SUBJECT = env.str("KIZUNA_VAPID_SUBJECT", default="")
