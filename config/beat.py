@@ -60,6 +60,7 @@ def run_due(last_run: dict[str, datetime.datetime], now: datetime.datetime) -> l
         try:
             app.tasks[task_name].apply(throw=True)
             ran.append(name)
+            logger.info("embedded beat: ran %s", name)
         except Exception:
             logger.exception("embedded beat: %s failed", name)
         finally:
@@ -72,8 +73,7 @@ def _loop(stop: threading.Event) -> None:
     logger.info("embedded beat: running %s periodic tasks in process", len(_schedules()))
     while not stop.wait(TICK_SECONDS):
         try:
-            for name in run_due(last_run, timezone.now()):
-                logger.info("embedded beat: ran %s", name)
+            run_due(last_run, timezone.now())
         except Exception:
             logger.exception("embedded beat: tick failed")
 

@@ -44,13 +44,15 @@ def log_in_as(client: httpx.Client, username: str) -> None:
     assert passed.status_code == 302, passed.text
 
 
-def next_notice(socket: Any, seconds: float = 15) -> dict[str, Any]:
+def next_notice(socket: Any, kind: str, seconds: float = 15) -> dict[str, Any]:
+    """The next `notice.new` of this kind (the in-process sweep may also be notifying the
+    doctor of the demo's own messages, which were posted without a worker)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         frame = json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic())))
-        if frame["type"] == "notice.new":
+        if frame["type"] == "notice.new" and frame["notice"]["kind"] == kind:
             return dict(frame)
-    raise AssertionError("no notice.new")
+    raise AssertionError(f"no notice.new of kind {kind}")
 
 
 def test_embedded_mode_delivers_a_mention_live_and_runs_the_sweep_in_process(server):
@@ -79,16 +81,17 @@ def test_embedded_mode_delivers_a_mention_live_and_runs_the_sweep_in_process(ser
                 {"client_id": str(uuid.uuid4()), "body": f"@{DOCTOR} ご確認ください {marker}"},
             )  # fmt: skip
             assert posted.status_code == 201, posted.text
-            event = next_notice(socket)
-        assert event["notice"]["kind"] == "message.mention"
+            event = next_notice(socket, "message.mention")
         assert event["notice"]["url"] == f"/patients/{thread['patient']['id']}/#thread"
-        assert event["unread"] == before + 1
+        assert event["unread"] >= before + 1
 
         listed = api(doctor, "GET", "/api/v1/notifications/?unread=1").json()["results"]
-        assert listed[0]["id"] == event["notice"]["id"]
-        assert marker not in str(listed[0])  # the text stays in the (audited) thread
+        [mine] = [n for n in listed if n["id"] == event["notice"]["id"]]
+        assert marker not in str(mine)  # the text stays in the (audited) thread
 
-    deadline = time.monotonic() + 20
+    # The first tick runs every interval task (the sweeps rescue the demo's own messages,
+    # posted by seed_demo without a worker), then every 30 s.
+    deadline = time.monotonic() + 90
     while "embedded beat: ran notifications-sweep" not in server.output():
         assert time.monotonic() < deadline, server.output()[-3000:]
         time.sleep(0.5)
