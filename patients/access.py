@@ -515,11 +515,13 @@ REFERRAL_CAPABILITY_LABELS: Mapping[ReferralCapability, Promise] = {
 
 R = ReferralCapability
 REFERRER = "referrer"
+DECIDING_REFERRER = "deciding_referrer"
 REFERRAL_COORDINATOR = "coordinator"
 INVITED_PHYSICIAN = "invited"
 
 REFERRAL_STANDING_LABELS: Mapping[str, Promise] = {
     REFERRER: _("紹介元の職員"),
+    DECIDING_REFERRER: _("決定する紹介元の職員(ネットワークの規則による)"),
     REFERRAL_COORDINATOR: _("ネットワークのコーディネーター"),
     INVITED_PHYSICIAN: _("依頼を受けた医師"),
 }
@@ -529,6 +531,9 @@ REFERRAL_POLICY: Mapping[str, frozenset[ReferralCapability]] = {
     # The referring organization's members (the discharge office, 地域連携室) wrote it and hold
     # the identifying record; they follow the answers and the outcome.
     REFERRER: frozenset({R.VIEW_SUMMARY, R.VIEW_IDENTITY}),
+    # Where the network's rules say so (`Network.referrer_decides`), the referring hospital
+    # chooses the pair too.
+    DECIDING_REFERRER: frozenset({R.VIEW_SUMMARY, R.VIEW_IDENTITY, R.DECIDE}),
     # The network's coordinators run the matching and decide the pair, on the summary alone.
     REFERRAL_COORDINATOR: frozenset({R.VIEW_SUMMARY, R.WIDEN, R.DECIDE}),
     # An invited physician reads the summary and answers; never the identifying record.
@@ -544,6 +549,16 @@ def _referral_standings(user_id: int) -> dict[str, Exists]:
                 user_id=user_id,
                 is_active=True,
                 organization_id=OuterRef("referring_organization_id"),
+            )
+        ),
+        DECIDING_REFERRER: Exists(
+            # One filter() call: the organization's network here is the referral's.
+            Membership.objects.filter(
+                user_id=user_id,
+                is_active=True,
+                organization_id=OuterRef("referring_organization_id"),
+                organization__networks=OuterRef("network_id"),
+                organization__networks__referrer_decides=True,
             )
         ),
         REFERRAL_COORDINATOR: Exists(

@@ -30,9 +30,12 @@ from config.web import not_found
 from patients import referral_selectors as selectors
 from patients import referrals
 from patients.access import (
+    DECIDING_REFERRER,
     INVITED_PHYSICIAN,
     REFERRAL_COORDINATOR,
+    REFERRAL_POLICY,
     REFERRER,
+    ReferralCapability,
     can_see_patient,
 )
 from patients.models import (
@@ -170,16 +173,22 @@ def _detail(
     referral = view.referral
     still_open = referral.status in (ReferralStatus.OPEN, ReferralStatus.MATCHING)
     coordinator = REFERRAL_COORDINATOR in view.standings
+    may_decide = any(
+        ReferralCapability.DECIDE in REFERRAL_POLICY[standing] for standing in view.standings
+    )
     identity = (
         selectors.referral_identity(user, referral.pk)
-        if REFERRER in view.standings and referral.patient_id is None
+        if view.standings & {REFERRER, DECIDING_REFERRER} and referral.patient_id is None
         else None
     )
-    if coordinator and still_open:
+    if may_decide and still_open:
         confirm_form = confirm_form or ConfirmForm(
             primaries=_names(view.invitations, ANSWERS_FOR_PRIMARY),
             secondaries=_names(view.invitations, ANSWERS_FOR_SECONDARY),
         )
+    else:
+        confirm_form = None
+    if coordinator and still_open:
         invited = {i.physician_id for i in view.invitations if i.withdrawn_at is None}
         candidates = [
             c for c in selectors.match(referral, widened=True) if c.physician.pk not in invited
@@ -190,7 +199,7 @@ def _detail(
             ]
         )
     else:
-        confirm_form = invite_form = None
+        invite_form = None
     if view.mine is not None and still_open:
         answer_form = answer_form or AnswerForm(
             initial={"answer": view.mine.answer, "reason": view.mine.reason}

@@ -167,6 +167,11 @@ class Network(models.Model):
     coordinators = models.ManyToManyField(
         User, blank=True, related_name="coordinated_networks", verbose_name=_("コーディネーター")
     )
+    # The network's rule for home-care referrals: besides its coordinators, the referring
+    # hospital chooses the primary and the secondary physician (patients.access).
+    referrer_decides = models.BooleanField(
+        _("在宅医療の依頼で紹介元も主治医・副主治医を決める"), default=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -46,3 +46,11 @@ def test_each_standing_has_its_row_and_outsiders_none(rnet):
     for outsider in (rnet.far, net.stranger, net.nurse):
         assert referral_capabilities_of(outsider, referral) == frozenset()
         assert not referrals_visible_to(outsider).exists()
+
+
+def test_a_deciding_referrer_holds_both_referrer_rows_in_a_network_that_lets_it(rnet):
+    referral = make_referral(rnet)
+    rnet.net.lead_clinic.networks.update(referrer_decides=True)
+    assert referral_capabilities_of(rnet.discharge_nurse, referral) == (
+        REFERRAL_POLICY["referrer"] | REFERRAL_POLICY["deciding_referrer"]
+    )

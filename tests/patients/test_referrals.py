@@ -392,3 +392,20 @@ def test_the_registration_refuses_a_zero_load(rnet, client):
 def test_only_physicians_register(rnet, client):
     client.force_login(rnet.net.nurse)
     assert client.get(reverse("home-care-registration")).status_code == 404
+
+
+# --- the network's rule: the referring hospital decides -----------------------------------
+
+
+def test_the_referring_hospital_decides_only_where_the_networks_rules_say_so(rnet):
+    net = rnet.net
+    referral = make_referral(rnet)
+    _raise_hands(rnet, referral)
+    with pytest.raises(Forbidden):
+        referrals.referral_confirm(rnet.discharge_nurse, referral.pk, primary_id=net.primary.pk)
+    net.lead_clinic.networks.update(referrer_decides=True)
+    patient = referrals.referral_confirm(
+        rnet.discharge_nurse, referral.pk, primary_id=net.primary.pk, secondary_id=net.secondary.pk
+    )
+    assert Referral.objects.get().decided_by == rnet.discharge_nurse
+    assert patient.care_team.filter(user=net.primary, role=CareRole.PRIMARY_PHYSICIAN).exists()
