@@ -88,6 +88,14 @@ class ReferralForm(ServiceFormMixin, forms.Form):
         widget=forms.RadioSelect,
     )
     consented_on = forms.DateField(label=_("同意日"), required=False, widget=_date_widget())
+    patient_id = forms.IntegerField(
+        label=_("登録済みの患者のID(再入院など)"),
+        required=False,
+        min_value=1,
+        help_text=_(
+            "登録済みの患者なら、患者ページのアドレスの番号。氏名などは空欄でも患者の記録から取ります。"
+        ),
+    )
 
     SUMMARY_FIELDS = (
         "age_band",
@@ -108,6 +116,7 @@ class ReferralForm(ServiceFormMixin, forms.Form):
         "phone",
         "consent_method",
         "consented_on",
+        "patient_id",
     )
 
     def __init__(

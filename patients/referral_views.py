@@ -178,7 +178,8 @@ def _detail(
     )
     identity = (
         selectors.referral_identity(user, referral.pk)
-        if view.standings & {REFERRER, DECIDING_REFERRER} and referral.patient_id is None
+        if view.standings & {REFERRER, DECIDING_REFERRER}
+        and referral.status != ReferralStatus.DECIDED
         else None
     )
     if may_decide and still_open:

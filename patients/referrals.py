@@ -29,14 +29,15 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, Forbidden, NotFound
 from notifications.models import Urgency
 from notifications.services import notify
 from patients import deidentify, signals
-from patients.access import ReferralCapability, access_referral, may_refer
+from patients.access import ReferralCapability, access_patient, access_referral, may_refer
 from patients.models import (
     ANSWERS_FOR_PRIMARY,
     ANSWERS_FOR_SECONDARY,
+    PHYSICIAN_ROLES,
     AgeBand,
     CareRole,
     CareTeamMember,
@@ -198,10 +199,22 @@ def referral_create(
     phone: Any = "",
     consent_method: Any = ConsentMethod.WRITTEN,
     consented_on: Any = None,
+    patient_id: Any = None,
 ) -> Referral:
     """A hospital member (or a coordinator) refers a patient to the network: the summary,
     checked for identifying data, and the identifying record kept apart. The network's
-    registered physicians are matched and the best are invited (`match`)."""
+    registered physicians are matched and the best are invited (`match`).
+
+    `patient_id` links a patient already registered (a readmission, a team that changes):
+    one the actor reads; the identifying record is then taken from the patient where the
+    form left it blank, and the confirmation gives that patient its new physicians."""
+    linked = _linked_patient(actor, patient_id)
+    if linked is not None:
+        name = name or linked.name
+        name_kana = name_kana or linked.name_kana
+        date_of_birth = date_of_birth or linked.date_of_birth
+        address = address or linked.address
+        phone = phone or linked.phone
     network = Network.objects.filter(pk=_to_id(network_id, "network_id")).first()
     if network is None:
         raise _fail("network_id", _("ネットワークが見つかりません。"))
@@ -258,9 +271,10 @@ def referral_create(
         needs=_needs(needs),
         wished_start=start,
         deadline=timezone.now() + dt.timedelta(hours=hours),
+        patient=linked,
         **texts,
     )
-    _clean(referral, exclude=["network", "referring_organization", "created_by"])
+    _clean(referral, exclude=["network", "referring_organization", "created_by", "patient"])
     identity = ReferralIdentity(
         name=_text(name),
         name_kana=_text(name_kana),
@@ -291,6 +305,17 @@ def referral_create(
                 url=_url(referral),
             )
     return referral
+
+
+def _linked_patient(actor: User, patient_id: Any) -> Patient | None:
+    """The registered patient a referral is about, if named: one the actor reads (anyone
+    else's id is "not found", whatever the reason)."""
+    if patient_id in (None, ""):
+        return None
+    try:
+        return access_patient(actor, patient_id)
+    except (NotFound, Forbidden):
+        raise _fail("patient_id", _("患者が見つかりません。")) from None
 
 
 # --- answers, widening and narrowing ----------------------------------------------------
@@ -523,22 +548,20 @@ def referral_confirm(
             else None
         )
         identity = ReferralIdentity.objects.get(referral=referral)
-        managing = _home_organization(primary, referral.network_id)
-        patient = Patient.objects.create(
-            name=identity.name,
-            name_kana=identity.name_kana,
-            date_of_birth=identity.date_of_birth,
-            sex=referral.sex,
-            managing_organization=managing,
-            address=identity.address,
-            phone=identity.phone,
-            status=PatientStatus.HOSPITALIZED
-            if referral.wished_start > today
-            else PatientStatus.AT_HOME,
-        )
-        audit_record(actor, AuditAction.CREATE, patient=patient, obj=patient)
+        linked_id = referral.patient_id
+        linked = linked_id is not None
+        if linked_id is not None:
+            patient = Patient.objects.select_for_update().get(pk=linked_id)
+            managing = patient.managing_organization
+            ended = _end_physician_places(actor, patient, today)
+        else:
+            managing = _home_organization(primary, referral.network_id)
+            patient = _new_patient(referral, identity, managing, today)
+            audit_record(actor, AuditAction.CREATE, patient=patient, obj=patient)
+            ended = []
         places = [CareTeamMember(patient=patient, user=primary, role=CareRole.PRIMARY_PHYSICIAN,
-                                 organization=managing, start_date=today)]  # fmt: skip
+                                 organization=_home_organization(primary, referral.network_id),
+                                 start_date=today)]  # fmt: skip
         if secondary is not None:
             places.append(
                 CareTeamMember(
@@ -565,18 +588,8 @@ def referral_confirm(
                     end_date=max(referral.wished_start, today),
                 )
             )
-        # The consent was taken by the referring organization (the identifying record says
-        # how and when); it covers the organizations of the places it gives.
-        consent = Consent.objects.create(
-            patient=patient,
-            recorded_by=author,
-            method=identity.consent_method,
-            consented_on=identity.consented_on,
-            note=_("在宅医療の依頼 #%(id)s で紹介元が取得") % {"id": referral.pk},
-        )
         organizations = {p.organization_id for p in places if p.organization_id}
-        consent.organizations.add(*organizations)
-        audit_record(actor, AuditAction.CREATE, patient=patient, obj=consent)
+        consent = _consent_for(actor, referral, identity, patient, organizations)
         for place in CareTeamMember.objects.bulk_create(places):
             audit_record(actor, AuditAction.CREATE, patient=patient, obj=place)
         _disclose(actor, patient, consent, organizations)
@@ -588,7 +601,11 @@ def referral_confirm(
         referral.patient = patient
         referral.save()
         audit_record(actor, AuditAction.UPDATE, patient=patient, obj=referral, detail="decided")
-        signals.patient_created.send(sender=Patient, patient=patient, actor=actor)
+        if not linked:
+            signals.patient_created.send(sender=Patient, patient=patient, actor=actor)
+        gone = sorted(set(ended) - {primary.pk, secondary.pk if secondary else 0})
+        if gone:
+            signals.access_ended.send(sender=Patient, patient_id=patient.pk, user_ids=gone)
         signals.referral_confirmed.send(
             sender=Referral,
             patient=patient,
@@ -597,6 +614,78 @@ def referral_confirm(
         )
         _notify_outcome(referral, list(invitations.values()), patient)
     return patient
+
+
+def _new_patient(
+    referral: Referral, identity: ReferralIdentity, managing: Organization, today: dt.date
+) -> Patient:
+    """The patient made from the identifying record, managed by the primary's organization."""
+    return Patient.objects.create(
+        name=identity.name,
+        name_kana=identity.name_kana,
+        date_of_birth=identity.date_of_birth,
+        sex=referral.sex,
+        managing_organization=managing,
+        address=identity.address,
+        phone=identity.phone,
+        status=PatientStatus.HOSPITALIZED
+        if referral.wished_start > today
+        else PatientStatus.AT_HOME,
+    )
+
+
+def _end_physician_places(actor: User, patient: Patient, today: dt.date) -> list[int]:
+    """A linked patient's primary and secondary places that have not ended end yesterday
+    (today, for one that began today): the new pair takes over today. Returns whose."""
+    places = CareTeamMember.objects.filter(patient=patient, role__in=PHYSICIAN_ROLES).filter(
+        Q(end_date__isnull=True) | Q(end_date__gte=today)
+    )
+    ended: list[int] = []
+    for place in places.select_for_update():
+        place.end_date = max(place.start_date, today - dt.timedelta(days=1))
+        place.save(update_fields=["end_date"])
+        audit_record(actor, AuditAction.UPDATE, patient=patient, obj=place, detail="ended")
+        ended.append(place.user_id)
+    return ended
+
+
+def _consent_for(
+    actor: User,
+    referral: Referral,
+    identity: ReferralIdentity,
+    patient: Patient,
+    organizations: set[int],
+) -> Consent:
+    """The consent the referring organization took (how and when: the identifying record),
+    covering the organizations of the new places: recorded in its author's name, or, for a
+    linked patient with a consent on record, that consent extended to them."""
+    consent = (
+        Consent.objects.select_for_update()
+        .filter(patient=patient, withdrawn_at__isnull=True)
+        .first()
+    )
+    if consent is None:
+        consent = Consent.objects.create(
+            patient=patient,
+            recorded_by=referral.created_by,
+            method=identity.consent_method,
+            consented_on=identity.consented_on,
+            note=_("在宅医療の依頼 #%(id)s で紹介元が取得") % {"id": referral.pk},
+        )
+        audit_record(actor, AuditAction.CREATE, patient=patient, obj=consent)
+        consent.organizations.add(patient.managing_organization_id, *organizations)
+        return consent
+    added = organizations - set(consent.organizations.values_list("pk", flat=True))
+    if added:
+        consent.organizations.add(*added)
+        audit_record(
+            actor,
+            AuditAction.UPDATE,
+            patient=patient,
+            obj=consent,
+            detail="organizations+=" + ",".join(map(str, sorted(added))),
+        )
+    return consent
 
 
 def _notify_outcome(

@@ -409,3 +409,54 @@ def test_the_referring_hospital_decides_only_where_the_networks_rules_say_so(rne
     )
     assert Referral.objects.get().decided_by == rnet.discharge_nurse
     assert patient.care_team.filter(user=net.primary, role=CareRole.PRIMARY_PHYSICIAN).exists()
+
+
+# --- a referral linked to a registered patient ---------------------------------------------
+
+
+def _hospital_on_the_team(rnet):
+    net = rnet.net
+    Consent.objects.get(patient=net.patient).organizations.add(rnet.hospital)
+    CareTeamMember.objects.create(
+        patient=net.patient,
+        user=rnet.discharge_nurse,
+        role=CareRole.HOSPITAL_LIAISON,
+        organization=rnet.hospital,
+        start_date=timezone.localdate() - dt.timedelta(days=3),
+    )
+
+
+def test_a_linked_referral_gives_the_registered_patient_its_new_pair(rnet, client):
+    net = rnet.net
+    _hospital_on_the_team(rnet)
+    referral = make_referral(
+        rnet, patient_id=net.patient.pk, name="", name_kana="", date_of_birth="", summary=""
+    )
+    assert referral.identity.name == net.patient.name
+    referrals.referral_answer(rnet.third, referral.pk, answer="primary")
+    referrals.referral_answer(net.secondary, referral.pk, answer="secondary")
+    patient = referrals.referral_confirm(
+        net.coordinator, referral.pk, primary_id=rnet.third.pk, secondary_id=net.secondary.pk
+    )
+    assert patient == net.patient
+    assert Patient.objects.count() == 1 + 1  # net.patient and the fixture's full physician's
+    open_places = {
+        (m.user.username, m.role)
+        for m in patient.care_team.filter(end_date__isnull=True, role__in=["primary_physician",
+                                                                           "secondary_physician"])
+    }  # fmt: skip
+    assert open_places == {("third", "primary_physician"), ("secondary", "secondary_physician")}
+    old = patient.care_team.get(user=net.primary, role=CareRole.PRIMARY_PHYSICIAN)
+    assert old.end_date == timezone.localdate() - dt.timedelta(days=1)
+    book = Thread.objects.get(patient=patient, kind=ThreadKind.CONTACT_BOOK)
+    assert "膵癌末期" in Message.objects.filter(thread=book).order_by("-seq").first().body
+    client.force_login(net.primary)
+    assert client.get(reverse("patient-detail", args=[patient.pk])).status_code == 404
+    client.force_login(rnet.third)
+    assert client.get(reverse("patient-detail", args=[patient.pk])).status_code == 200
+
+
+def test_linking_a_patient_one_does_not_read_is_refused_as_not_found(rnet):
+    with pytest.raises(DomainError) as exc:
+        make_referral(rnet, patient_id=rnet.net.patient.pk)
+    assert list(exc.value.fields) == ["patient_id"]
