@@ -11,6 +11,7 @@ import time
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -68,6 +69,16 @@ def test_a_referral_with_a_hand_raised_for_the_primary_is_not_escalated(rnet):
 def test_a_referral_not_yet_due_is_not_escalated(rnet):
     make_referral(rnet)
     assert referrals.referral_escalate_due() == []
+
+
+def test_in_the_embedded_mode_opening_the_board_escalates_the_overdue(rnet, client, settings):
+    # No beat runs in the embedded mode: the pages sweep instead.
+    settings.EMBEDDED = True
+    referral = _overdue(rnet)
+    client.force_login(rnet.net.coordinator)
+    assert client.get(reverse("referral-board")).status_code == 200
+    referral.refresh_from_db()
+    assert referral.escalated_at is not None
 
 
 @pytest.mark.django_db(transaction=True)

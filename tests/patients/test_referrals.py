@@ -460,3 +460,30 @@ def test_linking_a_patient_one_does_not_read_is_refused_as_not_found(rnet):
     with pytest.raises(DomainError) as exc:
         make_referral(rnet, patient_id=rnet.net.patient.pk)
     assert list(exc.value.fields) == ["patient_id"]
+
+
+def test_the_inbox_costs_the_same_queries_for_one_referral_or_three(rnet, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(rnet.third)
+    make_referral(rnet)
+    with CaptureQueriesContext(connection) as one:
+        client.get(reverse("referral-inbox"))
+    make_referral(rnet)
+    make_referral(rnet)
+    with CaptureQueriesContext(connection) as three:
+        client.get(reverse("referral-inbox"))
+    assert len(three) == len(one)
+
+
+def test_the_referral_page_costs_a_fixed_number_of_queries(rnet, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    referral = make_referral(rnet)
+    referrals.referral_invite(rnet.net.coordinator, referral.pk, physician_id=rnet.far.pk)
+    client.force_login(rnet.net.coordinator)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("referral-detail", args=[referral.pk])).status_code == 200
+    assert len(queries) <= 12
