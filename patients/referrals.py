@@ -13,6 +13,10 @@ Races: answering and confirming lock the referral row (`SELECT ... FOR UPDATE`),
 confirmations at once decide once and the other is told (`ReferralConflict`, HTTP 409), and
 an answer cannot slip in after the decision. The deadline sweep claims each overdue referral
 with a conditional update, so two workers escalate it once.
+
+Referrals are patients' use cases too: they share `patients.services`' helpers (one
+transaction whose lost race is a 400, field errors, the disclosure records) rather than a
+second copy of its rules.
 """
 
 from __future__ import annotations
