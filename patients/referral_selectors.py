@@ -97,7 +97,10 @@ def match(referral: Referral, *, widened: bool = False) -> list[Candidate]:
         load = loads.get(str(registration.user_id), 0)
         if load >= registration.max_load:
             continue
-        serves = referral.area in registration.areas
+        # Registered by ward (中央区) or by town (月島): either names the referral's place.
+        serves = referral.area in registration.areas or (
+            bool(referral.town) and referral.town in registration.areas
+        )
         if not serves and not widened:
             continue
         has = {c.code for c in registration.capabilities.all()}

@@ -75,6 +75,13 @@ def test_widened_matching_reaches_other_areas_after_those_of_the_area(rnet):
     assert names(match(referral, widened=True)) == ["primary", "secondary", "third", "far"]
 
 
+def test_a_physician_registered_by_town_serves_a_referral_in_that_town(rnet):
+    rnet.far.home_care.areas = ["月島"]
+    rnet.far.home_care.save()
+    assert "far" in names(match(make_referral(rnet, town="月島")))
+    assert "far" not in names(match(make_referral(rnet, town="佃")))
+
+
 def test_matching_never_reaches_another_networks_physicians(rnet):
     referral = make_referral(rnet)
     assert "stranger" not in names(match(referral, widened=True))
