@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "teams.apps.TeamsConfig",
     "patients.apps.PatientsConfig",
     "audit.apps.AuditConfig",
@@ -65,7 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: no other middleware, view or the database meets an over-long URL, a NUL in a
-    # query, header or form, or a mangled cookie (config/middleware.py).
+    # query, header or form, or a mangled cookie (config/middleware.py). Its refusals are
+    # passed through the header middlewares below (config.middleware.REFUSAL_HEADERS) only.
     "config.middleware.UntrustedInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -258,6 +260,24 @@ OTP_TOTP_ISSUER = "Kizuna"
 # A wrong code doubles the wait before the next try (1 s, 2 s, 4 s ... at most an hour).
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
+# Passkeys (teams.passkeys, WebAuthn on django-otp-webauthn's model and helper). The relying
+# party's id is the site's host name ("kizuna.example.jp"); empty: the host the page was asked
+# by ("localhost" in dev). The origins the browser may answer from; empty: the page's own.
+# Changing the RP ID later makes every registered passkey unusable (they are bound to it).
+KIZUNA_WEBAUTHN_RP_ID = env.str("KIZUNA_WEBAUTHN_RP_ID", default="")
+KIZUNA_WEBAUTHN_ORIGINS = env.list("KIZUNA_WEBAUTHN_ORIGINS", default=[])
+OTP_WEBAUTHN_HELPER_CLASS = "teams.passkeys.KizunaWebAuthnHelper"
+# Given to the package too, so its system checks look at what is configured; left empty, the
+# helper takes them from the request, and the checks that want them fixed are silenced.
+OTP_WEBAUTHN_RP_ID = KIZUNA_WEBAUTHN_RP_ID
+OTP_WEBAUTHN_ALLOWED_ORIGINS = KIZUNA_WEBAUTHN_ORIGINS
+SILENCED_SYSTEM_CHECKS = [
+    *([] if KIZUNA_WEBAUTHN_RP_ID else ["otp_webauthn.E010"]),
+    *([] if KIZUNA_WEBAUTHN_ORIGINS else ["otp_webauthn.E030"]),
+]
+OTP_WEBAUTHN_RP_NAME = "Kizuna"
+# A passkey is the second factor after the password, never the only one.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 # The sign-in guard (teams.throttle): this many failed checks of one account, or from one
 # address, within the window lock it for the lockout; every attempt is refused meanwhile with
 # 429 and Retry-After, the right password included. Wrong passwords and wrong second-factor
