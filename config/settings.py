@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "audit.apps.AuditConfig",
     "messaging.apps.MessagingConfig",
     "notifications.apps.NotificationsConfig",
+    "conferences.apps.ConferencesConfig",
 ]
 
 MIDDLEWARE = [
@@ -207,8 +208,6 @@ CELERY_BEAT_SCHEDULE = {
 # Queues: notify (notices and their delivery), routing (requests and escalation), media
 # (photo processing); everything else on the default "celery". `make run` and tests/workers.py
 # start workers on all of them; production may give each its own workers.
-# Embedded mode: the beat schedule runs in Daphne's process (config/beat.py).
-KIZUNA_EMBEDDED_BEAT = env.bool("KIZUNA_EMBEDDED_BEAT", default=True)
 CELERY_TASK_ROUTES = {
     "notifications.*": {"queue": "notify"},
     "messaging.notify_message": {"queue": "notify"},
@@ -216,6 +215,8 @@ CELERY_TASK_ROUTES = {
     "routing.*": {"queue": "routing"},
     "media.*": {"queue": "media"},
 }
+# Embedded mode: the beat schedule runs in Daphne's process (config/beat.py).
+KIZUNA_EMBEDDED_BEAT = env.bool("KIZUNA_EMBEDDED_BEAT", default=True)
 
 # --- Notifications -------------------------------------------------------------------------
 # The site's address as people open it, for links in push notifications and e-mails.
@@ -228,6 +229,35 @@ KIZUNA_VAPID_PRIVATE_KEY = env.str("KIZUNA_VAPID_PRIVATE_KEY", default="")
 KIZUNA_VAPID_SUBJECT = env.str("KIZUNA_VAPID_SUBJECT", default="")
 # The SMS/voice provider: a class with `send(phone, text)` (notifications.channels.SmsSender).
 KIZUNA_SMS_SENDER = env.str("KIZUNA_SMS_SENDER", default="notifications.channels.LoggingSmsSender")
+
+# Conferences: reminders 24 hours and 15 minutes before each occurrence (conferences/tasks.py),
+# swept every minute; the notice's key makes each reminder once per occurrence and person.
+CELERY_BEAT_SCHEDULE["conferences-reminders"] = {
+    "task": "conferences.send_reminders",
+    "schedule": env.float("KIZUNA_CONFERENCE_SWEEP_SECONDS", default=60.0),
+}
+CELERY_TASK_ROUTES = {
+    **globals().get("CELERY_TASK_ROUTES", {}),
+    "conferences.*": {"queue": "notify"},
+}
+# The meeting room's STUN/TURN servers (conferences/ice.py; coturn in deploy/turn/).
+KIZUNA_STUN_URLS = env.str("KIZUNA_STUN_URLS", default="")
+KIZUNA_TURN_URLS = env.str("KIZUNA_TURN_URLS", default="")
+KIZUNA_TURN_SECRET = env.str("KIZUNA_TURN_SECRET", default="")
+KIZUNA_TURN_TTL_SECONDS = env.int("KIZUNA_TURN_TTL_SECONDS", default=6 * 3600)
+
+# --- Referrals (patients/referrals.py, docs/referrals.md) -----------------------------------
+# How long the invited physicians have to raise a hand, how many the matching invites at
+# first, and how often the sweep escalates the overdue ones (queue `routing`).
+KIZUNA_REFERRAL_DEADLINE_HOURS = env.int("KIZUNA_REFERRAL_DEADLINE_HOURS", default=48)
+KIZUNA_REFERRAL_INVITES = env.int("KIZUNA_REFERRAL_INVITES", default=8)
+CELERY_BEAT_SCHEDULE["referral-sweep"] = {
+    "task": "patients.referral_sweep",
+    "schedule": env.float("KIZUNA_REFERRAL_SWEEP_SECONDS", default=30.0),
+}
+vars().setdefault("CELERY_TASK_ROUTES", {}).update(
+    {"patients.referral_sweep": {"queue": "routing"}}
+)
 
 # --- Mail ----------------------------------------------------------------------------------
 # Warnings to the administrators (a broken audit chain). EMAIL_URL is django-environ's form
@@ -345,11 +375,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Camera for the coming photo feature, from this site only; everything else a page could ask
-# the browser for is off.
+# Camera for the coming photo feature and, with the microphone and screen sharing, for the
+# conference room, from this site only; everything else a page could ask the browser for is off.
 PERMISSIONS_POLICY = (
-    "camera=(self), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
-    "bluetooth=(), midi=(), display-capture=(), browsing-topics=()"
+    "camera=(self), microphone=(self), geolocation=(), payment=(), usb=(), serial=(), "
+    "bluetooth=(), midi=(), display-capture=(self), browsing-topics=()"
 )
 # Strict: scripts only from this site or with the request's nonce, no inline styles, nothing
 # framed, forms only to this site. connect-src gets the socket's ws(s):// origin per request

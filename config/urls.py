@@ -45,6 +45,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("directory/", include("teams.urls")),
     path("notifications/", include("notifications.urls")),
+    path("", include("conferences.urls")),
     path("", include("messaging.urls")),
     path("", include("patients.urls")),
 ]
