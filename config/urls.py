@@ -18,6 +18,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("teams.api_urls")),
     path("", include("patients.api_urls")),
     path("", include("conferences.api_urls")),
+    path("", include("notifications.api_urls")),
 ]
 
 urlpatterns = [
@@ -44,6 +45,7 @@ urlpatterns = [
     path("account/", include("teams.account_urls")),
     path("audit/", include("audit.urls")),
     path("directory/", include("teams.urls")),
+    path("notifications/", include("notifications.urls")),
     path("", include("conferences.urls")),
     path("", include("messaging.urls")),
     path("", include("patients.urls")),

@@ -356,3 +356,9 @@ def search(user: AnyUser, q: str) -> AuditedRows[Message]:
     return AuditedRows(
         messages, lambda rows: _audit_threads(user, AuditAction.READ, [m.thread for m in rows])
     )
+
+
+def unread_threads(user: User, *, limit: int = 50) -> list[Thread]:
+    """The user's threads with unread messages, newest activity first, for the daily digest
+    (titles and counts only: no message text leaves in it, so no read is audited)."""
+    return list(_threads(user).filter(unread__gt=0)[:limit])  # type: ignore[misc]

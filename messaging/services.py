@@ -519,11 +519,11 @@ def _posted(user: User, post: CheckedPost, inserted: Inserted) -> PostResult:
 def needs_notice(message: Message) -> bool:
     """Whether a new message is handed to notification delivery (`messaging.receivers`).
 
-    Important and urgent messages, and messages that @mention someone, call for a notice; a
-    routine note reaches the team through the live thread and its unread count, and a push
-    for every routine note would teach people to ignore pushes.
+    Every live message is: routine ones to the members who want routine notices, mentions as
+    important, urgent messages as urgent (`messaging.notices`, on the worker). The post itself
+    only queues one task, whatever the team's size.
     """
-    return message.priority != Priority.ROUTINE or bool(getattr(message, "mentioned_users", None))
+    return message.deleted_at is None
 
 
 def _own_message_locked(user: User, thread: Thread, seq: Any) -> Message:
@@ -646,3 +646,17 @@ def announce_break_glass(grant: BreakGlassGrant) -> PostResult:
     thread = contact_book_ensure(grant.patient)
     text, kind, priority = _check_content(body, MessageKind.NOTE, Priority.IMPORTANT)
     return do_post(grant.user, CheckedPost(thread.pk, thread, uuid.uuid4(), text, kind, priority))
+
+
+def announce_referral(patient: Patient, *, author: User, text: str) -> PostResult:
+    """Open the contact book of a patient who came by a referral with its summary
+    (`patients.referrals.referral_confirm`), in the name of `author`, who is on the team.
+
+    Called inside the confirmation's transaction, right after the contact book is made, so
+    the summary is its first message; the post publishes to the team after commit.
+    """
+    thread = contact_book_ensure(patient)
+    body, kind, priority = _check_content(
+        text.replace("@", "＠"), MessageKind.NOTE, Priority.ROUTINE
+    )
+    return do_post(author, CheckedPost(thread.pk, thread, uuid.uuid4(), body, kind, priority))
