@@ -214,6 +214,8 @@ CELERY_TASK_ROUTES = {
     "messaging.notices_sweep": {"queue": "notify"},
     "routing.*": {"queue": "routing"},
     "media.*": {"queue": "media"},
+    "conferences.*": {"queue": "notify"},
+    "patients.referral_sweep": {"queue": "routing"},
 }
 # Embedded mode: the beat schedule runs in Daphne's process (config/beat.py).
 KIZUNA_EMBEDDED_BEAT = env.bool("KIZUNA_EMBEDDED_BEAT", default=True)
@@ -236,10 +238,6 @@ CELERY_BEAT_SCHEDULE["conferences-reminders"] = {
     "task": "conferences.send_reminders",
     "schedule": env.float("KIZUNA_CONFERENCE_SWEEP_SECONDS", default=60.0),
 }
-CELERY_TASK_ROUTES = {
-    **globals().get("CELERY_TASK_ROUTES", {}),
-    "conferences.*": {"queue": "notify"},
-}
 # The meeting room's STUN/TURN servers (conferences/ice.py; coturn in deploy/turn/).
 KIZUNA_STUN_URLS = env.str("KIZUNA_STUN_URLS", default="")
 KIZUNA_TURN_URLS = env.str("KIZUNA_TURN_URLS", default="")
@@ -255,9 +253,6 @@ CELERY_BEAT_SCHEDULE["referral-sweep"] = {
     "task": "patients.referral_sweep",
     "schedule": env.float("KIZUNA_REFERRAL_SWEEP_SECONDS", default=30.0),
 }
-vars().setdefault("CELERY_TASK_ROUTES", {}).update(
-    {"patients.referral_sweep": {"queue": "routing"}}
-)
 
 # --- Mail ----------------------------------------------------------------------------------
 # Warnings to the administrators (a broken audit chain). EMAIL_URL is django-environ's form
