@@ -22,6 +22,7 @@ from django.utils import timezone
 from messaging.mentions import MENTION_RE
 from messaging.models import Message, MessageKind, Priority, ReadState, Thread
 from messaging.selectors import (
+    attach_attachments,
     attach_mentions,
     audit_thread_read,
     mentioned_users,
@@ -171,6 +172,7 @@ def thread_page(
     rows = rows[:limit]
     rows.reverse()
     attach_mentions(rows)
+    attach_attachments(rows)
     marks = dict(ReadState.objects.filter(thread=thread).values_list("user_id", "last_read_seq"))
     orgs = _organizations(thread, {m.author_id for m in rows})
     _attach(rows, marks, orgs)
