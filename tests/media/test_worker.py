@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer  # noqa: TID251 (the test listens, as a socket would)
@@ -28,7 +29,7 @@ def test_a_real_worker_makes_the_derivatives_and_the_thread_hears_of_it(
     app.conf.task_always_eager = False  # queued to Redis, made by the worker below
     book = messaging_services.contact_book_ensure(net.patient)
 
-    async def scenario() -> tuple[dict, float]:
+    async def scenario() -> tuple[dict[str, Any], float]:
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(user_group(net.primary.pk), channel)
