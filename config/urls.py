@@ -45,6 +45,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("directory/", include("teams.urls")),
     path("", include("messaging.urls")),
+    path("", include("media.urls")),
     path("", include("patients.urls")),
 ]
 

@@ -61,6 +61,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # The in-page camera (media/): a fake camera that needs no permission prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 TABLET = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
