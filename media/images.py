@@ -250,8 +250,14 @@ def _to_srgb(image: Image.Image) -> Image.Image:
 
 
 def _pixels_only(image: Image.Image) -> Image.Image:
-    """A new image on the same pixels, with nothing of the source's metadata (`info`, EXIF)."""
-    return Image.frombuffer("RGB", image.size, image.tobytes(), "raw", "RGB", 0, 1)
+    """A new image on the same pixels, with nothing of the source's metadata (`info`, EXIF).
+
+    It shares the decoded pixels rather than copying them (a copy of 12 MP cost ~100 ms): a
+    new `Image` around the same core, whose `info` is emptied, and whose EXIF (read lazily
+    from `info`) is therefore empty too."""
+    clean = image._new(image.im)
+    clean.info = {}
+    return clean
 
 
 def sanitise(data: bytes) -> Sanitised:
@@ -271,9 +277,10 @@ def sanitise(data: bytes) -> Sanitised:
     _load(image)
     taken_at = _taken_at(image)
     # HEIF decoding applies the rotation itself and resets the tag; for the others, here.
-    upright = ImageOps.exif_transpose(image) if fmt != "HEIF" else image
-    upright.info.setdefault("icc_profile", image.info.get("icc_profile"))
-    clean = _pixels_only(_to_srgb(upright))
+    # In place: an upright photo (orientation 1) is not copied for nothing.
+    if fmt != "HEIF":
+        ImageOps.exif_transpose(image, in_place=True)
+    clean = _pixels_only(_to_srgb(image))
     out = io.BytesIO()
     clean.save(out, "JPEG", quality=STORED_QUALITY)
     return Sanitised(out.getvalue(), clean.width, clean.height, fmt, taken_at)
@@ -282,8 +289,11 @@ def sanitise(data: bytes) -> Sanitised:
 def derivative(stored: bytes, side: int) -> bytes:
     """A JPEG of the stored (already clean) photo, scaled to fit a `side` × `side` square."""
     source = Image.open(io.BytesIO(stored), formats=["JPEG"])
-    # Let the JPEG decoder scale down by 1/2, 1/4 or 1/8 as it reads: far less to decode.
-    source.draft("RGB", (side, side))
+    width, height = source.size
+    scale = side / max(width, height)
+    # Let the JPEG decoder scale down by 1/2, 1/4 or 1/8 as it reads (to no less than the
+    # size wanted): far less to decode and to resample.
+    source.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
     image = source.convert("RGB")
     image.thumbnail((side, side), Image.Resampling.LANCZOS)
     out = io.BytesIO()
