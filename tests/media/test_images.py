@@ -41,6 +41,18 @@ def test_the_exif_rotation_is_applied_to_the_pixels():
     assert blue < 60
 
 
+def test_an_embedded_colour_profile_is_converted_and_not_kept():
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out = io.BytesIO()
+    photos.picture().save(out, "JPEG", icc_profile=profile, exif=photos.exif().tobytes())
+    clean = images.sanitise(out.getvalue())
+    stored = Image.open(io.BytesIO(clean.data))
+    assert "icc_profile" not in stored.info
+    assert stored.mode == "RGB"
+
+
 def test_the_time_taken_comes_from_date_time_original():
     clean = images.sanitise(photos.jpeg(taken="2026:11:30 10:15:00"))
     assert clean.taken_at == dt.datetime(2026, 11, 30, 1, 15, tzinfo=dt.UTC)
