@@ -4,6 +4,7 @@ Redis and a real Celery worker on the `media` queue (issue 12, "Done when")."""
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -166,3 +167,22 @@ def test_photos_taken_offline_arrive_once_when_back_online(
         assert Attachment.objects.filter(uploaded_by=browser_data.nurse, message=None).count() == 0
     stored = page.evaluate("() => window.kizunaThread.outbox().length")
     assert stored == 0
+
+
+def test_logout_removes_the_photos_waiting_on_the_device(
+    camera_context, login, browser_data, live_server_url
+):
+    page = camera_context.new_page()
+    _open(page, login, browser_data.nurse, f"{live_server_url}/patients/{browser_data.patient.pk}/")
+    page.set_input_files(
+        "#photo-picker",
+        files=[{"name": "wound.jpg", "mimeType": "image/jpeg", "buffer": photos.jpeg()}],
+    )
+    expect(page.locator("#photo-tray li.tray-photo")).to_have_count(1)
+    names = "async () => (await indexedDB.databases()).map((d) => d.name)"
+    page.wait_for_function(
+        "async () => (await indexedDB.databases()).some((d) => d.name === 'kizuna-photos')"
+    )
+    with page.expect_navigation(url=re.compile(r"/login/$")):
+        page.get_by_role("button", name="ログアウト").click()
+    assert "kizuna-photos" not in page.evaluate(names)
