@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "messaging.apps.MessagingConfig",
     "notifications.apps.NotificationsConfig",
     "conferences.apps.ConferencesConfig",
+    "media.apps.MediaConfig",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +205,9 @@ CELERY_BEAT_SCHEDULE = {
     "messaging-notices-sweep": {"task": "messaging.notices_sweep", "schedule": 30.0},
     # The daily e-mail of unread threads, at each person's own hour in their time zone.
     "notifications-daily-digests": {"task": "notifications.daily_digests", "schedule": 600.0},
+    # Photos: uploads never attached within 24 hours are deleted; photos whose derivatives a
+    # lost task never made are queued again (media/services.py).
+    "media-sweep": {"task": "media.sweep", "schedule": 300.0},
 }
 # Queues: notify (notices and their delivery), routing (requests and escalation), media
 # (photo processing); everything else on the default "celery". `make run` and tests/workers.py
@@ -339,7 +343,8 @@ KIZUNA_RATE_LIMITS = {
     for action, per_minute, burst in (
         ("post", 30.0, 30),
         ("search", 30.0, 20),
-        ("upload", 2.0, 10),
+        # A visit can end with three posts of ten photos of a wound.
+        ("upload", 10.0, 30),
     )
 }
 SESSION_COOKIE_HTTPONLY = True
@@ -384,7 +389,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        # blob: the previews of photos taken or chosen on the page (media/static/media).
+        "img-src": [SELF, "data:", "blob:"],
         "font-src": [SELF],
         "connect-src": [SELF],
         "manifest-src": [SELF],
@@ -410,11 +416,44 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+
+# --- Photos (media/) -------------------------------------------------------------------------
+# Where photo files live: "local" (MEDIA_ROOT) or "s3" (any S3-compatible object storage,
+# through django-storages; private objects, never a public URL: downloads go through the app).
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="local")
+if MEDIA_STORAGE == "s3":
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("MEDIA_S3_BUCKET"),
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("MEDIA_S3_REGION", default=None),
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default=None),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+            "object_parameters": {"CacheControl": "private, no-store"},
+        },
+    }
+else:
+    STORAGES["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Private: MEDIA_URL is never served; downloads go through the app's gate.
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": "/nowhere/"},
+    }
+# With nginx in front: Django checks and audits, nginx sends the file from an internal location
+# (deploy/nginx/media.conf). Local storage only; S3 files are streamed by Django.
+KIZUNA_X_ACCEL = env.bool("KIZUNA_X_ACCEL", default=False)
+KIZUNA_X_ACCEL_PREFIX = env.str("KIZUNA_X_ACCEL_PREFIX", default="/protected-media/")
+# An upload up to 26 MiB stays in memory (Daphne's request body and Django's upload handler):
+# a photo's original bytes never touch a disk. Larger requests are refused anyway (25 MB).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 26 * 1024 * 1024
 
 # --- API ---------------------------------------------------------------------------------
 

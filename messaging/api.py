@@ -159,6 +159,7 @@ class ThreadMessagesView(APIView):
             kind=data.validated_data["kind"],
             priority=data.validated_data.get("priority"),
             reply_to_seq=data.validated_data.get("reply_to"),
+            attachments=data.validated_data.get("attachments"),
         )
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         return Response(message_data(result.message), status=code)
@@ -257,6 +258,7 @@ class SearchView(Paginated, APIView):
         paginator, page = paginate(self, request, selectors.search(request.user, q))
         selectors.attach_mentions(page)
         selectors.attach_read_by(page)
+        selectors.attach_attachments(page)
         return paginator.get_paginated_response(
             [
                 {

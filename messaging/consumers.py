@@ -160,6 +160,7 @@ def _post(user: User, content: dict[str, Any]) -> services.PostResult:
         kind=content.get("kind"),
         priority=content.get("priority"),
         reply_to_seq=content.get("reply_to"),
+        attachments=content.get("attachments"),
     )
 
 

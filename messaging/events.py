@@ -18,6 +18,7 @@ MESSAGE_NEW = "message.new"
 MESSAGE_EDITED = "message.edited"
 MESSAGE_DELETED = "message.deleted"
 READ_UPDATED = "read.updated"
+ATTACHMENTS_READY = "attachments.ready"
 
 
 def _message_event(kind: str, message: Message) -> dict[str, Any]:
@@ -39,6 +40,12 @@ def message_edited(message: Message) -> dict[str, Any]:
 
 def message_deleted(message: Message) -> dict[str, Any]:
     return _message_event(MESSAGE_DELETED, message)
+
+
+def attachments_ready(message: Message) -> dict[str, Any]:
+    """A photo of message `seq` has its thumbnail and display size now: the message again,
+    its `attachments` with their new state and URLs."""
+    return _message_event(ATTACHMENTS_READY, message)
 
 
 def read_updated(*, thread_id: int, user: User, seq: int) -> dict[str, Any]:

@@ -13,6 +13,8 @@ The one place where messaging's reactions are connected (from `MessagingConfig.r
 - a new message that calls for a notice is handed to the Celery task, after its commit;
 - notifications' live events (a new notice, notices read) go to the person's sockets, which
   messaging owns; its daily digest lists the person's unread threads (`unread_threads`);
+- a photo whose derivatives are ready (`media.signals.attachment_ready`, after the commit)
+  updates its message live on the team's screens (`attachments.ready`);
 - the patient page shows the contact book (`patients.panels`).
 """
 
@@ -24,10 +26,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models.signals import pre_save
 
-from messaging import selectors, services, signals
+from media import signals as media_signals
+from messaging import events, selectors, services, signals
 from messaging.models import Message
 from messaging.notices import thread_url
-from messaging.publish import revoke_on_commit, revoke_sessions_on_commit, send_to_users
+from messaging.publish import publish, revoke_on_commit, revoke_sessions_on_commit, send_to_users
 from messaging.revocation import user_pre_save
 from messaging.tasks import notify_message
 from messaging.web_selectors import ThreadPage, thread_page
@@ -98,6 +101,23 @@ def unread_threads(user: User) -> list[notification_sources.UnreadItem]:
     ]
 
 
+def on_attachment_ready(sender: Any, *, message_id: int | None, **kwargs: Any) -> None:
+    """Send the message of a photo whose derivatives are ready to its thread's team; never
+    raise (the photo is ready in the database, and a client that misses this resyncs)."""
+    if message_id is None:
+        return  # not posted yet: the post will carry the photo as it is then
+    try:
+        message = selectors.messages_base().select_related("thread").filter(pk=message_id).first()
+        if message is None or message.deleted_at is not None:
+            return
+        selectors.attach_mentions([message])
+        selectors.attach_read_by([message])
+        selectors.attach_attachments([message])
+        publish(message.thread, events.attachments_ready(message))
+    except Exception:
+        logger.exception("live event of the photos of message %s not sent", message_id)
+
+
 def contact_book_panel(user: User, patient: Patient) -> ThreadPage:
     """The patient page's contact book (連絡帳): its newest messages, kept live by the page's
     thread scripts."""
@@ -113,5 +133,6 @@ def connect() -> None:
     signals.message_posted.connect(on_message_posted, dispatch_uid="kz-notify")
     notification_signals.notice_live.connect(on_notice_live, dispatch_uid="kz-notice-live")
     notification_sources.register("threads", unread_threads)
+    media_signals.attachment_ready.connect(on_attachment_ready, dispatch_uid="kz-photo-ready")
     pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")
     panels.register(panels.Panel("contact_book", contact_book_panel))

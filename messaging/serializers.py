@@ -16,9 +16,11 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config import fields as strict
+from media.serializers import AttachmentOutputSerializer, attachment_data
 from messaging.models import (
     BODY_MAX_LENGTH,
     BODY_REQUIRED,
@@ -28,7 +30,7 @@ from messaging.models import (
     Priority,
     Thread,
 )
-from messaging.selectors import SyncResult, mentioned_users
+from messaging.selectors import SyncResult, mentioned_users, message_attachments
 from teams.models import User
 
 
@@ -58,6 +60,7 @@ class MessageOutputSerializer(serializers.Serializer[Any]):
     deleted_at = serializers.DateTimeField(allow_null=True)
     deleted = serializers.BooleanField(source="is_deleted")
     read_by = serializers.SerializerMethodField(help_text="投稿者以外で既読の人数")
+    attachments = serializers.SerializerMethodField(help_text="添付された写真(順番どおり)")
 
     def get_body(self, obj: Message) -> str:
         return "" if obj.is_deleted else obj.body
@@ -73,6 +76,12 @@ class MessageOutputSerializer(serializers.Serializer[Any]):
     def get_read_by(self, obj: Message) -> int:
         # Set by the selectors (`attach_read_by`); a message nobody has counted yet has 0.
         return int(getattr(obj, "read_by", 0))
+
+    @extend_schema_field(AttachmentOutputSerializer(many=True))
+    def get_attachments(self, obj: Message) -> list[dict[str, Any]]:
+        if obj.is_deleted:
+            return []
+        return [attachment_data(a) for a in message_attachments(obj)]
 
 
 def datetime_data(value: dt.datetime | None) -> str | None:
@@ -111,6 +120,10 @@ def message_data(message: Message) -> dict[str, Any]:
         "deleted": deleted,
         # Set by the selectors (`attach_read_by`); a message nobody has counted yet has 0.
         "read_by": int(getattr(message, "read_by", 0)),
+        # The photos, in order (a deleted message's are hidden with its text).
+        "attachments": []
+        if deleted
+        else [attachment_data(a) for a in message_attachments(message)],
     }
 
 
@@ -156,6 +169,14 @@ class MessagePostInputSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=MessageKind.choices, default=MessageKind.NOTE)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     reply_to = strict.IntegerField(min_value=1, required=False, allow_null=True)
+    # Checked by the service (`media.services.check_attachable`): at most ten, each the
+    # poster's own upload for this patient, not attached yet.
+    attachments = serializers.ListField(
+        child=strict.UUIDField(error_messages={"invalid": _("写真のIDが不正です。")}),
+        required=False,
+        allow_empty=True,
+        max_length=50,
+    )
 
 
 class MessageEditInputSerializer(serializers.Serializer[Any]):

@@ -61,8 +61,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    # The conference room (tests/browser/test_conference_room.py): a fake camera and
-    # microphone, allowed without a prompt. Pages that ask for no media are unaffected.
+    # The conference room (tests/browser/test_conference_room.py) and the in-page photo camera
+    # (tests/browser/test_photos.py): a fake camera and microphone, allowed without a prompt.
+    # Pages that ask for no media are unaffected.
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
 ]

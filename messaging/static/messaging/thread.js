@@ -11,12 +11,15 @@
      thread/reads.js     mark-read of what is on screen
      thread/storage.js   localStorage, all under "kizuna." (removed at logout)
      thread/http.js      JSON requests to the API with the CSRF token
+     ../media/*.js       photos: the in-page camera, the composer's tray, the photo store
+                         (IndexedDB) and the uploads that precede a post with photos
 
    The wire protocol is docs/events.md ("How the web page posts"). Every string shown comes
    translated from the data-str-* attributes of #thread-card. window.kizunaThread is for the
    browser tests and for debugging from the console. */
 
-import { Composer } from "./thread/composer.js";
+import { makePhotoControls } from "../media/controls.js";
+import { Composer, newClientId } from "./thread/composer.js";
 import { makeApi } from "./thread/http.js";
 import { Outbox } from "./thread/outbox.js";
 import { ReadTracker } from "./thread/reads.js";
@@ -63,8 +66,10 @@ function start(card, cfg) {
     list: byId("thread-outbox"),
     renderer, view, sync, socket, api, str, stats,
   });
+  const photos = cfg.patient ? makePhotoControls({ form, str, max: cfg.maxPhotos, newClientId }) : null;
   const composer = new Composer({
     form,
+    photos,
     bodyField: byId("thread-body"),
     bodyError: byId("thread-body-error"),
     kindField,
