@@ -197,6 +197,25 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Routing: requests and the escalation of urgent ones (messaging/escalation.py) ---------
+# One "minute" of the escalation's clock in seconds (team deadlines, the 2-minute re-notice):
+# tests and the fault run shorten it.
+KIZUNA_ESCALATION_MINUTE_SECONDS = env.float("KIZUNA_ESCALATION_MINUTE_SECONDS", default=60.0)
+KIZUNA_ESCALATION_SWEEP_SECONDS = env.float("KIZUNA_ESCALATION_SWEEP_SECONDS", default=30.0)
+# A step due sooner than this is queued with a countdown; later ones are the sweep's.
+KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS = env.float(
+    "KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS", default=15 * 60.0
+)
+CELERY_TASK_ROUTES = {
+    **vars().get("CELERY_TASK_ROUTES", {}),
+    "messaging.fire_step": {"queue": "routing"},
+    "messaging.sweep_escalations": {"queue": "routing"},
+}
+CELERY_BEAT_SCHEDULE["routing-sweep"] = {
+    "task": "messaging.sweep_escalations",
+    "schedule": KIZUNA_ESCALATION_SWEEP_SECONDS,
+}
+
 # --- Mail ----------------------------------------------------------------------------------
 # Warnings to the administrators (a broken audit chain). EMAIL_URL is django-environ's form
 # (smtp+tls://user:password@host:587); the default prints mail on the console.

@@ -18,14 +18,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models.signals import pre_save
+from django.utils import timezone
 
-from messaging import services, signals
-from messaging.models import Message
+from messaging import requests, services, signals, views
+from messaging.models import Message, Request
 from messaging.publish import revoke_on_commit, revoke_sessions_on_commit
 from messaging.revocation import user_pre_save
-from messaging.tasks import notify_message
+from messaging.tasks import fire_step, notify_message
 from messaging.web_selectors import ThreadPage, thread_page
 from patients import panels
 from patients import signals as patient_signals
@@ -69,10 +71,37 @@ def on_message_posted(sender: Any, *, message: Message, **kwargs: Any) -> None:
         logger.exception("notification of message %s not queued", message.pk)
 
 
+def on_escalation_step_due(sender: Any, *, step_id: int, deadline: Any, **kwargs: Any) -> None:
+    """Queue the task that fires a new escalation step at its deadline; never raise.
+
+    Only a short wait goes to the broker as a countdown (a countdown past the Redis
+    visibility timeout would be redelivered in a loop); a longer one, a lost task or a broker
+    outage is the sweep's (`tasks.sweep_escalations`), which fires any step past its
+    deadline. In embedded mode tasks run at once, before the deadline: the sweep fires it.
+    """
+    countdown = max(0.0, (deadline - timezone.now()).total_seconds())
+    if countdown > settings.KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS:
+        return
+    try:
+        fire_step.apply_async((step_id,), countdown=countdown)
+    except Exception:
+        logger.exception("escalation step %s not queued; the sweep fires it", step_id)
+
+
 def contact_book_panel(user: User, patient: Patient) -> ThreadPage:
     """The patient page's contact book (連絡帳): its newest messages, kept live by the page's
     thread scripts."""
     return thread_page(user, services.contact_book_ensure(patient))
+
+
+def requests_panel(user: User, patient: Patient) -> dict[str, object]:
+    """The patient page's requests (依頼): each with its replies and its urgent chain."""
+    return views.requests_panel_context(user, services.contact_book_ensure(patient))
+
+
+def my_requests(user: User) -> list[Request]:
+    """The home page's list: the open requests I must answer, oldest due first."""
+    return list(requests.open_requests_for(user)[:50])
 
 
 def connect() -> None:
@@ -81,5 +110,8 @@ def connect() -> None:
     patient_signals.break_glass_opened.connect(on_break_glass_opened, dispatch_uid="kz-break-glass")
     team_signals.sessions_ended.connect(on_sessions_ended, dispatch_uid="kz-sessions-ended")
     signals.message_posted.connect(on_message_posted, dispatch_uid="kz-notify")
+    signals.escalation_step_due.connect(on_escalation_step_due, dispatch_uid="kz-escalation")
     pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")
     panels.register(panels.Panel("contact_book", contact_book_panel))
+    panels.register(panels.Panel("requests_panel", requests_panel))
+    panels.register_home(panels.HomePanel("my_requests", my_requests))

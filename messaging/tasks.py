@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from messaging import escalation
 from messaging.models import Message
 
 
@@ -16,3 +17,15 @@ def notify_message(message_id: int) -> bool:
     be keyed by the message id.
     """
     return Message.objects.filter(pk=message_id, deleted_at__isnull=True).exists()
+
+
+@shared_task(name="messaging.fire_step", ignore_result=True)
+def fire_step(step_id: int) -> bool:
+    """Fire one escalation step at its deadline (once: `escalation.fire_step` claims it)."""
+    return escalation.fire_step(step_id)
+
+
+@shared_task(name="messaging.sweep_escalations", ignore_result=True)
+def sweep_escalations() -> int:
+    """Fire every step past its deadline that no task fired, and send the re-notices due."""
+    return escalation.fire_due() + escalation.renotify_due()

@@ -45,7 +45,14 @@ from django.utils.translation import gettext_lazy as _
 
 from config.compiled_sql import NOW, PATIENT, TODAY, SqlTemplate
 from config.errors import Forbidden, NotFound
-from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Consent, Patient
+from patients.models import (
+    BreakGlassGrant,
+    CareRole,
+    CareTeamMember,
+    Consent,
+    EscalationGrant,
+    Patient,
+)
 from teams.identity import AnyUser
 from teams.models import Membership, Network, Organization, Profession, User
 
@@ -96,12 +103,14 @@ ORG_ADMIN = "org_admin"
 COORDINATOR = "coordinator"
 BREAK_GLASS_READER = "break_glass"
 PHYSICIAN_OR_NURSE = "physician_or_nurse"
+ESCALATION = "escalation"
 
 STANDING_LABELS: Mapping[str, Promise] = {
     ORG_ADMIN: _("管理組織の管理者"),
     COORDINATOR: _("ネットワークのコーディネーター"),
     BREAK_GLASS_READER: _("緊急アクセス中の人"),
     PHYSICIAN_OR_NURSE: _("医師・看護師(職種)"),
+    ESCALATION: _("緊急依頼で呼ばれた当番医・病院"),
 }
 
 # Every place on the team knows the consent: it decides whose organization reads.
@@ -145,6 +154,9 @@ POLICY: Mapping[str, frozenset[Capability]] = {
     BREAK_GLASS_READER: frozenset({C.READ}),
     # Emergencies reach physicians and nurses first: they may open break glass.
     PHYSICIAN_OR_NURSE: frozenset({C.BREAK_GLASS}),
+    # The on-call physician or hospital contact an urgent request reached, off the team:
+    # reads the patient and answers in the thread, for the life of the request + 12 hours.
+    ESCALATION: frozenset({C.READ, C.POST}),
 }
 
 # Who holds the `PHYSICIAN_OR_NURSE` row: by profession, on or off the team.
@@ -241,6 +253,12 @@ def _break_glass(at: Moment) -> QuerySet[Any]:
     return BreakGlassGrant.objects.filter(expires_at__gt=at.now)
 
 
+def _escalation(at: Moment) -> QuerySet[Any]:
+    return EscalationGrant.objects.filter(granted_at__lte=at.now).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=at.now)
+    )
+
+
 def _organization_admins(at: Moment) -> QuerySet[Any]:
     return Membership.objects.filter(is_admin=True, is_active=True).alias(
         patient_id=F("organization__managed_patients")
@@ -257,6 +275,8 @@ GRANTS: tuple[Grant, ...] = (
     Grant("care_team", _team_places, receives_events=True, policy=BY_ROLE),
     Grant(BREAK_GLASS_READER, _break_glass, receives_events=False),
     Grant(ORG_ADMIN, _organization_admins, receives_events=False),
+    # Reached by an escalation: answers in the thread, so follows it live.
+    Grant(ESCALATION, _escalation, receives_events=True),
     Grant(COORDINATOR, _network_coordinators, receives_events=False),
 )
 

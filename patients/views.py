@@ -108,6 +108,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "q": q or "",
         "statuses": PatientStatus.choices,
         "error": error,
+        **panels.home_contexts(user),
     }
     return render(request, "patients/home.html", context, status=400 if error else 200)
 
