@@ -73,6 +73,8 @@ def tune_gc() -> None:
 django.setup(set_prefix=False)
 django_asgi_app = SyncChainASGIHandler()
 
+from django.conf import settings  # noqa: E402
+
 from config.routing import websocket_urlpatterns  # noqa: E402
 from messaging.publish import serve_on  # noqa: E402
 
@@ -84,4 +86,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+if settings.EMBEDDED:
+    # No beat in embedded mode: the server runs the escalation sweep itself.
+    from messaging.tasks import start_embedded_sweeper
+
+    start_embedded_sweeper()
 tune_gc()  # last: everything imported and built so far is frozen

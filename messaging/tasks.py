@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 from celery import shared_task
+from django.conf import settings
+from django.db import close_old_connections
 
 from messaging import escalation
 from messaging.models import Message
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="messaging.notify_message", ignore_result=True)
@@ -29,3 +37,27 @@ def fire_step(step_id: int) -> bool:
 def sweep_escalations() -> int:
     """Fire every step past its deadline that no task fired, and send the re-notices due."""
     return escalation.fire_due() + escalation.renotify_due()
+
+
+_sweeper: threading.Thread | None = None
+
+
+def start_embedded_sweeper() -> None:
+    """Embedded mode has no beat (tasks run in-process, and a step's task runs at once,
+    before its deadline): a daemon thread of the server runs the sweep on its schedule."""
+    global _sweeper
+    if _sweeper is not None:
+        return
+
+    def loop() -> None:
+        while True:
+            time.sleep(float(settings.KIZUNA_ESCALATION_SWEEP_SECONDS))
+            try:
+                sweep_escalations()
+            except Exception:
+                logger.exception("embedded escalation sweep failed")
+            finally:
+                close_old_connections()
+
+    _sweeper = threading.Thread(target=loop, name="kizuna-escalation-sweep", daemon=True)
+    _sweeper.start()

@@ -378,7 +378,8 @@ def main() -> int:
         if not embedded:
             celery = _tool("celery")
             supervisor.start(
-                "celery worker", [*celery, "-A", "config", "worker", "-l", "info", "-Q", "celery"]
+                "celery worker",
+                [*celery, "-A", "config", "worker", "-l", "info", "-Q", "celery,routing"],
             )
             supervisor.start("celery beat", [*celery, "-A", "config", "beat", "-l", "info"])
         if wait_for_port(port, 60, [daphne], lambda: supervisor.stopping):
