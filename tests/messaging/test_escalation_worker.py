@@ -50,6 +50,7 @@ def test_a_real_worker_and_beat_walk_the_chain_and_an_answer_stops_it(net, book,
         second.refresh_from_db()
         assert second.recipient == net.secondary
         # Fired by the step's own task at its deadline, or at worst by the next sweep.
+        assert second.fired_at is not None
         assert 0 <= (second.fired_at - second.deadline).total_seconds() < 1.5
         requests.request_reply(
             net.secondary, request_id=request.pk, kind="will_visit", client_id=uuid.uuid4()

@@ -11,6 +11,7 @@
      thread/reads.js     mark-read of what is on screen
      thread/storage.js   localStorage, all under "kizuna." (removed at logout)
      thread/http.js      JSON requests to the API with the CSRF token
+     thread/requests.js  the requests panel (依頼), refreshed when a request or its chain changes
 
    The wire protocol is docs/events.md ("How the web page posts"). Every string shown comes
    translated from the data-str-* attributes of #thread-card. window.kizunaThread is for the
@@ -21,6 +22,7 @@ import { makeApi } from "./thread/http.js";
 import { Outbox } from "./thread/outbox.js";
 import { ReadTracker } from "./thread/reads.js";
 import { MessageRenderer } from "./thread/render.js";
+import { RequestsPanel } from "./thread/requests.js";
 import { LiveSocket } from "./thread/socket.js";
 import { clearLocalData, storageKeys } from "./thread/storage.js";
 import { ThreadSync } from "./thread/sync.js";
@@ -86,14 +88,20 @@ function start(card, cfg) {
 
   sync.onCaughtUp = () => reads.schedule();
   sync.onGone = () => composer.disable();
+  const requestsPanel = new RequestsPanel(document);
   socket.onOpen = (reopened) => {
     sync.opened(reopened);
     outbox.flush();
+    if (reopened) {
+      requestsPanel.refresh();
+    }
   };
   socket.onClose = () => outbox.socketClosed();
   socket.onFrame = (frame) => {
     if (frame.type === "ack" || (frame.type === "error" && frame.client_id)) {
       outbox.answered(frame.client_id, frame);
+    } else if (requestsPanel.handles(frame)) {
+      requestsPanel.refresh();
     } else {
       sync.handleFrame(frame);
     }
