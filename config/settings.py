@@ -405,6 +405,9 @@ SPECTACULAR_SETTINGS = {
         "WishKindEnum": "patients.models.WishKind",
         "ThreadKindEnum": "messaging.models.ThreadKind",
         "MessageKindEnum": "messaging.models.MessageKind",
+        "RequestStatusEnum": "messaging.models.RequestStatus",
+        "PatientStatusEnum": "patients.models.PatientStatus",
+        "ReplyKindEnum": "messaging.models.ReplyKind",
     },
     # Every operation's error answers, in the one error shape (config/schema.py).
     "POSTPROCESSING_HOOKS": [

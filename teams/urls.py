@@ -6,4 +6,11 @@ from django.urls import path
 
 from teams import views
 
-urlpatterns = [path("", views.directory, name="directory")]
+urlpatterns = [
+    path("", views.directory, name="directory"),
+    path(
+        "networks/<int:pk>/rotation/<str:month>/",
+        views.rotation_month,
+        name="rotation-month",
+    ),
+]
