@@ -15,6 +15,7 @@ The one place where messaging's reactions are connected (from `MessagingConfig.r
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -28,7 +29,7 @@ from messaging.models import Message, Request
 from messaging.publish import revoke_on_commit, revoke_sessions_on_commit
 from messaging.revocation import user_pre_save
 from messaging.tasks import fire_step, notify_message
-from messaging.web_selectors import ThreadPage, thread_page
+from messaging.web_selectors import ThreadPage, thread_page, thread_page_since
 from patients import panels
 from patients import signals as patient_signals
 from patients.models import BreakGlassGrant, Patient
@@ -36,6 +37,8 @@ from teams import signals as team_signals
 from teams.models import User
 
 logger = logging.getLogger(__name__)
+
+HANDOFF_WINDOW = dt.timedelta(hours=72)
 
 
 def on_patient_created(sender: Any, *, patient: Patient, **kwargs: Any) -> None:
@@ -104,6 +107,13 @@ def my_requests(user: User) -> list[Request]:
     return list(requests.open_requests_for(user)[:50])
 
 
+def handoff_thread(user: User, patient: Patient) -> ThreadPage:
+    """The hand-off card's contact book: the messages of the last 72 hours."""
+    return thread_page_since(
+        user, services.contact_book_ensure(patient), since=timezone.now() - HANDOFF_WINDOW
+    )
+
+
 def connect() -> None:
     patient_signals.patient_created.connect(on_patient_created, dispatch_uid="kz-contact-book")
     patient_signals.access_ended.connect(on_access_ended, dispatch_uid="kz-access-ended")
@@ -115,3 +125,4 @@ def connect() -> None:
     panels.register(panels.Panel("contact_book", contact_book_panel))
     panels.register(panels.Panel("requests_panel", requests_panel))
     panels.register_home(panels.HomePanel("my_requests", my_requests))
+    panels.register_handoff(panels.Panel("handoff_thread", handoff_thread))

@@ -54,3 +54,15 @@ def register_home(panel: HomePanel) -> None:
 
 def home_contexts(user: User) -> dict[str, object]:
     return {name: panel.context(user) for name, panel in _home_panels.items()}
+
+
+_handoff_panels: dict[str, Panel] = {}
+
+
+def register_handoff(panel: Panel) -> None:
+    """Add a section to the hand-off card (the contact book's last 72 hours: messaging's)."""
+    _handoff_panels[panel.name] = panel
+
+
+def handoff_contexts(user: User, patient: Patient) -> dict[str, object]:
+    return {name: panel.context(user, patient) for name, panel in _handoff_panels.items()}
