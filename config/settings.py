@@ -202,6 +202,8 @@ CELERY_BEAT_SCHEDULE = {
 # tests and the fault run shorten it.
 KIZUNA_ESCALATION_MINUTE_SECONDS = env.float("KIZUNA_ESCALATION_MINUTE_SECONDS", default=60.0)
 KIZUNA_ESCALATION_SWEEP_SECONDS = env.float("KIZUNA_ESCALATION_SWEEP_SECONDS", default=30.0)
+# While a step waits, its recipient is notified again this often (in the clock's minutes).
+KIZUNA_ESCALATION_RENOTIFY_MINUTES = env.float("KIZUNA_ESCALATION_RENOTIFY_MINUTES", default=2.0)
 # A step due sooner than this is queued with a countdown; later ones are the sweep's.
 KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS = env.float(
     "KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS", default=15 * 60.0
