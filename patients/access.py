@@ -49,6 +49,7 @@ from patients.models import (
     BreakGlassGrant,
     CareRole,
     CareTeamMember,
+    ConferenceGrant,
     Consent,
     EscalationGrant,
     Patient,
@@ -104,6 +105,7 @@ COORDINATOR = "coordinator"
 BREAK_GLASS_READER = "break_glass"
 PHYSICIAN_OR_NURSE = "physician_or_nurse"
 ESCALATION = "escalation"
+CONFERENCE_GUEST = "conference_guest"
 
 STANDING_LABELS: Mapping[str, Promise] = {
     ORG_ADMIN: _("管理組織の管理者"),
@@ -111,6 +113,7 @@ STANDING_LABELS: Mapping[str, Promise] = {
     BREAK_GLASS_READER: _("緊急アクセス中の人"),
     PHYSICIAN_OR_NURSE: _("医師・看護師(職種)"),
     ESCALATION: _("緊急依頼で呼ばれた当番医・病院"),
+    CONFERENCE_GUEST: _("退院時カンファレンスの病院側参加者"),
 }
 
 # Every place on the team knows the consent: it decides whose organization reads.
@@ -157,6 +160,9 @@ POLICY: Mapping[str, frozenset[Capability]] = {
     # The on-call physician or hospital contact an urgent request reached, off the team:
     # reads the patient and answers in the thread, for the life of the request + 12 hours.
     ESCALATION: frozenset({C.READ, C.POST}),
+    # Hospital staff invited to one discharge conference read the patient for the meeting's
+    # window (conferences/), to bring the diagnoses home: nothing else, and never a place.
+    CONFERENCE_GUEST: frozenset({C.READ}),
 }
 
 # Who holds the `PHYSICIAN_OR_NURSE` row: by profession, on or off the team.
@@ -259,6 +265,10 @@ def _escalation(at: Moment) -> QuerySet[Any]:
     )
 
 
+def _conference_guests(at: Moment) -> QuerySet[Any]:
+    return ConferenceGrant.objects.filter(starts_at__lte=at.now, ends_at__gt=at.now)
+
+
 def _organization_admins(at: Moment) -> QuerySet[Any]:
     return Membership.objects.filter(is_admin=True, is_active=True).alias(
         patient_id=F("organization__managed_patients")
@@ -277,6 +287,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant(ORG_ADMIN, _organization_admins, receives_events=False),
     # Reached by an escalation: answers in the thread, so follows it live.
     Grant(ESCALATION, _escalation, receives_events=True),
+    Grant(CONFERENCE_GUEST, _conference_guests, receives_events=False),
     Grant(COORDINATOR, _network_coordinators, receives_events=False),
 )
 

@@ -390,6 +390,37 @@ class EscalationGrant(models.Model):
         indexes = [models.Index(fields=["user", "patient"])]
 
 
+class ConferenceGrant(models.Model):
+    """A hospital guest's reading of one patient for one discharge conference's window.
+
+    Written by `patients.services.conference_grant_give` when a discharge conference puts
+    the patient on its agenda and invites hospital staff who are not on the team; read by
+    the gate (`patients.access.GRANTS`, `conference_guest`). `source` names the conference
+    and occurrence ("conference:12@2026-12-17T10:00:00+00:00") so a move replaces its rows.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    source = models.CharField(max_length=100)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "patient", "ends_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="conference_grant_ends_after_start"
+            ),
+            models.UniqueConstraint(
+                fields=["source", "user", "patient"], name="conference_grant_once_per_source"
+            ),
+        ]
+
+
 class Disclosure(models.Model):
     """第三者提供の記録: the first provision of a patient's data to another organization under a
     consent: when, to whom, what (the consent's items then), on what basis, caused by whom.

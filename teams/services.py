@@ -19,18 +19,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import SESSION_KEY, authenticate
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit.context import current_request
+from audit.context import client_ip, current_request
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.errors import DomainError, Forbidden, NotFound, django_validation_fields
-from teams import csv_io
+from config.errors import DomainError, Forbidden, NotFound, Throttled, django_validation_fields
+from teams import csv_io, second_factor, throttle
 from teams.models import (
     TOKEN_KEY_BYTES,
     ApiToken,
@@ -545,6 +547,49 @@ def token_create(user: User, *, session_key: str = "") -> tuple[ApiToken, str]:
             user, AuditAction.SIGN_IN, obj=token, object_type=TOKEN_OBJECT_TYPE, detail="api"
         )
     return token, key
+
+
+def _wrong_credentials() -> DomainError:
+    # One answer for a wrong password and a wrong code: it does not tell which was right.
+    message = _("ユーザー名、パスワードまたは確認コードが正しくありません。")
+    return DomainError(message, fields={"non_field_errors": [message]})
+
+
+def token_sign_in(
+    request: HttpRequest, *, username: str, password: str, otp_code: str
+) -> tuple[ApiToken, str]:
+    """The API's sign-in: the password and a second-factor code (the authenticator app's, or
+    a recovery code) give a new API token for the device asking; returns the row and the key.
+
+    Behind the sign-in guard (`teams.throttle`), shared with the login page: while the account
+    or the address is locked, `Throttled` before the password is checked; wrong codes count
+    like wrong passwords. A wrong password and a wrong code raise the same `DomainError`; an
+    account that has not set up the second factor gets `Forbidden` (it enrols on the web).
+    Asked for from a signed-in web session of the same person, the token ends with it."""
+    address = client_ip(request)
+    throttle.guard("password", account=username, address=address)
+    user = authenticate(request, username=username, password=password)
+    if not isinstance(user, User):
+        throttle.failed("password", account=username, address=address)
+        raise _wrong_credentials()
+    throttle.succeeded("password", account=username, address=address)
+    if not second_factor.is_enrolled(user):
+        raise Forbidden(
+            _("二段階認証が設定されていません。ウェブ画面でログインして設定してください。")
+        )
+    try:
+        second_factor.verify(user, otp_code, address=address)
+    except second_factor.SecondFactorRefused as refused:
+        if refused.retry_after:
+            raise Throttled(
+                refused.message, retry_after=refused.retry_after, code="too_many_attempts"
+            ) from None
+        raise _wrong_credentials() from None
+    session = getattr(request, "session", None)
+    session_key = ""
+    if session is not None and session.get(SESSION_KEY) == str(user.pk):
+        session_key = session.session_key or ""
+    return token_create(user, session_key=session_key)
 
 
 @transaction.atomic

@@ -379,9 +379,15 @@ def main() -> int:
             celery = _tool("celery")
             supervisor.start(
                 "celery worker",
-                [*celery, "-A", "config", "worker", "-l", "info", "-Q", "celery,routing"],
+                [*celery, "-A", "config", "worker", "-l", "info", "-Q", "celery,notify,routing"],
             )
             supervisor.start("celery beat", [*celery, "-A", "config", "beat", "-l", "info"])
+        else:
+            # No beat in the embedded mode: the conference reminders' sweep runs by itself.
+            supervisor.start(
+                "conference reminders",
+                [sys.executable, "manage.py", "send_conference_reminders", "--every", "60"],
+            )
         if wait_for_port(port, 60, [daphne], lambda: supervisor.stopping):
             print_banner(port, embedded)
         code = supervisor.watch()
