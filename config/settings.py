@@ -236,6 +236,19 @@ KIZUNA_TURN_URLS = env.str("KIZUNA_TURN_URLS", default="")
 KIZUNA_TURN_SECRET = env.str("KIZUNA_TURN_SECRET", default="")
 KIZUNA_TURN_TTL_SECONDS = env.int("KIZUNA_TURN_TTL_SECONDS", default=6 * 3600)
 
+# --- Referrals (patients/referrals.py, docs/referrals.md) -----------------------------------
+# How long the invited physicians have to raise a hand, how many the matching invites at
+# first, and how often the sweep escalates the overdue ones (queue `routing`).
+KIZUNA_REFERRAL_DEADLINE_HOURS = env.int("KIZUNA_REFERRAL_DEADLINE_HOURS", default=48)
+KIZUNA_REFERRAL_INVITES = env.int("KIZUNA_REFERRAL_INVITES", default=8)
+CELERY_BEAT_SCHEDULE["referral-sweep"] = {
+    "task": "patients.referral_sweep",
+    "schedule": env.float("KIZUNA_REFERRAL_SWEEP_SECONDS", default=30.0),
+}
+vars().setdefault("CELERY_TASK_ROUTES", {}).update(
+    {"patients.referral_sweep": {"queue": "routing"}}
+)
+
 # --- Mail ----------------------------------------------------------------------------------
 # Warnings to the administrators (a broken audit chain). EMAIL_URL is django-environ's form
 # (smtp+tls://user:password@host:587); the default prints mail on the console.

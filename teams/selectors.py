@@ -29,6 +29,7 @@ from teams.models import (
     Membership,
     Network,
     Organization,
+    PhysicianRegistration,
     User,
     UserSession,
 )
@@ -300,3 +301,8 @@ def session_expires_at(session_key: str | None) -> dt.datetime | None:
         .first()
     )
     return expiry
+
+
+def home_care_registration(user: User) -> PhysicianRegistration | None:
+    """The user's own registration for home-care referrals, if any."""
+    return PhysicianRegistration.objects.filter(user=user).prefetch_related("capabilities").first()

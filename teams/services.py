@@ -41,6 +41,8 @@ from teams.models import (
     Network,
     Organization,
     OrganizationKind,
+    PhysicianRegistration,
+    Profession,
     User,
     UserSession,
     session_tag,
@@ -664,3 +666,63 @@ def administrators_mail(subject: str, body: str) -> int:
     )
     messages = [(subject, body, None, [address]) for address in sorted(addresses)]
     return send_mass_mail(messages) if messages else 0
+
+
+# --- a physician's registration for home-care referrals --------------------------------------
+
+
+def home_care_register(
+    actor: User,
+    *,
+    areas: Any,
+    capabilities: Any,
+    max_load: Any,
+    accepting: Any,
+    note: Any = "",
+) -> PhysicianRegistration:
+    """A physician registers (or updates) themselves for home-care referrals: the areas
+    they visit, what they take on, their maximum load, whether they take new patients now.
+    Registered as an individual, not through an organization; only physicians."""
+    if not actor.is_active or actor.profession != Profession.PHYSICIAN:
+        raise Forbidden(_("在宅医の登録は医師のみ行えます。"))
+    errors: Errors = {}
+    if isinstance(areas, str):
+        areas = areas.replace("、", ",").split(",")
+    if not isinstance(areas, list | tuple) or not all(isinstance(a, str) for a in areas):
+        errors["areas"] = [_("地域を一覧で指定してください。")]
+        areas = []
+    clean_areas = list(dict.fromkeys(a.strip() for a in areas if a.strip()))
+    if not clean_areas and "areas" not in errors:
+        errors["areas"] = [_("訪問できる地域を1つ以上入力してください。")]
+    if any(len(a) > 100 for a in clean_areas) or len(clean_areas) > 50:
+        errors["areas"] = [_("地域は1つ100文字以内、50件までです。")]
+    codes = capabilities or []
+    if not isinstance(codes, list | tuple) or not set(codes) <= set(CapabilityCode.values):
+        errors["capabilities"] = [_("対応できることが正しくありません。")]
+        codes = []
+    if isinstance(max_load, bool) or not isinstance(max_load, int | str):
+        errors["max_load"] = [_("整数で入力してください。")]
+    registration = PhysicianRegistration.objects.filter(user=actor).first() or (
+        PhysicianRegistration(user=actor)
+    )
+    if "max_load" not in errors:
+        try:
+            registration.max_load = int(max_load)
+        except ValueError:
+            errors["max_load"] = [_("整数で入力してください。")]
+    registration.areas = clean_areas
+    registration.accepting = bool(accepting)
+    registration.note = note.strip() if isinstance(note, str) else ""
+    try:
+        registration.full_clean(exclude=["user"], validate_unique=False)
+    except ValidationError as exc:
+        for name, messages in django_validation_fields(exc).items():
+            errors.setdefault(name, messages)
+    if errors:
+        raise _invalid(errors)
+    ids = _capability_ids()
+    with transaction.atomic():
+        registration.save()
+        registration.capabilities.set([ids[c] for c in codes])
+        audit_record(actor, AuditAction.UPDATE, obj=registration, detail="home_care")
+    return registration

@@ -13,4 +13,5 @@ urlpatterns = [
         views.rotation_month,
         name="rotation-month",
     ),
+    path("home-care/", views.home_care_registration, name="home-care-registration"),
 ]

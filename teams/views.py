@@ -35,7 +35,7 @@ from config.api import error_body
 from config.errors import DomainError, NotFound
 from config.web import not_found
 from teams import passkeys, rotation, second_factor, selectors, services, sessions, throttle
-from teams.forms import GuardedPasswordChangeForm
+from teams.forms import GuardedPasswordChangeForm, RegistrationForm
 from teams.identity import signed_in
 from teams.models import CapabilityCode, Organization, OrganizationKind, Profession, User
 from teams.selectors import organization_search
@@ -536,3 +536,52 @@ def passkey_remove(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("devices")
     messages.success(request, _("パスキーを削除しました。"))
     return redirect("devices")
+
+
+# --- a physician's registration for home-care referrals --------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def home_care_registration(request: HttpRequest) -> HttpResponse:
+    """A physician's own registration (在宅医登録): areas, capabilities, maximum load,
+    availability. Only physicians register; anyone else gets the 404 page."""
+    user = signed_in(request)
+    if user.profession != Profession.PHYSICIAN:
+        return not_found(request)
+    current = selectors.home_care_registration(user)
+    if request.method != "POST":
+        initial = (
+            {
+                "areas": "、".join(current.areas),
+                "capabilities": [c.code for c in current.capabilities.all()],
+                "max_load": current.max_load,
+                "accepting": current.accepting,
+                "note": current.note,
+            }
+            if current is not None
+            else {"max_load": 20, "accepting": True}
+        )
+        form = RegistrationForm(initial=initial)
+        return render(request, "teams/home_care.html", {"form": form, "current": current})
+    form = RegistrationForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.home_care_register(
+                user,
+                areas=data["areas"],
+                capabilities=list(data["capabilities"]),
+                max_load=data["max_load"],
+                accepting=data["accepting"],
+                note=data["note"],
+            )
+        except DomainError as exc:
+            for name, errors in exc.fields.items():
+                for error in errors:
+                    form.add_error(name if name in form.fields else None, error)
+        else:
+            messages.success(request, _("在宅医の登録を保存しました。"))
+            return redirect("home-care-registration")
+    context = {"form": form, "current": current}
+    return render(request, "teams/home_care.html", context, status=400)

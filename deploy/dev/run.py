@@ -377,9 +377,11 @@ def main() -> int:
         )
         if not embedded:
             celery = _tool("celery")
+            # One worker on every queue (CELERY_TASK_ROUTES): the deadline sweeps run on
+            # `routing`, notices on `notify`; production runs a worker per queue.
+            queues = "celery,notify,routing,media"
             supervisor.start(
-                "celery worker",
-                [*celery, "-A", "config", "worker", "-l", "info", "-Q", "celery,notify,routing"],
+                "celery worker", [*celery, "-A", "config", "worker", "-l", "info", "-Q", queues]
             )
             supervisor.start("celery beat", [*celery, "-A", "config", "beat", "-l", "info"])
         else:
