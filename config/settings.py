@@ -236,6 +236,26 @@ KIZUNA_VAPID_SUBJECT = env.str("KIZUNA_VAPID_SUBJECT", default="")
 # The SMS/voice provider: a class with `send(phone, text)` (notifications.channels.SmsSender).
 KIZUNA_SMS_SENDER = env.str("KIZUNA_SMS_SENDER", default="notifications.channels.LoggingSmsSender")
 
+# --- Routing: requests and the escalation of urgent ones (messaging/escalation.py) ---------
+# One "minute" of the escalation's clock in seconds (team deadlines, the 2-minute re-notice):
+# tests and the fault run shorten it.
+KIZUNA_ESCALATION_MINUTE_SECONDS = env.float("KIZUNA_ESCALATION_MINUTE_SECONDS", default=60.0)
+KIZUNA_ESCALATION_SWEEP_SECONDS = env.float("KIZUNA_ESCALATION_SWEEP_SECONDS", default=30.0)
+# While a step waits, its recipient is notified again this often (in the clock's minutes).
+KIZUNA_ESCALATION_RENOTIFY_MINUTES = env.float("KIZUNA_ESCALATION_RENOTIFY_MINUTES", default=2.0)
+# A step due sooner than this is queued with a countdown; later ones are the sweep's.
+KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS = env.float(
+    "KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS", default=15 * 60.0
+)
+CELERY_TASK_ROUTES = {
+    **vars().get("CELERY_TASK_ROUTES", {}),
+    "messaging.fire_step": {"queue": "routing"},
+    "messaging.sweep_escalations": {"queue": "routing"},
+}
+CELERY_BEAT_SCHEDULE["routing-sweep"] = {
+    "task": "messaging.sweep_escalations",
+    "schedule": KIZUNA_ESCALATION_SWEEP_SECONDS,
+}
 # Conferences: reminders 24 hours and 15 minutes before each occurrence (conferences/tasks.py),
 # swept every minute; the notice's key makes each reminder once per occurrence and person.
 CELERY_BEAT_SCHEDULE["conferences-reminders"] = {
@@ -500,6 +520,9 @@ SPECTACULAR_SETTINGS = {
         "WishKindEnum": "patients.models.WishKind",
         "ThreadKindEnum": "messaging.models.ThreadKind",
         "MessageKindEnum": "messaging.models.MessageKind",
+        "RequestStatusEnum": "messaging.models.RequestStatus",
+        "PatientStatusEnum": "patients.models.PatientStatus",
+        "ReplyKindEnum": "messaging.models.ReplyKind",
     },
     # Every operation's error answers, in the one error shape (config/schema.py).
     "POSTPROCESSING_HOOKS": [
