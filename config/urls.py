@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("patients.api_urls")),
     path("", include("conferences.api_urls")),
     path("", include("notifications.api_urls")),
+    path("", include("media.api_urls")),
 ]
 
 urlpatterns = [
@@ -48,6 +49,7 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("", include("conferences.urls")),
     path("", include("messaging.urls")),
+    path("", include("media.urls")),
     path("", include("patients.urls")),
 ]
 

@@ -388,13 +388,6 @@ def main() -> int:
                 [*celery, "-A", "config", "worker", "-l", "info", "-Q", WORKER_QUEUES],
             )
             supervisor.start("celery beat", [*celery, "-A", "config", "beat", "-l", "info"])
-        else:
-            # The embedded mode runs the beat schedule inside Daphne (config/beat.py); the
-            # conference reminders' sweep also runs by itself.
-            supervisor.start(
-                "conference reminders",
-                [sys.executable, "manage.py", "send_conference_reminders", "--every", "60"],
-            )
         if wait_for_port(port, 60, [daphne], lambda: supervisor.stopping):
             print_banner(port, embedded)
         code = supervisor.watch()
