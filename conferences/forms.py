@@ -149,3 +149,18 @@ class MinutesForm(ServiceFormMixin, forms.Form):
                     }
                 )
         return steps
+
+
+def edit_choices(user: User, invited: set[int]) -> dict[str, list[tuple[str, str]]]:
+    """What the organizer's edit forms offer: people and organizations of the network not
+    yet invited, and the patients the organizer may put on the agenda."""
+    people = network_people(user).exclude(pk__in=invited | {user.pk})
+    return {
+        "people": [(str(p.pk), str(p)) for p in people.order_by("name_kana", "pk")],
+        "organizations": [
+            (str(o.pk), o.name) for o in network_organizations(user).order_by("name_kana", "pk")
+        ],
+        "patients": [
+            (str(p.pk), str(p.name)) for p in patients_visible_to(user).order_by("name_kana", "pk")
+        ],
+    }

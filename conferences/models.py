@@ -44,6 +44,9 @@ class Conference(models.Model):
     place = models.CharField(_("場所"), max_length=200, blank=True)
     external_url = models.URLField(_("外部会議URL"), max_length=500, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Grows with each edit after scheduling (title, place, invitees, agenda, a series
+    # cancelled), so each edit's notice has its own key.
+    revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -331,3 +331,36 @@ def conference_for_download(user: AnyUser, conference_id: object) -> Conference:
 def access_room_conference(user: AnyUser, conference_id: object) -> Conference:
     """The conference of a room page: the invited reader's."""
     return access_conference(user, conference_id)
+
+
+def conferences_list(user: AnyUser) -> QuerySet[Conference]:
+    """The user's conferences (organized or invited to), first meeting first, with what a
+    list row shows: the organizer and the single-occurrence changes (for the next meeting),
+    in a fixed number of queries however long the list."""
+    return (
+        conferences_visible_to(user)
+        .select_related("organizer")
+        .prefetch_related("changes")
+        .annotate(agenda_count=Count("agenda", distinct=True))
+        .order_by("starts_at", "pk")
+    )
+
+
+def next_occurrence(conference: Conference, *, now: dt.datetime | None = None) -> Occurrence | None:
+    """The conference's next meeting not yet over (its changes prefetched), or None."""
+    now = now or timezone.now()
+    if conference.cancelled_at is not None:
+        return None
+    found = recurrence.expand(
+        conference_id=conference.pk,
+        starts_at=conference.starts_at,
+        ends_at=conference.ends_at,
+        rule_text=conference.recurrence,
+        tz=recurrence.zone(conference.time_zone),
+        is_online=conference.is_online,
+        place=conference.place,
+        changes=conference.changes.all(),
+        after=now - (conference.ends_at - conference.starts_at),
+        before=now + dt.timedelta(days=recurrence.MAX_SPAN_DAYS + 1),
+    )
+    return next((o for o in found if o.ends_at > now), None)

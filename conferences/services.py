@@ -991,3 +991,344 @@ def attendance_log(user: User, conference_id: Any, *, occurrence: Any) -> list[A
         .select_related("user")
         .order_by("joined_at", "pk")
     )
+
+
+# --- editing after scheduling --------------------------------------------------------------
+
+
+def _next_revision(conference: Conference) -> int:
+    Conference.objects.filter(pk=conference.pk).update(revision=F("revision") + 1)
+    conference.refresh_from_db(fields=["revision"])
+    return conference.revision
+
+
+def _editable(user: User, conference_id: Any) -> Conference:
+    conference = access_conference(user, conference_id, organize=True)
+    if conference.cancelled_at is not None:
+        raise Forbidden(_("中止した会議は変更できません。"))
+    return conference
+
+
+def _grant_next(user: User, conference: Conference) -> None:
+    """A discharge conference: its (new) guests read its (new) agenda patients in the
+    window of the next meeting."""
+    if conference.kind != ConferenceKind.DISCHARGE:
+        return
+    for occurrence in occurrence_list(conference, after=timezone.now() - ROOM_MARGIN)[:1]:
+        _grant_guests(user, conference, occurrence)
+
+
+def conference_edit(
+    user: User, conference_id: Any, *, title: Any = None, place: Any = None
+) -> Conference:
+    """The organizer changes the title or the place (in person; "" with an online
+    conference). Every participant is told once per edit. `None` leaves a field as it is."""
+    conference = _editable(user, conference_id)
+    fields: dict[str, list[str]] = {}
+    new_title = conference.title
+    if title is not None:
+        checked = _text(title, max_length=200)
+        if checked is None:
+            fields["title"] = [_("件名を200文字以内で入力してください。")]
+        else:
+            new_title = checked
+    new_place = conference.place
+    if place is not None:
+        checked = _text(place, max_length=200, required=not conference.is_online)
+        if checked is None:
+            fields["place"] = [_("会場を入力するか、オンラインにしてください。")]
+        elif conference.is_online and checked:
+            fields["place"] = [_("オンラインの会議に会場はありません。")]
+        else:
+            new_place = checked
+    if fields:
+        raise _invalid(fields)
+    if (new_title, new_place) == (conference.title, conference.place):
+        return conference
+    with transaction.atomic():
+        old_title, old_place = conference.title, conference.place
+        conference.title, conference.place = new_title, new_place
+        conference.save(update_fields=["title", "place"])
+        revision = _next_revision(conference)
+        changes = []
+        if new_title != old_title:
+            changes.append(_("件名: %(old)s → %(new)s") % {"old": old_title, "new": new_title})
+        if new_place != old_place:
+            changes.append(_("会場: %(old)s → %(new)s") % {"old": old_place, "new": new_place})
+        _notify_all(
+            conference,
+            _participants(conference),
+            kind="conference.changed",
+            key=f"conference:{conference.pk}:changed:{revision}",
+            title=_("「%(title)s」の内容が変わりました") % {"title": new_title},
+            body="\n".join(changes),
+        )
+    return conference
+
+
+@dataclass(frozen=True)
+class InviteeChange:
+    added: list[int]
+    removed: list[int]
+
+
+def invitees_change(
+    user: User,
+    conference_id: Any,
+    *,
+    add: Any = (),
+    add_organizations: Any = (),
+    remove: Any = (),
+) -> InviteeChange:
+    """The organizer invites more people (or whole organizations) and uninvites others.
+
+    The added get the invitation notice; the removed are told, lose sight of the conference
+    and leave its room (their open attendance ends, a discharge guest's grant ends). Someone
+    presenting an agenda patient is removed only after the presenter is changed. The same
+    network rule as scheduling: people outside it are a field error."""
+    conference = _editable(user, conference_id)
+    fields: dict[str, list[str]] = {}
+    people = _ids(add)
+    if people is None or len(people) > MAX_INVITEES:
+        fields["add"] = [_("招待する人の指定が正しくありません。")]
+        people = []
+    orgs = _ids(add_organizations)
+    if orgs is None:
+        fields["add_organizations"] = [_("招待する組織の指定が正しくありません。")]
+        orgs = []
+    gone = _ids(remove)
+    if gone is None:
+        fields["remove"] = [_("招待を取り消す人の指定が正しくありません。")]
+        gone = []
+    allowed = set(network_people(user).filter(pk__in=people).values_list("pk", flat=True))
+    if set(people) - allowed:
+        fields["add"] = [
+            _("ネットワーク外の人は招待できません(%(n)d人)。") % {"n": len(set(people) - allowed)}
+        ]
+    allowed_orgs = set(network_organizations(user).filter(pk__in=orgs).values_list("pk", flat=True))
+    if set(orgs) - allowed_orgs:
+        fields["add_organizations"] = [_("ネットワーク外の組織は招待できません。")]
+    current = set(Invitee.objects.filter(conference=conference).values_list("user_id", flat=True))
+    if set(gone) - current:
+        fields["remove"] = [_("招待していない人は取り消せません。")]
+    presenting = set(
+        AgendaItem.objects.filter(conference=conference, presenter_id__in=gone).values_list(
+            "presenter_id", flat=True
+        )
+    )
+    if presenting:
+        fields["remove"] = [_("議題の発表者は、発表者を変えてから取り消してください。")]
+    if set(gone) & (allowed | set(people)):
+        fields["remove"] = [_("同じ人を招待と取り消しの両方にはできません。")]
+    if fields:
+        raise _invalid(fields)
+    members = Membership.objects.filter(
+        organization_id__in=allowed_orgs, is_active=True, user__is_active=True
+    ).values_list("user_id", "organization_id")
+    via: dict[int, int | None] = dict.fromkeys(allowed)
+    for uid, org in members:
+        via.setdefault(uid, org)
+    new = {uid: org for uid, org in via.items() if uid not in current and uid != user.pk}
+    new = {uid: org for uid, org in new.items() if uid not in gone}
+    if not new and not gone:
+        return InviteeChange(added=[], removed=[])
+    with transaction.atomic():
+        revision = _next_revision(conference)
+        Invitee.objects.bulk_create(
+            [Invitee(conference=conference, user_id=uid, via_id=org) for uid, org in new.items()]
+        )
+        Invitee.objects.filter(conference=conference, user_id__in=gone).delete()
+        # Out of the room too: their sockets' frames find no place there any more.
+        Attendance.objects.filter(
+            conference=conference, user_id__in=gone, left_at__isnull=True
+        ).update(left_at=timezone.now())
+        Answer.objects.filter(conference=conference, user_id__in=gone).delete()
+        label = ConferenceKind(conference.kind).label
+        _notify_all(
+            conference,
+            new,
+            kind="conference.invited",
+            key=f"conference:{conference.pk}:invited:{revision}",
+            title=_("%(kind)s「%(title)s」への招待") % {"kind": label, "title": conference.title},
+            body=_when_words(conference, conference.starts_at),
+        )
+        for uid in sorted(gone):
+            # The conference's page is no longer theirs: the notice links nowhere.
+            notify(
+                uid,
+                kind="conference.uninvited",
+                key=f"conference:{conference.pk}:uninvited:{revision}",
+                title=_("「%(title)s」への招待が取り消されました") % {"title": conference.title},
+                url="/conferences/",
+                body=_when_words(conference, conference.starts_at),
+            )
+        if conference.kind == ConferenceKind.DISCHARGE:
+            for uid in gone:
+                conference_grants_end(user, source_prefix=f"conference:{conference.pk}", guest=uid)
+            _grant_next(user, conference)
+    return InviteeChange(added=sorted(new), removed=sorted(gone))
+
+
+def _agenda_notice(conference: Conference, revision: int, words: str) -> None:
+    # Notices never name a patient: not every participant may see them.
+    _notify_all(
+        conference,
+        _participants(conference),
+        kind="conference.agenda",
+        key=f"conference:{conference.pk}:agenda:{revision}",
+        title=_("「%(title)s」の議題が変わりました") % {"title": conference.title},
+        body=words,
+    )
+
+
+def agenda_item_add(
+    user: User, conference_id: Any, *, patient: Any, presenter: Any = None, question: Any = ""
+) -> AgendaItem:
+    """Put one more patient on the agenda: the same gate as scheduling (a patient the
+    organizer cannot see is a field error that does not name them), a presenter among the
+    participants. Every participant is told."""
+    conference = _editable(user, conference_id)
+    fields: dict[str, list[str]] = {}
+    items = _check_agenda(
+        user, [{"patient": patient, "presenter": presenter, "question": question}], fields
+    )
+    if items and AgendaItem.objects.filter(conference=conference, patient=items[0][0]).exists():
+        fields["agenda"] = [_("この患者はすでに議題にあります。")]
+    if AgendaItem.objects.filter(conference=conference).count() >= MAX_AGENDA:
+        fields["agenda"] = [_("議題は%(n)d件までです。") % {"n": MAX_AGENDA}]
+    if items and items[0][1] not in _participants(conference):
+        fields.setdefault("agenda", []).append(_("発表者は招待した人から選んでください。"))
+    if fields or not items:
+        raise _invalid(fields)
+    patient_row, presenter_id, question_text = items[0]
+    with transaction.atomic():
+        last = AgendaItem.objects.filter(conference=conference).order_by("-position").first()
+        item = AgendaItem.objects.create(
+            conference=conference,
+            patient=patient_row,
+            presenter_id=presenter_id,
+            question=question_text,
+            position=(last.position + 1) if last else 0,
+        )
+        audit_record(user, AuditAction.CREATE, patient=patient_row, obj=conference)
+        revision = _next_revision(conference)
+        _agenda_notice(conference, revision, _("議題が1件追加されました。"))
+        _grant_next(user, conference)
+    return item
+
+
+def _agenda_item(conference: Conference, item: Any) -> AgendaItem:
+    ids = _ids([item])
+    found = AgendaItem.objects.filter(conference=conference, pk=ids[0]).first() if ids else None
+    if found is None:
+        raise _invalid({"item": [_("この会議の議題ではありません。")]})
+    return found
+
+
+def agenda_item_edit(
+    user: User, conference_id: Any, *, item: Any, presenter: Any = None, question: Any = None
+) -> AgendaItem:
+    """Change an agenda item's presenter or question; every participant is told."""
+    conference = _editable(user, conference_id)
+    row = _agenda_item(conference, item)
+    # The organizer must still see the patient, as when it was put on the agenda.
+    try:
+        access_patient(user, row.patient_id)
+    except (NotFound, Forbidden):
+        raise _invalid(
+            {"item": [_("この患者は議題にできません(あなたが閲覧できる患者のみ)。")]}
+        ) from None
+    fields: dict[str, list[str]] = {}
+    if question is not None:
+        text = _text(question, max_length=2000)
+        if text is None:
+            fields["question"] = [_("検討したいことを2000文字以内で入力してください。")]
+        else:
+            row.question = text
+    if presenter is not None:
+        ids = _ids([presenter])
+        if not ids or ids[0] not in _participants(conference):
+            fields["presenter"] = [_("発表者は招待した人から選んでください。")]
+        else:
+            row.presenter_id = ids[0]
+    if fields:
+        raise _invalid(fields)
+    with transaction.atomic():
+        row.save(update_fields=["question", "presenter"])
+        audit_record(user, AuditAction.UPDATE, patient=row.patient_id, obj=conference)
+        revision = _next_revision(conference)
+        _agenda_notice(conference, revision, _("議題の内容が変更されました。"))
+    return row
+
+
+def agenda_item_remove(user: User, conference_id: Any, *, item: Any) -> None:
+    """Take a patient off the agenda (not once its minutes are written: they are in the
+    patient's contact book and stay linked to the conference). Every participant is told; a
+    discharge guest's grant for that patient ends."""
+    conference = _editable(user, conference_id)
+    row = _agenda_item(conference, item)
+    if Minutes.objects.filter(item=row).exists():
+        raise _invalid({"item": [_("議事録を書いた議題は外せません。")]})
+    with transaction.atomic():
+        patient_id = row.patient_id
+        row.delete()
+        audit_record(user, AuditAction.DELETE, patient=patient_id, obj=conference)
+        if conference.kind == ConferenceKind.DISCHARGE:
+            conference_grants_end(
+                user, source_prefix=f"conference:{conference.pk}", patient=patient_id
+            )
+        revision = _next_revision(conference)
+        _agenda_notice(conference, revision, _("議題が1件外されました。"))
+
+
+# --- cancelling a series -------------------------------------------------------------------
+
+
+def series_cancel(user: User, conference_id: Any, *, from_occurrence: Any = None) -> int:
+    """Cancel every occurrence from `from_occurrence` (its original start) on, or the whole
+    conference when it is None: one action, one notice to each participant (not one per
+    occurrence). Returns how many occurrences were cancelled."""
+    conference = _editable(user, conference_id)
+    tz = recurrence.zone(conference.time_zone)
+    whole = from_occurrence in (None, "")
+    start = conference.starts_at if whole else find_occurrence(conference, from_occurrence).key
+    now = timezone.now()
+    with transaction.atomic():
+        Conference.objects.select_for_update().filter(pk=conference.pk).first()
+        # Every occurrence from `start` on (by its original start, moved ones included) that
+        # has not ended: what was held stays held, with its minutes.
+        everything = occurrence_list(
+            conference, after=min(start, now) - MAX_DURATION, with_cancelled=True
+        )
+        remaining = [o for o in everything if o.key >= start and o.ends_at > now]
+        remaining = [o for o in remaining if not o.cancelled]
+        if not remaining:
+            raise _invalid({"occurrence": [_("中止する回がありません。")]})
+        for occurrence in remaining:
+            change = _change(conference, occurrence)
+            change.cancelled = True
+            change.save()
+        held = [o for o in everything if o.ends_at <= now and not o.cancelled]
+        if whole and not held:
+            # Nothing of it took place: it leaves the calendars and feeds altogether.
+            conference.cancelled_at = timezone.now()
+            conference.save(update_fields=["cancelled_at"])
+        revision = _next_revision(conference)
+        words = (
+            _("今後のすべての回が中止になりました")
+            if whole
+            else _("%(from)s 以降の回が中止になりました")
+            % {"from": f"{start.astimezone(tz):%Y-%m-%d %H:%M}"}
+        )
+        _notify_all(
+            conference,
+            _participants(conference),
+            kind="conference.cancelled",
+            key=f"conference:{conference.pk}:series-cancelled:{revision}",
+            title=_("「%(title)s」は中止になりました") % {"title": conference.title},
+            body=words,
+            urgency=Urgency.IMPORTANT,
+        )
+        if conference.kind == ConferenceKind.DISCHARGE:
+            conference_grants_end(user, source_prefix=f"conference:{conference.pk}")
+    return len(remaining)

@@ -30,6 +30,23 @@ urlpatterns = [
         views.minutes_save,
         name="conference-minutes",
     ),
+    path("conferences/<int:conference_id>/edit/", views.conference_edit, name="conference-edit"),
+    path(
+        "conferences/<int:conference_id>/invitees/",
+        views.invitees_change,
+        name="conference-invitees",
+    ),
+    path("conferences/<int:conference_id>/agenda/", views.agenda_add, name="conference-agenda"),
+    path(
+        "conferences/<int:conference_id>/agenda/<int:item_id>/",
+        views.agenda_item,
+        name="conference-agenda-item",
+    ),
+    path(
+        "conferences/<int:conference_id>/cancel-series/",
+        views.series_cancel,
+        name="conference-cancel-series",
+    ),
     path("conferences/<int:conference_id>/room/", views.room_page, name="conference-room"),
     path(
         "conferences/<int:conference_id>/conference.ics",

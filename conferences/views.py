@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from conferences import ical, recurrence, selectors, services
 from conferences.access import ROOM_MARGIN
-from conferences.forms import MinutesForm, ScheduleForm
+from conferences.forms import MinutesForm, ScheduleForm, edit_choices
 from conferences.models import Rsvp
 from config.errors import DomainError, NotFound
 from config.web import not_found
@@ -162,8 +162,12 @@ def _detail(
         if page.is_organizer and current is not None
         else []
     )
+    invited = {row.user.pk for row in page.invitees}
     context = {
         "page": page,
+        "edit": edit_choices(user, invited)
+        if page.is_organizer and page.conference.cancelled_at is None
+        else None,
         "attendance": attendance,
         "conference": page.conference,
         "current": current,
@@ -367,3 +371,96 @@ def room_page(request: HttpRequest, conference_id: int) -> HttpResponse:
         "is_organizer": conference.organizer_id == user.pk,
     }
     return render(request, "conferences/room.html", context)
+
+
+# --- the organizer's edits after scheduling ------------------------------------------------
+
+
+@login_required
+@require_POST
+def conference_edit(request: HttpRequest, conference_id: int) -> HttpResponse:
+    return _act(
+        request,
+        conference_id,
+        _("会議の内容を変更し、参加者に知らせました。"),
+        lambda user, _occ: services.conference_edit(
+            user,
+            conference_id,
+            title=request.POST.get("title"),
+            place=request.POST.get("place"),
+        ),
+    )
+
+
+@login_required
+@require_POST
+def invitees_change(request: HttpRequest, conference_id: int) -> HttpResponse:
+    return _act(
+        request,
+        conference_id,
+        _("参加者を変更しました。"),
+        lambda user, _occ: services.invitees_change(
+            user,
+            conference_id,
+            add=request.POST.getlist("add"),
+            add_organizations=request.POST.getlist("add_organizations"),
+            remove=request.POST.getlist("remove"),
+        ),
+    )
+
+
+@login_required
+@require_POST
+def agenda_add(request: HttpRequest, conference_id: int) -> HttpResponse:
+    return _act(
+        request,
+        conference_id,
+        _("議題を追加しました。"),
+        lambda user, _occ: services.agenda_item_add(
+            user,
+            conference_id,
+            patient=request.POST.get("patient"),
+            presenter=request.POST.get("presenter") or None,
+            question=request.POST.get("question"),
+        ),
+    )
+
+
+@login_required
+@require_POST
+def agenda_item(request: HttpRequest, conference_id: int, item_id: int) -> HttpResponse:
+    """Edit (presenter, question) or, with `remove`, take the item off the agenda."""
+    if request.POST.get("remove"):
+        return _act(
+            request,
+            conference_id,
+            _("議題を外しました。"),
+            lambda user, _occ: services.agenda_item_remove(user, conference_id, item=item_id),
+        )
+    return _act(
+        request,
+        conference_id,
+        _("議題を変更しました。"),
+        lambda user, _occ: services.agenda_item_edit(
+            user,
+            conference_id,
+            item=item_id,
+            presenter=request.POST.get("presenter") or None,
+            question=request.POST.get("question"),
+        ),
+    )
+
+
+@login_required
+@require_POST
+def series_cancel(request: HttpRequest, conference_id: int) -> HttpResponse:
+    """This occurrence and every later one (`scope=from`), or all that are still ahead."""
+    whole = request.POST.get("scope") != "from"
+    return _act(
+        request,
+        conference_id,
+        _("中止し、全員に知らせました。"),
+        lambda user, occ: services.series_cancel(
+            user, conference_id, from_occurrence=None if whole else occ
+        ),
+    )

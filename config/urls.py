@@ -17,6 +17,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("messaging.api_urls")),  # first: posts and reads are most of the traffic
     path("", include("teams.api_urls")),
     path("", include("patients.api_urls")),
+    path("", include("conferences.api_urls")),
     path("", include("notifications.api_urls")),
     path("", include("media.api_urls")),
 ]

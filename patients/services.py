@@ -1046,16 +1046,22 @@ def conference_grant_give(
     return grant
 
 
-def conference_grants_end(actor: User, *, source_prefix: str) -> int:
+def conference_grants_end(
+    actor: User, *, source_prefix: str, guest: int | None = None, patient: int | None = None
+) -> int:
     """End every guest grant whose source starts with `source_prefix` (a conference or one
-    occurrence cancelled or moved), audited per patient. Returns how many ended."""
+    occurrence cancelled or moved), only `guest`'s or only for `patient` when given (a guest
+    uninvited, a patient taken off the agenda), audited per patient. Returns how many ended."""
     now = timezone.now()
     with transaction.atomic():
-        grants = list(
-            ConferenceGrant.objects.select_for_update().filter(
-                source__startswith=source_prefix, ends_at__gt=now
-            )
+        rows = ConferenceGrant.objects.select_for_update().filter(
+            source__startswith=source_prefix, ends_at__gt=now
         )
+        if guest is not None:
+            rows = rows.filter(user_id=guest)
+        if patient is not None:
+            rows = rows.filter(patient_id=patient)
+        grants = list(rows)
         for grant in grants:
             grant.ends_at = max(now, grant.starts_at + dt.timedelta(microseconds=1))
             grant.save(update_fields=["ends_at"])

@@ -19,6 +19,7 @@ a minute for the ~60 operations); `make schemathesis` runs more.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,7 @@ import schemathesis
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -36,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from conferences import services as conference_services
 from notifications.models import Notice
 from teams import services as team_services
 from teams.models import Network, UserSession
@@ -66,13 +69,29 @@ def _connection_kept() -> Iterator[None]:
         signals.request_finished.connect(close_old_connections)
 
 
+def _conference(net: Any) -> Any:
+    """A weekly conference of the physician's, the throw-away patient on its agenda."""
+    start = (timezone.now() + dt.timedelta(days=2)).replace(microsecond=0)
+    return conference_services.schedule_conference(
+        net.primary,
+        kind="case_review",
+        title="事例検討会",
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=1),
+        recurrence_rule="FREQ=WEEKLY;COUNT=4",
+        invitees=[net.nurse.pk],
+        agenda=[{"patient": net.patient.pk, "question": "疼痛管理"}],
+    )
+
+
 @pytest.fixture
 def world(net: Any, api_objects: dict[str, Any], _connection_kept: None) -> dict[str, Any]:
     """The throw-away patient's objects, by path parameter, and a token for its physician."""
     return {
         "token": team_services.token_create(net.primary)[1],
         # A bare {id} is the directory's, by route (below).
-        "params": {k: v for k, v in api_objects.items() if k != "id"},
+        "params": {k: v for k, v in api_objects.items() if k != "id"}
+        | {"conference_id": _conference(net).pk},
         "ids": {
             "/api/v1/networks/": Network.objects.first().pk,
             "/api/v1/people/": net.nurse.pk,

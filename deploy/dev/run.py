@@ -364,6 +364,7 @@ def main() -> int:
         create_database_if_missing(env["DATABASE_URL"])
         supervisor.manage("migrate", "--noinput")
         supervisor.manage("seed_demo")
+        supervisor.manage("seed_demo_conferences")  # the calendar's monthly case review
         supervisor.manage("collectstatic", "--noinput", "-v", "0")
         daphne = supervisor.start(
             "daphne",
