@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from config.errors import DomainError
 from patients.access import (
     INVITED_PHYSICIAN,
     REFERRAL_COORDINATOR,
@@ -307,3 +309,16 @@ def referral_identity(user: AnyUser, referral_id: object) -> ReferralIdentity:
     identity = ReferralIdentity.objects.get(referral=referral)
     audit_record(user, AuditAction.READ, obj=identity)
     return identity
+
+
+def decided_referral(user: AnyUser, referral_id: object) -> Referral:
+    """A decided referral the user sees (`NotFound` otherwise, like any referral they do not
+    see), for what follows the decision: the discharge conference (`conferences`, which may
+    import patients, asks here). `DomainError` while it is not decided."""
+    referral = access_referral(user, referral_id)
+    if referral.status != ReferralStatus.DECIDED:
+        raise DomainError(
+            _("この依頼はまだ決定していません。決定の後に退院時カンファレンスを設定できます。"),
+            fields={"referral": [_("決定した依頼を指定してください。")]},
+        )
+    return referral
