@@ -32,6 +32,7 @@ from patients.access import (
     REFERRAL_COORDINATOR,
     ReferralCapability,
     access_referral,
+    can_see_patient,
     referral_standings_of,
     referrals_visible_to,
 )
@@ -322,3 +323,39 @@ def decided_referral(user: AnyUser, referral_id: object) -> Referral:
             fields={"referral": [_("決定した依頼を指定してください。")]},
         )
     return referral
+
+
+@dataclass(frozen=True)
+class ReferralDetail:
+    """One referral for the API: the pair and the patient only for the accepted team."""
+
+    referral: Referral
+    my_answer: ReferralInvitation | None
+    primary_id: int | None
+    secondary_id: int | None
+    patient_id: int | None
+
+
+def referral_detail(user: AnyUser, referral_id: object) -> ReferralDetail:
+    referral = access_referral(user, referral_id)
+    mine = ReferralInvitation.objects.filter(
+        referral=referral, physician_id=user.pk, withdrawn_at__isnull=True
+    ).first()
+    on_team = referral.patient_id is not None and can_see_patient(user, referral.patient_id)
+    return ReferralDetail(
+        referral=referral,
+        my_answer=mine if mine and mine.answer != "pending" else None,
+        primary_id=referral.primary_id if on_team else None,
+        secondary_id=referral.secondary_id if on_team else None,
+        patient_id=referral.patient_id if on_team else None,
+    )
+
+
+def referral_list(user: AnyUser) -> QuerySet[Referral]:
+    """The referrals the user sees (invited, referred by their organization, coordinated),
+    newest first, for the API's list."""
+    return (
+        referrals_visible_to(user)
+        .select_related("referring_organization")
+        .order_by("-created_at", "-id")
+    )

@@ -19,6 +19,7 @@ a minute for the ~60 operations); `make schemathesis` runs more.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,7 @@ import schemathesis
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -36,8 +38,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from patients import referrals
 from teams import services as team_services
 from teams.models import Network, UserSession
+from tests.factories import home_care
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5"))
 CHECKS = [
@@ -65,13 +69,37 @@ def _connection_kept() -> Iterator[None]:
         signals.request_finished.connect(close_old_connections)
 
 
+def _referral_for(net: Any) -> int:
+    """A referral the physician is invited to (the station's nurse refers), so the
+    referral routes reach a real row."""
+    home_care(net.primary, areas=["中央区"])
+    referral = referrals.referral_create(
+        net.nurse,
+        network_id=net.lead_clinic.networks.get().pk,
+        referring_organization_id=net.nurse.memberships.get().organization_id,
+        age_band="80-89",
+        sex="female",
+        area="中央区",
+        conditions="膵癌末期",
+        needs=["palliative_care"],
+        wished_start=(timezone.localdate() + dt.timedelta(days=7)).isoformat(),
+        name="青木 ミツ",
+        name_kana="あおき みつ",
+        date_of_birth="1941-05-06",
+        consent_method="written",
+        consented_on=timezone.localdate().isoformat(),
+    )
+    return referral.pk
+
+
 @pytest.fixture
 def world(net: Any, api_objects: dict[str, Any], _connection_kept: None) -> dict[str, Any]:
     """The throw-away patient's objects, by path parameter, and a token for its physician."""
     return {
         "token": team_services.token_create(net.primary)[1],
         # A bare {id} is the directory's, by route (below).
-        "params": {k: v for k, v in api_objects.items() if k != "id"},
+        "params": {k: v for k, v in api_objects.items() if k != "id"}
+        | {"referral_id": _referral_for(net)},
         "ids": {
             "/api/v1/networks/": Network.objects.first().pk,
             "/api/v1/people/": net.nurse.pk,
