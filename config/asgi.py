@@ -73,6 +73,7 @@ def tune_gc() -> None:
 django.setup(set_prefix=False)
 django_asgi_app = SyncChainASGIHandler()
 
+
 from config.routing import websocket_urlpatterns  # noqa: E402
 from messaging.publish import serve_on  # noqa: E402
 
@@ -84,4 +85,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+from config import beat  # noqa: E402
+
+# Embedded mode: the periodic tasks (sweeps, the audit seal) in this process; else nothing.
+beat.start()
 tune_gc()  # last: everything imported and built so far is frozen

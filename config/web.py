@@ -32,6 +32,7 @@ SHELL_STATIC = (
     "django_htmx/htmx-2.min.js",
     "icons/icon-192.png",
     "icons/icon-512.png",
+    "notifications/bell.js",
     "messaging/thread.js",
     "messaging/thread.css",
     # The thread page's ES modules, imported by messaging/thread.js: in the shell so that a
@@ -74,6 +75,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
         "offlineUrl": reverse("offline"),
         "loginUrl": reverse("login"),
         "maxAgeMs": PAGE_MAX_AGE_MS,
+        "iconUrl": static("icons/icon-192.png"),
     }
     context = {"config_json": json.dumps(config)}
     return render(request, "sw.js", context, content_type="application/javascript")

@@ -18,6 +18,7 @@ from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import (
     BigIntegerField,
     Count,
+    Exists,
     F,
     OuterRef,
     Q,
@@ -31,6 +32,8 @@ from audit.models import AuditAction
 from audit.reads import AuditedRows, audit_patients
 from audit.services import audit_record, audit_refusals
 from config.errors import NotFound
+from media.models import Attachment
+from media.selectors import attachments_of
 from messaging import sql
 from messaging.access import access_thread, threads_visible_to
 from messaging.models import Message, MessageRevision, ReadState, Thread
@@ -54,9 +57,13 @@ def parse_seq(value: Any) -> int:
 
 
 def messages_base() -> QuerySet[Message]:
-    """Messages with their author and reply target. Their mentions are not loaded here:
-    callers attach them to the rows they keep with `attach_mentions` (one query)."""
-    return Message.objects.select_related("author", "reply_to")
+    """Messages with their author and reply target, and whether they carry photos
+    (`has_photos`). Their mentions and photos are not loaded here: callers attach them to the
+    rows they keep with `attach_mentions` and `attach_attachments` (a query each; none for
+    photos when no row has any)."""
+    return Message.objects.select_related("author", "reply_to").annotate(
+        has_photos=Exists(Attachment.objects.filter(message=OuterRef("pk")))
+    )
 
 
 def attach_mentions(messages: Iterable[Message]) -> None:
@@ -84,6 +91,33 @@ def mentioned_users(message: Message) -> list[User]:
         attach_mentions([message])
         users = message.mentioned_users  # type: ignore[attr-defined]
     return list(users)
+
+
+def attach_attachments(messages: Iterable[Message]) -> None:
+    """Set `attachment_list` on each message: its photos in order, one query for all. A
+    message known to carry none (`has_photos` false, as `messages_base` and the page statements
+    say) costs nothing."""
+    by_id: dict[int, Message] = {}
+    for m in messages:
+        if getattr(m, "has_photos", True):
+            by_id[m.pk] = m
+        else:
+            m.attachment_list = []  # type: ignore[attr-defined]
+    if not by_id:
+        return
+    found = attachments_of(list(by_id))
+    for pk, message in by_id.items():
+        message.attachment_list = found.get(pk, [])  # type: ignore[attr-defined]
+
+
+def message_attachments(message: Message) -> list[Attachment]:
+    """The photos of `message`: as attached by `attach_attachments` (or the post that attached
+    them), else read now (one query; fine for a single message)."""
+    rows = getattr(message, "attachment_list", None)
+    if rows is None:
+        attach_attachments([message])
+        rows = message.attachment_list  # type: ignore[attr-defined]
+    return list(rows)
 
 
 def _with_read_state(user: User, threads: QuerySet[Thread]) -> QuerySet[Thread]:
@@ -179,6 +213,7 @@ def attach_last_messages(threads: Sequence[Thread]) -> None:
         by_thread = {m.thread_id: m for m in messages_base().filter(wanted)}
         attach_read_by(by_thread.values())
         attach_mentions(by_thread.values())
+        attach_attachments(by_thread.values())
     for t in threads:
         t.last_message = by_thread.get(t.pk)  # type: ignore[attr-defined]
 
@@ -206,7 +241,7 @@ def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
         message = Message.from_db(DEFAULT_DB_ALIAS, attnames, values[:n_message])
         author = _user_ref_instance(values[n_message : n_message + n_user], users)
         author_field.set_cached_value(message, author)
-        reply_seq, mentions, read_by = values[n_message + n_user :]
+        reply_seq, mentions, read_by, has_photos = values[n_message + n_user :]
         reply = None
         if message.reply_to_id is not None:
             reply = Message.from_db(
@@ -215,7 +250,9 @@ def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
         reply_field.set_cached_value(message, reply)
         message.mentioned_users = [_user_ref_instance(u, users) for u in mentions or []]  # type: ignore[attr-defined]
         message.read_by = read_by  # type: ignore[attr-defined]
+        message.has_photos = has_photos  # type: ignore[attr-defined]
         rows.append(message)
+    attach_attachments(rows)
     return rows
 
 
@@ -260,6 +297,7 @@ def message_get(user: AnyUser, thread: Thread, seq: Any) -> Message:
         raise NotFound
     attach_mentions([message])
     attach_read_by([message])
+    attach_attachments([message])
     audit_thread_read(user, thread, f"seq={message.seq}")
     return message
 
@@ -356,3 +394,9 @@ def search(user: AnyUser, q: str) -> AuditedRows[Message]:
     return AuditedRows(
         messages, lambda rows: _audit_threads(user, AuditAction.READ, [m.thread for m in rows])
     )
+
+
+def unread_threads(user: User, *, limit: int = 50) -> list[Thread]:
+    """The user's threads with unread messages, newest activity first, for the daily digest
+    (titles and counts only: no message text leaves in it, so no read is audited)."""
+    return list(_threads(user).filter(unread__gt=0)[:limit])  # type: ignore[misc]
