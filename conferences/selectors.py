@@ -26,6 +26,7 @@ from conferences.models import (
     AgendaItem,
     Answer,
     Conference,
+    ConferenceKind,
     FeedToken,
     Invitee,
     Minutes,
@@ -34,6 +35,7 @@ from conferences.models import (
 )
 from conferences.recurrence import Occurrence
 from config.errors import DomainError
+from patients.referral_selectors import decided_referral
 from teams.identity import AnyUser
 from teams.models import Membership, User
 
@@ -364,3 +366,24 @@ def next_occurrence(conference: Conference, *, now: dt.datetime | None = None) -
         before=now + dt.timedelta(days=recurrence.MAX_SPAN_DAYS + 1),
     )
     return next((o for o in found if o.ends_at > now), None)
+
+
+def discharge_prefill(user: User, referral_id: object) -> dict[str, Any]:
+    """The schedule form's first values for the discharge conference of a decided referral
+    (退院時カンファレンス): the pair, the referring hospital's author (its liaison until
+    the discharge) and the new patient on the agenda. The referral's access is patients'
+    (`decided_referral`: `NotFound` for whoever does not see it); the form's own choices
+    still decide whom and which patient the user may put on it."""
+    referral = decided_referral(user, referral_id)
+    people = [referral.primary_id, referral.secondary_id, referral.created_by_id]
+    day = referral.wished_start - dt.timedelta(days=1)
+    return {
+        "kind": ConferenceKind.DISCHARGE,
+        "title": _("退院時カンファレンス(在宅医療の依頼 #%(id)s)") % {"id": referral.pk},
+        "date": max(day, timezone.localdate()),
+        "is_online": True,
+        "repeat": "none",
+        "invitees": [str(pk) for pk in people if pk and pk != user.pk],
+        "agenda_patient_1": str(referral.patient_id),
+        "agenda_question_1": _("退院後の在宅医療の開始に向けて: 主治医・副主治医と病院の情報共有"),
+    }

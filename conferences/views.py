@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import calendar as monthcal
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.forms import ChoiceField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -78,13 +79,40 @@ def calendar_page(request: HttpRequest) -> HttpResponse:
     return render(request, "conferences/calendar.html", context)
 
 
+def _schedule_blank(request: HttpRequest, user: Any) -> HttpResponse:
+    """The empty schedule form; with ?referral=<id>, pre-filled for that decided referral's
+    discharge conference (a referral the user does not see is the 404 page)."""
+    initial: dict[str, Any] = {"kind": "case_review", "is_online": True}
+    status = 200
+    referral_id = request.GET.get("referral")
+    if referral_id is not None:
+        try:
+            initial = selectors.discharge_prefill(user, referral_id)
+        except NotFound:
+            return not_found(request)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            status = 400
+    form = ScheduleForm(user, initial=initial)
+    if referral_id is not None and status == 200:
+        # Only the people and the patient the user may put on a conference stay chosen.
+        for name in ("invitees", "agenda_patient_1"):
+            field = cast(ChoiceField, form.fields[name])
+            chosen = initial[name]
+            form.initial[name] = (
+                [v for v in chosen if field.valid_value(v)]
+                if isinstance(chosen, list)
+                else (chosen if field.valid_value(chosen) else "")
+            )
+    return render(request, "conferences/schedule.html", {"form": form}, status=status)
+
+
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def schedule_page(request: HttpRequest) -> HttpResponse:
     user = signed_in(request)
     if request.method != "POST":
-        form = ScheduleForm(user, initial={"kind": "case_review", "is_online": True})
-        return render(request, "conferences/schedule.html", {"form": form})
+        return _schedule_blank(request, user)
     form = ScheduleForm(user, request.POST)
     if form.is_valid():
         tz = recurrence.zone("Asia/Tokyo")

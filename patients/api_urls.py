@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from patients import api
+from patients import api, referral_api
 from patients.models import RECORD_KINDS
 
 urlpatterns: list[URLPattern] = [
@@ -53,6 +53,17 @@ urlpatterns: list[URLPattern] = [
         "patients/<int:patient_id>/break-glass/",
         api.BreakGlassView.as_view(),
         name="api-patient-break-glass",
+    ),
+    path("referrals/", referral_api.ReferralListView.as_view(), name="api-referral-list"),
+    path(
+        "referrals/<int:referral_id>/",
+        referral_api.ReferralDetailView.as_view(),
+        name="api-referral-detail",
+    ),
+    path(
+        "referrals/<int:referral_id>/answer/",
+        referral_api.ReferralAnswerView.as_view(),
+        name="api-referral-answer",
     ),
 ]
 

@@ -491,13 +491,24 @@ class ReferralStatus(models.TextChoices):
     CANCELLED = "cancelled", _("取り下げ")
 
 
+class ReferralReach(models.IntegerChoices):
+    """How far a referral's invitations reach, ring by ring: the first matching covers the
+    referral's town and ward/city; each deadline passed with nobody for the primary's place
+    widens it one ring (`patients.referrals.referral_escalate`)."""
+
+    WARD = 1, _("同じ町・市区町村")
+    PREFECTURE = 2, _("同じ都道府県")
+    NETWORK = 3, _("ネットワーク全体")
+
+
 class Referral(models.Model):
     """A referral for home care (在宅医療の依頼): the de-identified summary and its state.
 
     Every field here is shown to the invited physicians, so the summary fields are checked
     for identifying data when written (`patients.deidentify`). `deadline` is when nobody
-    having raised a hand escalates it to the coordinator and widens it to the network's other
-    areas (`escalated_at`, set once by a conditional update: `patients.referrals`).
+    having raised a hand escalates it to the coordinator and widens it one ring (`reach`:
+    town and ward -> prefecture -> network), each step claimed once by a conditional update
+    that also sets the next deadline (`escalated_at`: the last step; `patients.referrals`).
     """
 
     network = models.ForeignKey("teams.Network", on_delete=models.PROTECT, related_name="referrals")
@@ -523,6 +534,9 @@ class Referral(models.Model):
         _("状態"), max_length=20, choices=ReferralStatus.choices, default=ReferralStatus.OPEN
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
+    reach = models.PositiveSmallIntegerField(
+        _("依頼の範囲"), choices=ReferralReach.choices, default=ReferralReach.WARD
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -547,6 +561,9 @@ class Referral(models.Model):
                 name="referral_secondary_not_primary",
             ),
             models.CheckConstraint(
+                condition=Q(reach__gte=1, reach__lte=3), name="referral_reach_known"
+            ),
+            models.CheckConstraint(
                 condition=~Q(status="decided")
                 | Q(primary__isnull=False, patient__isnull=False, decided_at__isnull=False),
                 name="referral_decided_has_pair_and_patient",
@@ -555,8 +572,8 @@ class Referral(models.Model):
         indexes = [
             models.Index(
                 fields=["deadline"],
-                condition=Q(escalated_at__isnull=True, status="open"),
-                name="referral_due",
+                condition=Q(status__in=["open", "matching"], reach__lt=3),
+                name="referral_due_to_widen",
             ),
         ]
 

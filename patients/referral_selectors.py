@@ -1,31 +1,38 @@
 """Reads about referrals: the matching of physicians, the inbox, the board, one referral.
 
 Matching ranks the network's physicians who registered for home care
-(`teams.models.PhysicianRegistration`, taking new patients): first those who serve the
-referral's area (all areas of the network once it is widened), then by how many of the
-referral's needs their registration covers, then by their current load (the patients they
-are primary or secondary physician for now or from a later day), lightest first. Anyone at
-their maximum load is left out. What a page shows of a referral starts from
-`patients.access.access_referral` / `referrals_visible_to`; reading the identifying record
-is audited.
+(`teams.models.PhysicianRegistration`, taking new patients) by ring: those who serve the
+referral's town, then its ward/city, then an area of the same prefecture, then the rest of
+the network; only the rings within the referral's `reach` are candidates. Then by how many
+of the referral's needs their registration lacks, then by their current load (the patients
+they are primary or secondary physician for now or from a later day), lightest first.
+Anyone at their maximum load is left out. The prefecture of an area comes from the
+directory: the organizations recorded in that area, whose address begins with it.
+
+What a page shows of a referral starts from `patients.access.access_referral` /
+`referrals_visible_to`; reading the identifying record is audited.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from config.errors import DomainError
 from patients.access import (
     INVITED_PHYSICIAN,
     REFERRAL_COORDINATOR,
     ReferralCapability,
     access_referral,
+    can_see_patient,
     referral_standings_of,
     referrals_visible_to,
 )
@@ -35,24 +42,78 @@ from patients.models import (
     Referral,
     ReferralIdentity,
     ReferralInvitation,
+    ReferralReach,
     ReferralStatus,
 )
 from teams.identity import AnyUser
-from teams.models import CapabilityCode, Membership, PhysicianRegistration, Profession, User
+from teams.models import (
+    CapabilityCode,
+    Membership,
+    Organization,
+    PhysicianRegistration,
+    Profession,
+    User,
+)
+
+# The rings of matching, nearest first.
+RING_TOWN, RING_WARD, RING_PREFECTURE, RING_NETWORK = 0, 1, 2, 3
+# The farthest ring each reach includes.
+_REACH_RING = {
+    ReferralReach.WARD: RING_WARD,
+    ReferralReach.PREFECTURE: RING_PREFECTURE,
+    ReferralReach.NETWORK: RING_NETWORK,
+}
+_PREFECTURE = re.compile(r"^\s*(東京都|北海道|京都府|大阪府|\S{2,3}?県)")
+
+
+def prefecture_of(address: str) -> str:
+    """The prefecture an address begins with ("" when it names none)."""
+    found = _PREFECTURE.match(address or "")
+    return found.group(1) if found else ""
+
+
+def area_prefectures(areas: Iterable[str]) -> dict[str, str]:
+    """For each area the directory knows (an organization recorded there with an address
+    that names its prefecture), that prefecture. One query."""
+    known: dict[str, str] = {}
+    rows = (
+        Organization.objects.filter(area__in=set(areas))
+        .exclude(address="")
+        .order_by("id")
+        .values_list("area", "address")
+    )
+    for area, address in rows:
+        prefecture = prefecture_of(address)
+        if prefecture:
+            known.setdefault(area, prefecture)
+    return known
+
+
+def referral_prefecture(referral: Referral) -> str:
+    """The referral's prefecture: its ward/city's in the directory, else the referring
+    organization's address's."""
+    return area_prefectures([referral.area]).get(referral.area) or prefecture_of(
+        referral.referring_organization.address
+    )
 
 
 @dataclass(frozen=True)
 class Candidate:
     physician: User
-    serves_area: bool
+    ring: int
     needs_met: int
     needs_missing: tuple[str, ...]
     load: int
     max_load: int
 
     @property
+    def serves_area(self) -> bool:
+        """Serves the referral's town or ward/city."""
+        return self.ring <= RING_WARD
+
+    @property
     def sort_key(self) -> tuple[int, int, int, int]:
-        return (0 if self.serves_area else 1, len(self.needs_missing), self.load, self.physician.pk)
+        return (self.ring, len(self.needs_missing), self.load, self.physician.pk)
 
 
 def physician_loads(user_ids: Iterable[int], *, on: dt.date | None = None) -> dict[str, int]:
@@ -87,10 +148,30 @@ def _registered_in(referral: Referral) -> QuerySet[PhysicianRegistration]:
     )
 
 
-def match(referral: Referral, *, widened: bool = False) -> list[Candidate]:
-    """The candidates for `referral`, best first: see the module's docstring."""
+def _ring(areas: list[str], referral: Referral, prefecture: str, known: dict[str, str]) -> int:
+    if referral.town and referral.town in areas:
+        return RING_TOWN
+    if referral.area in areas:
+        return RING_WARD
+    if prefecture and any(known.get(a) == prefecture for a in areas):
+        return RING_PREFECTURE
+    return RING_NETWORK
+
+
+def match(
+    referral: Referral, *, widened: bool = False, reach: int | None = None
+) -> list[Candidate]:
+    """The candidates for `referral` within `reach` (the referral's own; `widened`: the
+    whole network), best first: see the module's docstring."""
+    if widened:
+        reach = ReferralReach.NETWORK
+    elif reach is None:
+        reach = referral.reach
+    farthest = _REACH_RING[ReferralReach(reach)]
     registrations = list(_registered_in(referral))
     loads = physician_loads(r.user_id for r in registrations)
+    prefecture = referral_prefecture(referral) if farthest >= RING_PREFECTURE else ""
+    known = area_prefectures(a for r in registrations for a in r.areas) if prefecture else {}
     needs = set(referral.needs)
     found: list[Candidate] = []
     for registration in registrations:
@@ -98,16 +179,14 @@ def match(referral: Referral, *, widened: bool = False) -> list[Candidate]:
         if load >= registration.max_load:
             continue
         # Registered by ward (中央区) or by town (月島): either names the referral's place.
-        serves = referral.area in registration.areas or (
-            bool(referral.town) and referral.town in registration.areas
-        )
-        if not serves and not widened:
+        ring = _ring(registration.areas, referral, prefecture, known)
+        if ring > farthest:
             continue
         has = {c.code for c in registration.capabilities.all()}
         found.append(
             Candidate(
                 physician=registration.user,
-                serves_area=serves,
+                ring=ring,
                 needs_met=len(needs & has),
                 needs_missing=tuple(sorted(needs - has)),
                 load=load,
@@ -231,3 +310,52 @@ def referral_identity(user: AnyUser, referral_id: object) -> ReferralIdentity:
     identity = ReferralIdentity.objects.get(referral=referral)
     audit_record(user, AuditAction.READ, obj=identity)
     return identity
+
+
+def decided_referral(user: AnyUser, referral_id: object) -> Referral:
+    """A decided referral the user sees (`NotFound` otherwise, like any referral they do not
+    see), for what follows the decision: the discharge conference (`conferences`, which may
+    import patients, asks here). `DomainError` while it is not decided."""
+    referral = access_referral(user, referral_id)
+    if referral.status != ReferralStatus.DECIDED:
+        raise DomainError(
+            _("この依頼はまだ決定していません。決定の後に退院時カンファレンスを設定できます。"),
+            fields={"referral": [_("決定した依頼を指定してください。")]},
+        )
+    return referral
+
+
+@dataclass(frozen=True)
+class ReferralDetail:
+    """One referral for the API: the pair and the patient only for the accepted team."""
+
+    referral: Referral
+    my_answer: ReferralInvitation | None
+    primary_id: int | None
+    secondary_id: int | None
+    patient_id: int | None
+
+
+def referral_detail(user: AnyUser, referral_id: object) -> ReferralDetail:
+    referral = access_referral(user, referral_id)
+    mine = ReferralInvitation.objects.filter(
+        referral=referral, physician_id=user.pk, withdrawn_at__isnull=True
+    ).first()
+    on_team = referral.patient_id is not None and can_see_patient(user, referral.patient_id)
+    return ReferralDetail(
+        referral=referral,
+        my_answer=mine if mine and mine.answer != "pending" else None,
+        primary_id=referral.primary_id if on_team else None,
+        secondary_id=referral.secondary_id if on_team else None,
+        patient_id=referral.patient_id if on_team else None,
+    )
+
+
+def referral_list(user: AnyUser) -> QuerySet[Referral]:
+    """The referrals the user sees (invited, referred by their organization, coordinated),
+    newest first, for the API's list."""
+    return (
+        referrals_visible_to(user)
+        .select_related("referring_organization")
+        .order_by("-created_at", "-id")
+    )

@@ -11,8 +11,9 @@ seen by the accepted team through the gate and by nobody else.
 
 Races: answering and confirming lock the referral row (`SELECT ... FOR UPDATE`), so two
 confirmations at once decide once and the other is told (`ReferralConflict`, HTTP 409), and
-an answer cannot slip in after the decision. The deadline sweep claims each overdue referral
-with a conditional update, so two workers escalate it once.
+an answer cannot slip in after the decision. The deadline sweep widens each overdue referral
+one ring per deadline, each step claimed with a conditional update on the reach it was at,
+so two workers take each step once.
 
 Referrals are patients' use cases too: they share `patients.services`' helpers (one
 transaction whose lost race is a 400, field errors, the disclosure records) rather than a
@@ -30,6 +31,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from audit.models import AuditAction
 from audit.services import audit_record
@@ -53,6 +55,7 @@ from patients.models import (
     ReferralAnswer,
     ReferralIdentity,
     ReferralInvitation,
+    ReferralReach,
     ReferralStatus,
     Sex,
 )
@@ -439,56 +442,82 @@ def _nobody_for_primary() -> Q:
     )
 
 
+_REACH_WORDS = {
+    ReferralReach.PREFECTURE: _lazy("同じ都道府県"),
+    ReferralReach.NETWORK: _lazy("ネットワーク全体"),
+}
+
+
+def _due(at: dt.datetime) -> Q:
+    """Overdue, still open to answers, with a ring left to widen to and nobody for the
+    primary's place."""
+    return (
+        Q(
+            status__in=(ReferralStatus.OPEN, ReferralStatus.MATCHING),
+            reach__lt=ReferralReach.NETWORK,
+            deadline__lte=at,
+        )
+        & _nobody_for_primary()
+    )
+
+
 def referral_escalate(referral_id: int, *, now: dt.datetime | None = None) -> bool:
-    """Escalate one overdue referral, once: claim it with a conditional update (whoever
-    claims it escalates; a second worker's update finds nothing), widen it to the network's
-    other areas and tell the coordinators. Returns whether this call escalated it."""
+    """Widen one overdue referral by one ring (town and ward -> prefecture -> network), once
+    per deadline: claim the step with a conditional update on the reach it was at (whoever
+    claims it escalates; a second worker's update finds nothing), which also sets the next
+    deadline; invite the new ring and tell the coordinators. Returns whether this call
+    escalated it."""
     at = now or timezone.now()
     with transaction.atomic():
-        claimed = (
-            Referral.objects.filter(
-                pk=referral_id,
-                status__in=(ReferralStatus.OPEN, ReferralStatus.MATCHING),
-                escalated_at__isnull=True,
-                deadline__lte=at,
-            )
-            .filter(_nobody_for_primary())
-            .update(escalated_at=at)
+        current = (
+            Referral.objects.filter(Q(pk=referral_id) & _due(at))
+            .values_list("reach", flat=True)
+            .first()
+        )
+        if current is None:
+            return False
+        step = ReferralReach(current + 1)
+        next_deadline = at + dt.timedelta(hours=int(settings.KIZUNA_REFERRAL_DEADLINE_HOURS))
+        claimed = Referral.objects.filter(Q(pk=referral_id, reach=current) & _due(at)).update(
+            reach=step, escalated_at=at, deadline=next_deadline
         )
         if claimed != 1:
             return False
-        referral = Referral.objects.select_related("network").get(pk=referral_id)
-        added = _invite(referral, match(referral, widened=True), by=None, limit=None)
+        referral = Referral.objects.select_related("network", "referring_organization").get(
+            pk=referral_id
+        )
+        added = _invite(referral, match(referral), by=None, limit=None)
         audit_record(
-            None, AuditAction.UPDATE, obj=referral, detail=f"escalated,invited={len(added)}"
+            None,
+            AuditAction.UPDATE,
+            obj=referral,
+            detail=f"escalated,reach={int(step)},invited={len(added)}",
         )
         for coordinator_id in _coordinator_ids(referral):
             notify(
                 coordinator_id,
                 kind="referral.escalated",
-                key=f"referral.{referral.pk}.escalated",
+                key=f"referral.{referral.pk}.escalated.{int(step)}",
                 title=_("期限までに主治医が決まっていません: %(t)s") % {"t": _title(referral)},
                 url=_url(referral),
-                body=_("近隣の地域の医師%(n)s名にも依頼しました。") % {"n": len(added)},
+                body=_(
+                    "依頼の範囲を%(reach)sに広げ、医師%(n)s名に新たに依頼しました。次の期限: %(d)s"
+                )
+                % {
+                    "reach": _REACH_WORDS[step],
+                    "n": len(added),
+                    "d": timezone.localtime(next_deadline).strftime("%Y-%m-%d %H:%M"),
+                },
                 urgency=Urgency.IMPORTANT,
             )
     return True
 
 
 def referral_escalate_due(*, now: dt.datetime | None = None) -> list[int]:
-    """The sweep: escalate every referral past its deadline with nobody for the primary's
-    place. Safe to run in several workers at once."""
+    """The sweep: widen by one ring every referral past its deadline with nobody for the
+    primary's place. Safe to run in several workers at once."""
     at = now or timezone.now()
-    due = (
-        Referral.objects.filter(
-            status__in=(ReferralStatus.OPEN, ReferralStatus.MATCHING),
-            escalated_at__isnull=True,
-            deadline__lte=at,
-        )
-        .filter(_nobody_for_primary())
-        .order_by("deadline")
-        .values_list("pk", flat=True)[:200]
-    )
+    due = Referral.objects.filter(_due(at)).order_by("deadline").values_list("pk", flat=True)[:200]
     return [pk for pk in list(due) if referral_escalate(pk, now=at)]
 
 

@@ -33,6 +33,8 @@ from patients.models import (
     Problem,
     RecordChange,
     RecordItem,
+    Referral,
+    ReferralAnswer,
     Sex,
     WishKind,
 )
@@ -336,3 +338,54 @@ class BreakGlassOutSerializer(serializers.ModelSerializer[BreakGlassGrant]):
         model = BreakGlassGrant
         fields = ["id", "patient", "granted_at", "expires_at"]
         read_only_fields = fields
+
+
+# --- referrals (/api/v1/referrals/) --------------------------------------------------------
+
+
+class ReferralOutSerializer(serializers.ModelSerializer[Referral]):
+    """The de-identified summary: what everyone who sees the referral reads."""
+
+    referring_organization = serializers.CharField(source="referring_organization.name")
+
+    class Meta:
+        model = Referral
+        fields = [
+            "id",
+            "status",
+            "reach",
+            "age_band",
+            "sex",
+            "area",
+            "town",
+            "conditions",
+            "needs",
+            "summary",
+            "wished_start",
+            "deadline",
+            "created_at",
+            "referring_organization",
+        ]
+        read_only_fields = fields
+
+
+class ReferralMyAnswerSerializer(serializers.Serializer[Any]):
+    answer = serializers.ChoiceField(choices=ReferralAnswer.choices)
+    reason = serializers.CharField()
+
+
+class ReferralDetailOutSerializer(serializers.Serializer[Any]):
+    """The summary, the reader's own answer if invited, and the decision's pair and patient
+    only for the accepted team (those who see the patient through the gate): null for
+    everyone else."""
+
+    referral = ReferralOutSerializer()
+    my_answer = ReferralMyAnswerSerializer(allow_null=True)
+    primary_id = serializers.IntegerField(allow_null=True)
+    secondary_id = serializers.IntegerField(allow_null=True)
+    patient_id = serializers.IntegerField(allow_null=True)
+
+
+class ReferralAnswerInSerializer(serializers.Serializer[Any]):
+    answer = serializers.ChoiceField(choices=ReferralAnswer.choices[1:])
+    reason = strict.CharField(max_length=500, required=False, allow_blank=True, default="")

@@ -40,8 +40,10 @@ from schemathesis.specs.openapi.checks import (
 
 from conferences import services as conference_services
 from notifications.models import Notice
+from patients import referrals
 from teams import services as team_services
-from teams.models import Network, UserSession
+from teams.models import LeavePeriod, Network, UserSession
+from tests.factories import home_care
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5"))
 CHECKS = [
@@ -84,6 +86,29 @@ def _conference(net: Any) -> Any:
     )
 
 
+def _referral_for(net: Any) -> int:
+    """A referral the physician is invited to (the station's nurse refers), so the
+    referral routes reach a real row."""
+    home_care(net.primary, areas=["中央区"])
+    referral = referrals.referral_create(
+        net.nurse,
+        network_id=net.lead_clinic.networks.get().pk,
+        referring_organization_id=net.nurse.memberships.get().organization_id,
+        age_band="80-89",
+        sex="female",
+        area="中央区",
+        conditions="膵癌末期",
+        needs=["palliative_care"],
+        wished_start=(timezone.localdate() + dt.timedelta(days=7)).isoformat(),
+        name="青木 ミツ",
+        name_kana="あおき みつ",
+        date_of_birth="1941-05-06",
+        consent_method="written",
+        consented_on=timezone.localdate().isoformat(),
+    )
+    return referral.pk
+
+
 @pytest.fixture
 def world(net: Any, api_objects: dict[str, Any], _connection_kept: None) -> dict[str, Any]:
     """The throw-away patient's objects, by path parameter, and a token for its physician."""
@@ -91,7 +116,7 @@ def world(net: Any, api_objects: dict[str, Any], _connection_kept: None) -> dict
         "token": team_services.token_create(net.primary)[1],
         # A bare {id} is the directory's, by route (below).
         "params": {k: v for k, v in api_objects.items() if k != "id"}
-        | {"conference_id": _conference(net).pk},
+        | {"conference_id": _conference(net).pk, "referral_id": _referral_for(net)},
         "ids": {
             "/api/v1/networks/": Network.objects.first().pk,
             "/api/v1/people/": net.nurse.pk,
@@ -100,6 +125,12 @@ def world(net: Any, api_objects: dict[str, Any], _connection_kept: None) -> dict
             "/api/v1/me/tokens/": team_services.token_create(net.primary)[0].pk,
             "/api/v1/me/sessions/": UserSession.objects.create(
                 user=net.primary, session_key="schemathesis-session"
+            ).pk,
+            # One of the physician's own leave periods.
+            "/api/v1/me/leave/": LeavePeriod.objects.create(
+                user=net.primary,
+                starts_on=timezone.localdate() + dt.timedelta(days=30),
+                ends_on=timezone.localdate() + dt.timedelta(days=31),
             ).pk,
             # One of the physician's own notices.
             "/api/v1/notifications/": Notice.objects.create(

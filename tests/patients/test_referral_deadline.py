@@ -1,5 +1,6 @@
 """The referral deadline: a database column and a sweep (Celery beat, every 30 s, queue
-`routing`) that escalates each overdue referral once, with real workers; and the race of two
+`routing`) that widens each overdue referral one ring per deadline (town and ward ->
+prefecture -> network), each step once, with real workers; and the race of two
 confirmations."""
 
 from __future__ import annotations
@@ -17,12 +18,29 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from notifications.models import Notice
 from patients import referrals
-from patients.models import Patient, Referral, ReferralInvitation
+from patients.models import Patient, Referral, ReferralInvitation, ReferralReach
 from patients.tasks import referral_sweep
+from teams.models import PhysicianRegistration, Profession
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, home_care
 from tests.patients.referral_fixtures import make_referral, rnet
 from tests.workers import LOGS, celery_worker
 
 __all__ = ["rnet"]
+
+
+@pytest.fixture(autouse=True)
+def directory(rnet):
+    """The directory places the wards: 中央区 and 港区 in 東京都, 長崎市 in 長崎県."""
+    rnet.hospital.address = "東京都中央区明石町9-1"
+    rnet.hospital.save()
+    OrganizationFactory(name="港区訪問看護", area="港区", address="東京都港区芝公園4-2-8")
+    OrganizationFactory(name="長崎在宅クリニック", area="長崎市", address="長崎県長崎市茂里町1-1")
+
+
+def _pass_deadline(referral):
+    Referral.objects.filter(pk=referral.pk).update(
+        deadline=timezone.now() - dt.timedelta(minutes=1)
+    )
 
 
 def _overdue(rnet, **overrides):
@@ -53,11 +71,82 @@ def test_an_overdue_referral_is_escalated_once_widened_and_the_coordinator_told(
     assert referrals.referral_escalate_due() == []
     referral.refresh_from_db()
     assert referral.escalated_at is not None
+    assert referral.reach == ReferralReach.PREFECTURE
+    assert referral.deadline > timezone.now()
     assert _escalations(referral) == 1
     assert ReferralInvitation.objects.filter(referral=referral, physician=rnet.far).exists()
     notices = Notice.objects.filter(kind="referral.escalated")
     assert [n.recipient for n in notices] == [rnet.net.coordinator]
     assert Notice.objects.filter(recipient=rnet.far, kind="referral.invited").exists()
+
+
+def _nagasaki_physician(rnet):
+    user = UserFactory(username="nagasaki", display_name="長崎 遠", profession=Profession.PHYSICIAN)
+    MembershipFactory(user=user, organization=rnet.net.clinic)
+    home_care(user, areas=["長崎市"], capabilities=("ventilator", "palliative_care"))
+    return user
+
+
+def _invited(referral):
+    return set(
+        ReferralInvitation.objects.filter(referral=referral).values_list(
+            "physician__username", flat=True
+        )
+    )
+
+
+def test_each_overdue_deadline_widens_one_ring_town_ward_then_prefecture_then_network(rnet):
+    nagasaki = _nagasaki_physician(rnet)
+    referral = make_referral(rnet)
+    first = _invited(referral)
+    assert "far" not in first
+    assert "nagasaki" not in first
+
+    _pass_deadline(referral)
+    assert referrals.referral_escalate_due() == [referral.pk]
+    referral.refresh_from_db()
+    assert referral.reach == ReferralReach.PREFECTURE
+    assert _invited(referral) - first == {"far"}
+    assert referrals.referral_escalate_due() == []  # the new deadline is not yet past
+
+    _pass_deadline(referral)
+    assert referrals.referral_escalate_due() == [referral.pk]
+    referral.refresh_from_db()
+    assert referral.reach == ReferralReach.NETWORK
+    assert _invited(referral) - first == {"far", "nagasaki"}
+    assert referral.deadline > timezone.now()
+
+    _pass_deadline(referral)
+    assert referrals.referral_escalate_due() == []  # nothing is left to widen to
+    assert _escalations(referral) == 2
+    assert (
+        list(
+            Notice.objects.filter(kind="referral.escalated").values_list("recipient_id", flat=True)
+        )
+        == [rnet.net.coordinator.pk] * 2
+    )
+    assert Notice.objects.filter(recipient=nagasaki, kind="referral.invited").count() == 1
+    assert Notice.objects.filter(recipient=rnet.far, kind="referral.invited").count() == 1
+
+
+def test_a_referral_named_by_town_ranks_the_town_s_physicians_first(rnet):
+    PhysicianRegistration.objects.filter(user=rnet.far).update(areas=["月島"])
+    referral = make_referral(rnet, town="月島")
+    ranked = list(
+        ReferralInvitation.objects.filter(referral=referral)
+        .order_by("rank")
+        .values_list("physician__username", flat=True)
+    )
+    assert ranked[0] == "far"
+
+
+def test_a_step_already_taken_is_not_taken_again_by_a_late_worker(rnet):
+    referral = _overdue(rnet)
+    assert referrals.referral_escalate(referral.pk) is True
+    # A second worker that read the referral as due before the first step: nothing to do.
+    assert referrals.referral_escalate(referral.pk) is False
+    referral.refresh_from_db()
+    assert referral.reach == ReferralReach.PREFECTURE
 
 
 def test_a_referral_with_a_hand_raised_for_the_primary_is_not_escalated(rnet):
