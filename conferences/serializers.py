@@ -16,7 +16,7 @@ from conferences.models import ConferenceKind, Rsvp
 from config import fields as strict
 
 
-class PersonRefOut(serializers.Serializer[Any]):
+class ConferencePersonOut(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
@@ -38,7 +38,7 @@ class ConferenceOut(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=ConferenceKind.choices)
     kind_label = serializers.CharField()
     title = serializers.CharField()
-    organizer = PersonRefOut()
+    organizer = ConferencePersonOut()
     time_zone = serializers.CharField()
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
@@ -59,7 +59,7 @@ class AgendaItemOut(serializers.Serializer[Any]):
         allow_null=True, help_text="null when the reader may not see the patient"
     )
     patient = serializers.CharField(help_text="the name, or 「<organization>の患者」")
-    presenter = PersonRefOut()
+    presenter = ConferencePersonOut()
     question = serializers.CharField()
 
 

@@ -523,6 +523,9 @@ SPECTACULAR_SETTINGS = {
         "RequestStatusEnum": "messaging.models.RequestStatus",
         "PatientStatusEnum": "patients.models.PatientStatus",
         "ReplyKindEnum": "messaging.models.ReplyKind",
+        "ConferenceKindEnum": "conferences.models.ConferenceKind",
+        "UrgencyEnum": "notifications.models.Urgency",
+        "ChannelEnum": "notifications.models.Channel",
     },
     # Every operation's error answers, in the one error shape (config/schema.py).
     "POSTPROCESSING_HOOKS": [

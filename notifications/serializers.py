@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from config.fields import CharField
 from notifications.models import Channel, Notice, Preference
 
 
@@ -65,12 +66,12 @@ class PreferenceSerializer(serializers.ModelSerializer[Preference]):
 class PushSubscriptionIn(serializers.Serializer[Any]):
     """The browser's `PushSubscription.toJSON()`: endpoint and keys."""
 
-    endpoint = serializers.CharField(max_length=1000, trim_whitespace=False)
-    keys = serializers.DictField(child=serializers.CharField(max_length=200))
+    endpoint = CharField(max_length=1000, trim_whitespace=False)
+    keys = serializers.DictField(child=CharField(max_length=200))
 
 
 class PushUnsubscribeIn(serializers.Serializer[Any]):
-    endpoint = serializers.CharField(max_length=1000, trim_whitespace=False)
+    endpoint = CharField(max_length=1000, trim_whitespace=False)
 
 
 class PushKeyOut(serializers.Serializer[Any]):

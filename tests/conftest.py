@@ -8,6 +8,7 @@ not on the team. `stranger` belongs to another network.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,11 +17,14 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.test.client import ClientMixin
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from conferences import services as conference_services
 from messaging import publish
 from messaging import requests as messaging_requests
 from messaging import services as messaging_services
+from patients import referrals
 from patients.models import CareRole, CareTeamMember, Patient, Problem
 from teams import sessions
 from teams.models import Organization, OrganizationKind, Profession, User
@@ -32,6 +36,7 @@ from tests.factories import (
     OrganizationFactory,
     PatientFactory,
     UserFactory,
+    home_care,
 )
 
 
@@ -209,6 +214,44 @@ def api_as(api: APIClient):
     return login
 
 
+def _conference(net: Any) -> Any:
+    """A weekly conference of the physician's, the throw-away patient on its agenda."""
+    start = (timezone.now() + dt.timedelta(days=2)).replace(microsecond=0)
+    return conference_services.schedule_conference(
+        net.primary,
+        kind="case_review",
+        title="事例検討会",
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=1),
+        recurrence_rule="FREQ=WEEKLY;COUNT=4",
+        invitees=[net.nurse.pk],
+        agenda=[{"patient": net.patient.pk, "question": "疼痛管理"}],
+    )
+
+
+def _referral_for(net: Any) -> int:
+    """A referral the physician is invited to (the station's nurse refers), so the
+    referral routes reach a real row."""
+    home_care(net.primary, areas=["中央区"])
+    referral = referrals.referral_create(
+        net.nurse,
+        network_id=net.lead_clinic.networks.get().pk,
+        referring_organization_id=net.nurse.memberships.get().organization_id,
+        age_band="80-89",
+        sex="female",
+        area="中央区",
+        conditions="膵癌末期",
+        needs=["palliative_care"],
+        wished_start=(timezone.localdate() + dt.timedelta(days=7)).isoformat(),
+        name="青木 ミツ",
+        name_kana="あおき みつ",
+        date_of_birth="1941-05-06",
+        consent_method="written",
+        consented_on=timezone.localdate().isoformat(),
+    )
+    return referral.pk
+
+
 @pytest.fixture
 def api_objects(net: Network) -> dict[str, Any]:
     """A value for every path parameter of the API: objects `net.primary` may change."""
@@ -232,4 +275,6 @@ def api_objects(net: Network) -> dict[str, Any]:
         "item_id": problem.pk,
         "member_id": CareTeamMember.objects.filter(patient=net.patient).first().pk,
         "id": net.lead_clinic.pk,
+        "conference_id": _conference(net).pk,
+        "referral_id": _referral_for(net),
     }

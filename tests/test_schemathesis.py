@@ -38,12 +38,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conferences import services as conference_services
 from notifications.models import Notice
-from patients import referrals
 from teams import services as team_services
 from teams.models import LeavePeriod, Network, UserSession
-from tests.factories import home_care
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5"))
 CHECKS = [
@@ -71,52 +68,13 @@ def _connection_kept() -> Iterator[None]:
         signals.request_finished.connect(close_old_connections)
 
 
-def _conference(net: Any) -> Any:
-    """A weekly conference of the physician's, the throw-away patient on its agenda."""
-    start = (timezone.now() + dt.timedelta(days=2)).replace(microsecond=0)
-    return conference_services.schedule_conference(
-        net.primary,
-        kind="case_review",
-        title="事例検討会",
-        starts_at=start,
-        ends_at=start + dt.timedelta(hours=1),
-        recurrence_rule="FREQ=WEEKLY;COUNT=4",
-        invitees=[net.nurse.pk],
-        agenda=[{"patient": net.patient.pk, "question": "疼痛管理"}],
-    )
-
-
-def _referral_for(net: Any) -> int:
-    """A referral the physician is invited to (the station's nurse refers), so the
-    referral routes reach a real row."""
-    home_care(net.primary, areas=["中央区"])
-    referral = referrals.referral_create(
-        net.nurse,
-        network_id=net.lead_clinic.networks.get().pk,
-        referring_organization_id=net.nurse.memberships.get().organization_id,
-        age_band="80-89",
-        sex="female",
-        area="中央区",
-        conditions="膵癌末期",
-        needs=["palliative_care"],
-        wished_start=(timezone.localdate() + dt.timedelta(days=7)).isoformat(),
-        name="青木 ミツ",
-        name_kana="あおき みつ",
-        date_of_birth="1941-05-06",
-        consent_method="written",
-        consented_on=timezone.localdate().isoformat(),
-    )
-    return referral.pk
-
-
 @pytest.fixture
 def world(net: Any, api_objects: dict[str, Any], _connection_kept: None) -> dict[str, Any]:
     """The throw-away patient's objects, by path parameter, and a token for its physician."""
     return {
         "token": team_services.token_create(net.primary)[1],
         # A bare {id} is the directory's, by route (below).
-        "params": {k: v for k, v in api_objects.items() if k != "id"}
-        | {"conference_id": _conference(net).pk, "referral_id": _referral_for(net)},
+        "params": {k: v for k, v in api_objects.items() if k != "id"},
         "ids": {
             "/api/v1/networks/": Network.objects.first().pk,
             "/api/v1/people/": net.nurse.pk,

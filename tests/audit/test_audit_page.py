@@ -198,8 +198,9 @@ def test_list_page_runs_a_fixed_number_of_queries(net, org_admin, django_assert_
     client = client_for(org_admin)
 
     # session, user, may-read check, count, the page's rows with their actors, and the base
-    # layout's own may-read check for the navigation link (config.context_processors)
-    with django_assert_num_queries(5):
+    # layout's own may-read check for the navigation link and the bell's unread count
+    # (config.context_processors)
+    with django_assert_num_queries(6):
         response = client.get(LIST)
 
     assert len(response.context["page_obj"].object_list) == 15

@@ -411,6 +411,10 @@ def test_the_schema_says_which_operations_may_answer_429_with_retry_after(db):
         ("get", "/api/v1/people/"),
         ("get", "/api/v1/patients/"),
         ("post", "/api/v1/organizations/import/"),
+        # Requests and their replies are posts; photos are limited per uploader.
+        ("post", "/api/v1/threads/{thread_id}/requests/"),
+        ("post", "/api/v1/requests/{request_id}/reply/"),
+        ("post", "/api/v1/attachments/"),
     }
     answer = schema["paths"]["/api/v1/search/"]["get"]["responses"]["429"]
     assert answer["headers"]["Retry-After"]["schema"]["type"] == "integer"
