@@ -10,7 +10,7 @@ The one place where messaging's reactions are connected (from `MessagingConfig.r
   ending someone's access: `teams.signals.sessions_ended`) have their sockets closed after
   the commit;
 - a new message that calls for a notice is handed to the Celery task, after its commit;
-- the patient page shows the contact book (`patients.panels`).
+- the patient page shows the contact book, and home the unread counts (`patients.panels`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from messaging.models import Message
 from messaging.publish import revoke_on_commit, revoke_sessions_on_commit
 from messaging.revocation import user_pre_save
 from messaging.tasks import notify_message
-from messaging.web_selectors import ThreadPage, thread_page
+from messaging.web_selectors import HomeUnread, ThreadPage, home_unread, thread_page
 from patients import panels
 from patients import signals as patient_signals
 from patients.models import BreakGlassGrant, Patient
@@ -75,6 +75,12 @@ def contact_book_panel(user: User, patient: Patient) -> ThreadPage:
     return thread_page(user, services.contact_book_ensure(patient))
 
 
+def unread_panel(user: User, patient_ids: list[int]) -> HomeUnread:
+    """Home's unread counts (threads urgent first, and per patient card), kept live by
+    messaging/unread.js."""
+    return home_unread(user, patient_ids)
+
+
 def connect() -> None:
     patient_signals.patient_created.connect(on_patient_created, dispatch_uid="kz-contact-book")
     patient_signals.access_ended.connect(on_access_ended, dispatch_uid="kz-access-ended")
@@ -83,3 +89,4 @@ def connect() -> None:
     signals.message_posted.connect(on_message_posted, dispatch_uid="kz-notify")
     pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")
     panels.register(panels.Panel("contact_book", contact_book_panel))
+    panels.register_home(panels.HomePanel("unread", unread_panel))

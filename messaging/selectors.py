@@ -33,7 +33,7 @@ from audit.services import audit_record, audit_refusals
 from config.errors import NotFound
 from messaging import sql
 from messaging.access import access_thread, threads_visible_to
-from messaging.models import Message, MessageRevision, ReadState, Thread
+from messaging.models import Message, MessageRevision, Priority, ReadState, Thread
 from patients.models import Patient
 from teams.identity import AnyUser
 from teams.models import User
@@ -133,6 +133,35 @@ def thread_list(user: User) -> AuditedRows[Thread]:
 def patient_threads(user: User, patient: Patient) -> AuditedRows[Thread]:
     """The threads of a patient the caller already passed through `access_patient`."""
     threads = _threads(user).filter(patient=patient)
+    return AuditedRows(threads, lambda rows: _audit_threads(user, AuditAction.LIST, rows))
+
+
+def unread_threads(user: User) -> AuditedRows[Thread]:
+    """The user's threads with unread messages: those with unread urgent messages first, then
+    newest activity; each has `unread` and `unread_urgent`. Listed threads are audited as
+    listed, like `thread_list` (home shows them)."""
+    urgent = (
+        Message.objects.filter(
+            thread=OuterRef("pk"),
+            seq__gt=OuterRef("my_last_read"),
+            deleted_at__isnull=True,
+            priority=Priority.URGENT,
+        )
+        .exclude(author=user)
+        .order_by()
+        .values("thread")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    threads = (
+        _threads(user)
+        .annotate(
+            unread_urgent=Coalesce(Subquery(urgent), Value(0), output_field=BigIntegerField())
+        )
+        # `unread` is annotated by `_threads`; the stubs do not follow it.
+        .filter(unread__gt=0)  # type: ignore[misc]
+        .order_by(F("unread_urgent").desc(), F("last_message_at").desc(nulls_last=True), "-id")
+    )
     return AuditedRows(threads, lambda rows: _audit_threads(user, AuditAction.LIST, rows))
 
 

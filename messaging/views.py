@@ -6,6 +6,9 @@ thread the user may not see gives the styled 404 page, exactly like a missing on
 someone who sees the thread but may not post there (`config.errors.Forbidden`) gives the 403
 page with the reason.
 
+- `thread-page`: a thread on its own page (topic and coordination threads; a contact book
+  is read on its patient's page, where this redirects);
+- `thread-read-all`: "すべて既読にする" of one thread, from home or the thread, back to `next`;
 - `thread-older`: the page of messages before a seq ("さらに古いメッセージ"), which thread.js
   replaces by the API when it runs;
 - `thread-post`: the composer's form target; a refused post comes back with the error next
@@ -22,13 +25,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import DomainError, NotFound, Throttled
 from config.web import not_found
 from messaging import services
 from messaging.access import access_thread
-from messaging.models import MessageKind, Priority, Thread
+from messaging.models import MessageKind, Priority, Thread, ThreadKind
 from messaging.web_selectors import thread_page
 from patients.access import Capability
 from teams import throttle
@@ -36,9 +40,19 @@ from teams.identity import signed_in
 
 
 def _back_url(thread: Thread) -> str:
-    if thread.patient_id is not None:
+    if thread.kind == ThreadKind.CONTACT_BOOK and thread.patient_id is not None:
         return reverse("patient-detail", args=[thread.patient_id]) + "#thread"
-    return reverse("home")
+    return reverse("thread-page", args=[thread.pk])
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    """`next` when it is a path on this site, else `fallback` (never an open redirect)."""
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ) and target.startswith("/"):
+        return target
+    return fallback
 
 
 def _before(request: HttpRequest) -> int | None:
@@ -52,6 +66,30 @@ def _before(request: HttpRequest) -> int | None:
     if value < 1:
         raise NotFound
     return value
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def thread_detail(request: HttpRequest, thread_id: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id)
+    except NotFound:
+        return not_found(request)
+    if thread.kind == ThreadKind.CONTACT_BOOK:
+        return redirect(_back_url(thread))
+    page = thread_page(signed_in(request), thread)
+    return render(request, "messaging/thread_page.html", {"page": page, "thread": thread})
+
+
+@login_required
+@require_POST
+def thread_read_all(request: HttpRequest, thread_id: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id)
+        services.thread_mark_read(signed_in(request), thread=thread, seq=thread.last_seq)
+    except NotFound:
+        return not_found(request)
+    return redirect(_safe_next(request, reverse("home")))
 
 
 @login_required

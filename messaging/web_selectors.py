@@ -18,20 +18,35 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from messaging.mentions import MENTION_RE
-from messaging.models import Message, MessageKind, Priority, ReadState, Thread
+from messaging.models import Message, MessageKind, Priority, ReadState, Thread, ThreadKind
 from messaging.selectors import (
     attach_mentions,
     audit_thread_read,
     mentioned_users,
     messages_base,
+    unread_threads,
 )
 from patients.models import CareTeamMember
 from teams.models import Membership, User
 
 # The patient page shows this many of the newest messages; "load older" pages back by as many.
 PAGE_SIZE = 50
+# Home lists at most this many threads with unread messages (the total counts them all).
+HOME_THREADS = 200
+
+
+@dataclass(frozen=True)
+class KindChoice:
+    """One of the composer's choices: what the message is, in the words a nurse uses, and
+    what sending it does (an urgent message is urgent priority: it goes to the physician)."""
+
+    value: str
+    label: str
+    hint: str
 
 
 @dataclass(frozen=True)
@@ -64,8 +79,37 @@ class ThreadPage:
         return list(MessageKind.choices)
 
     @property
+    def kind_choices(self) -> list[KindChoice]:
+        return [
+            KindChoice(str(v), str(label), str(KIND_HINTS[v])) for v, label in MessageKind.choices
+        ]
+
+    @property
     def priorities(self) -> list[tuple[str, Any]]:
         return list(Priority.choices)
+
+    @property
+    def my_last_read(self) -> int:
+        """How far the reader had read when the page was rendered."""
+        return self.read_marks.get(self.user.pk, 0)
+
+    @property
+    def first_unread_seq(self) -> int | None:
+        """The first message on this page that others wrote after the reader's mark: the page
+        opens there, under the "新着 N件" divider."""
+        for m in self.messages:
+            if m.seq > self.my_last_read and m.author_id != self.user.pk and not m.is_deleted:
+                return m.seq
+        return None
+
+    @property
+    def unread_count(self) -> int:
+        mark = self.my_last_read
+        return sum(
+            1
+            for m in self.messages
+            if m.seq > mark and m.author_id != self.user.pk and not m.is_deleted
+        )
 
     @property
     def oldest_seq(self) -> int | None:
@@ -93,6 +137,107 @@ class ThreadPage:
                 "socket": "/ws/",
             },
         }
+
+
+KIND_HINTS: dict[str, Any] = {
+    MessageKind.NOTE: gettext_lazy("ふだんの報告・連絡"),
+    MessageKind.VITALS: gettext_lazy("血圧・体温・SpO2 などの測定値"),
+    MessageKind.QUESTION: gettext_lazy("返事がほしいこと"),
+    MessageKind.HANDOVER: gettext_lazy("次に訪問する人への引き継ぎ"),
+    MessageKind.URGENT: gettext_lazy("すぐ対応が必要: 主治医に緊急で知らせます"),
+}
+
+
+@dataclass(frozen=True)
+class UnreadThread:
+    """One of the reader's threads with unread messages, as home lists it."""
+
+    thread: Thread
+    title: str
+    url: str
+    unread: int
+    unread_urgent: int
+
+
+@dataclass(frozen=True)
+class PatientUnread:
+    """A patient card's count: unread messages in the patient's threads, and how many urgent."""
+
+    unread: int
+    urgent: int
+
+
+@dataclass
+class HomeUnread:
+    """Home's unread counts: the threads, urgent first, and per patient on the page."""
+
+    user_id: int
+    threads: list[UnreadThread]
+    per_patient: dict[int, PatientUnread]
+    total: int
+
+    @property
+    def client(self) -> dict[str, Any]:
+        """The JSON messaging/unread.js starts from (rendered with `json_script`)."""
+        return {
+            "me": self.user_id,
+            "total": self.total,
+            "threads": {
+                str(t.thread.pk): {
+                    "unread": t.unread,
+                    "urgent": t.unread_urgent,
+                    "patient": t.thread.patient_id,
+                }
+                for t in self.threads
+            },
+            "socket": "/ws/",
+        }
+
+
+def _thread_title(thread: Thread) -> str:
+    if thread.kind == ThreadKind.CONTACT_BOOK and thread.patient is not None:
+        return f"{thread.patient.name} · {_('連絡帳')}"
+    if thread.patient is not None:
+        return f"{thread.patient.name} · {thread.title}"
+    scope = thread.organization or thread.network
+    return f"{scope} · {thread.title}" if scope is not None else thread.title
+
+
+def thread_url(thread: Thread) -> str:
+    """Where a thread is read on the pages: a contact book on its patient's page, any other
+    thread on its own page."""
+    if thread.kind == ThreadKind.CONTACT_BOOK and thread.patient_id is not None:
+        return reverse("patient-detail", args=[thread.patient_id]) + "#thread"
+    return reverse("thread-page", args=[thread.pk])
+
+
+def home_unread(user: User, patient_ids: list[int]) -> HomeUnread:
+    """The reader's threads with unread messages (one query, audited as listed), and the
+    counts of the patients `patient_ids` that home shows."""
+    rows = unread_threads(user)[:HOME_THREADS]
+    threads = [
+        UnreadThread(
+            thread=t,
+            title=_thread_title(t),
+            url=thread_url(t),
+            unread=int(t.unread),  # type: ignore[attr-defined]
+            unread_urgent=int(t.unread_urgent),  # type: ignore[attr-defined]
+        )
+        for t in rows
+    ]
+    shown = set(patient_ids)
+    counts: dict[int, tuple[int, int]] = {}
+    for t in threads:
+        pid = t.thread.patient_id
+        if pid is not None and pid in shown:
+            n, urgent = counts.get(pid, (0, 0))
+            counts[pid] = (n + t.unread, urgent + t.unread_urgent)
+    return HomeUnread(
+        user_id=user.pk,
+        threads=threads,
+        per_patient={pid: PatientUnread(n, u) for pid, (n, u) in counts.items()},
+        total=sum(t.unread for t in threads),
+    )
 
 
 def body_parts(message: Message) -> list[BodyPart]:

@@ -50,8 +50,9 @@ def test_patient_page_shows_the_contact_book_with_composer_and_script(net, clien
     assert 'id="thread-card"' in body
     assert 'aria-live="polite"' in body
     assert '<label for="thread-body">メッセージ</label>' in body
-    assert '<label for="thread-kind">種別</label>' in body
-    assert '<label for="thread-priority">優先度</label>' in body
+    assert '<label for="thread-kind">これは何の連絡ですか</label>' in body
+    # One choice: the priority follows from the kind (an urgent message is urgent).
+    assert 'id="thread-priority"' not in body
     assert "/static/messaging/thread.js" in body
     assert "/static/messaging/thread.css" in body
     assert "まだメッセージはありません。" in body

@@ -54,7 +54,7 @@ function start(card, cfg) {
     cfg, seqKey: storageKeys.seq(cfg.me), socket, view, api: backgroundApi, stats,
   });
   sync.rememberSeq();
-  view.scrollToBottom();
+  view.scrollToFirstUnread();
   view.enableOlder(byId("thread-older"));
 
   const outbox = new Outbox({

@@ -2,7 +2,9 @@
 
    - The text being typed is kept as a draft on the device (kizuna.draft.<user>.<thread>,
      300 ms after the last keystroke) and put back when the page opens again.
-   - Choosing the "urgent" kind sets the priority to urgent when none was chosen.
+   - One choice says what the message is (連絡, バイタル, 質問, 申し送り, 緊急); the server gives
+     an urgent one urgent priority. The line under it (#thread-kind-hint) says in words what
+     the chosen kind is for and does (the option's data-hint).
    - Sending makes an outbox item with a new client_id (a UUID v4) and hands it to the outbox,
      which keeps it on the device before sending it; an empty text is refused here with the
      data-str-empty message.
@@ -49,9 +51,18 @@ export class Composer {
     this.draftTimer = null;
   }
 
+  showKindHint() {
+    const hint = document.getElementById("thread-kind-hint");
+    const option = this.kindField.options[this.kindField.selectedIndex];
+    if (hint && option) {
+      hint.textContent = option.getAttribute("data-hint") || "";
+      hint.classList.toggle("urgent", this.kindField.value === "urgent");
+    }
+  }
+
   // Put back the draft and listen to the form.
   start() {
-    const { form, bodyField, bodyError, kindField, priorityField } = this;
+    const { form, bodyField, bodyError, kindField } = this;
     if (!form || !bodyField) {
       return;
     }
@@ -66,12 +77,9 @@ export class Composer {
         this.setError(null);
       }
     });
-    if (kindField && priorityField) {
-      kindField.addEventListener("change", () => {
-        if (kindField.value === "urgent" && !priorityField.value) {
-          priorityField.value = "urgent";
-        }
-      });
+    if (kindField) {
+      kindField.addEventListener("change", () => this.showKindHint());
+      this.showKindHint();
     }
     form.addEventListener("submit", (event) => {
       event.preventDefault();

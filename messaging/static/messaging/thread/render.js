@@ -179,7 +179,7 @@ export class MessageRenderer {
           el(
             "span",
             "badge msg-priority prio-" + m.priority,
-            optionLabel(this.priorityField, m.priority),
+            this.str("prio-" + m.priority) || optionLabel(this.priorityField, m.priority),
           ),
         );
       }
