@@ -9,6 +9,8 @@ page with the reason.
 - `thread-page`: a thread on its own page (topic and coordination threads; a contact book
   is read on its patient's page, where this redirects);
 - `thread-read-all`: "すべて既読にする" of one thread, from home or the thread, back to `next`;
+- `message-readers-page` / `message-history-page`: a message's read list (who read it,
+  who has not) and its edit history, as a page that thread.js shows in its panel;
 - `thread-older`: the page of messages before a seq ("さらに古いメッセージ"), which thread.js
   replaces by the API when it runs;
 - `thread-post`: the composer's form target; a refused post comes back with the error next
@@ -33,7 +35,7 @@ from config.web import not_found
 from messaging import services
 from messaging.access import access_thread
 from messaging.models import MessageKind, Priority, Thread, ThreadKind
-from messaging.web_selectors import thread_page
+from messaging.web_selectors import message_history, read_list, thread_page
 from patients.access import Capability
 from teams import throttle
 from teams.identity import signed_in
@@ -90,6 +92,30 @@ def thread_read_all(request: HttpRequest, thread_id: int) -> HttpResponse:
     except NotFound:
         return not_found(request)
     return redirect(_safe_next(request, reverse("home")))
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def message_readers_page(request: HttpRequest, thread_id: int, seq: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id)
+        readers = read_list(signed_in(request), thread, seq)
+    except NotFound:
+        return not_found(request)
+    context = {"thread": thread, "list": readers, "back_url": _back_url(thread)}
+    return render(request, "messaging/message_readers.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def message_history_page(request: HttpRequest, thread_id: int, seq: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id)
+        history = message_history(signed_in(request), thread, seq)
+    except NotFound:
+        return not_found(request)
+    context = {"thread": thread, "history": history, "back_url": _back_url(thread)}
+    return render(request, "messaging/message_history.html", context)
 
 
 @login_required

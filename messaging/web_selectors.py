@@ -21,13 +21,26 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.errors import NotFound
+from messaging.access import thread_member_ids
 from messaging.mentions import MENTION_RE
-from messaging.models import Message, MessageKind, Priority, ReadState, Thread, ThreadKind
+from messaging.models import (
+    Message,
+    MessageKind,
+    MessageRevision,
+    Priority,
+    ReadState,
+    Thread,
+    ThreadKind,
+)
 from messaging.selectors import (
     attach_mentions,
     audit_thread_read,
     mentioned_users,
+    message_readers,
+    message_revisions,
     messages_base,
+    parse_seq,
     unread_threads,
 )
 from patients.models import CareTeamMember
@@ -134,6 +147,9 @@ class ThreadPage:
             "urls": {
                 "messages": reverse("messaging:thread-messages", args=[str(thread_id)]),
                 "read": reverse("messaging:thread-read", args=[str(thread_id)]),
+                # Pages of one message; thread.js puts the seq in place of the 0.
+                "readers": reverse("message-readers-page", args=[thread_id, 0]),
+                "history": reverse("message-history-page", args=[thread_id, 0]),
                 "socket": "/ws/",
             },
         }
@@ -328,3 +344,59 @@ def thread_page(
         read_marks=marks,
         organizations=orgs,
     )
+
+
+@dataclass(frozen=True)
+class ReadListEntry:
+    """One person of a message's read list: who, for which organization, and (for a reader)
+    when their read mark last moved, at or past this message."""
+
+    user: User
+    organization: str
+    read_at: dt.datetime | None = None
+
+
+@dataclass
+class ReadList:
+    """Who read message `seq` (既読) and which current members have not, by name."""
+
+    message: Message
+    readers: list[ReadListEntry]
+    unread: list[ReadListEntry]
+
+
+def read_list(user: User, thread: Thread, seq: Any) -> ReadList:
+    """The read list of a message of a gated thread: its readers (author excepted), and the
+    thread's current members who have not read it; an audited read of the thread."""
+    message = messages_base().filter(thread=thread, seq=parse_seq(seq)).first()
+    if message is None:
+        raise NotFound
+    states = message_readers(thread, message.seq)
+    read_ids = {s.user_id for s in states}
+    waiting_ids = [
+        uid for uid in thread_member_ids(thread) if uid not in read_ids and uid != message.author_id
+    ]
+    waiting = list(User.objects.filter(pk__in=waiting_ids).order_by("name_kana", "pk"))
+    orgs = _organizations(thread, read_ids | set(waiting_ids))
+    audit_thread_read(user, thread, f"readers seq={message.seq}")
+    return ReadList(
+        message=message,
+        readers=[ReadListEntry(s.user, orgs.get(s.user_id, ""), s.updated_at) for s in states],
+        unread=[ReadListEntry(u, orgs.get(u.pk, "")) for u in waiting],
+    )
+
+
+@dataclass
+class History:
+    """A message's texts: the earlier ones oldest first, then the current one."""
+
+    message: Message
+    revisions: list[MessageRevision]
+
+
+def message_history(user: User, thread: Thread, seq: Any) -> History:
+    """The edit history of a message of a gated thread (a tombstone has none to show)."""
+    message = messages_base().filter(thread=thread, seq=parse_seq(seq)).first()
+    if message is None or message.is_deleted:
+        raise NotFound
+    return History(message=message, revisions=message_revisions(user, thread, message.seq))

@@ -39,6 +39,16 @@ TABLET_LANDSCAPE = {"width": 1280, "height": 800}
 SIZES = {"tablet": TABLET_LANDSCAPE, "phone": PHONE}
 
 
+@pytest.fixture
+def other_context(browser: Any) -> Iterator[Any]:
+    """A second browser profile: the physician's screen beside the nurse's."""
+    ctx = browser.new_context(viewport=TABLET_LANDSCAPE, locale="ja-JP", timezone_id="Asia/Tokyo")
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    with contextlib.suppress(Exception):
+        ctx.close()
+
+
 @pytest.fixture(scope="module")
 def ward(browser_data: Any, django_db_blocker: Any) -> Iterator[Patient]:
     """A patient of the nurse and the primary physician, with a contact book long enough to
@@ -60,6 +70,13 @@ def ward(browser_data: Any, django_db_blocker: Any) -> Iterator[Patient]:
             user=data.nurse,
             role=CareRole.VISITING_NURSE,
             organization=data.organizations[0],
+        )
+        # A third member who reads nothing: the read lists name them as not yet read.
+        CareTeamMemberFactory(
+            patient=patient,
+            user=data.outsider,
+            role=CareRole.CARE_MANAGER,
+            organization=data.organizations[1],
         )
         book = services.contact_book_ensure(patient)
         for n in range(25):
@@ -280,3 +297,109 @@ def test_composer_one_choice_of_kind_makes_an_urgent_message_urgent(
     expect(shown.locator(".msg-priority")).to_have_text("緊急")
     stored = Message.objects.get(body=body)
     assert (stored.kind, stored.priority) == (MessageKind.URGENT, Priority.URGENT)
+
+
+def _open(page: Any, login: Any, user: Any, url: str, size: str) -> None:
+    page.set_viewport_size(SIZES[size])
+    login(page, user)
+    page.goto(url)
+    expect(page.locator("#thread-card")).to_have_attribute("data-live", "open", timeout=LIVE)
+
+
+def _msg(page: Any, text: str) -> Any:
+    return page.locator("#thread-messages li.msg", has_text=text)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reply_edit_and_delete_on_the_page_reach_the_other_screen(
+    size, page, other_context, login, live_server_url, browser_data, ward
+):
+    data = browser_data
+    url = f"{live_server_url}/patients/{ward.pk}/"
+    _open(page, login, data.nurse, url, size)
+    doctor = other_context.new_page()
+    _open(doctor, login, data.primary, url, "tablet")
+    tag = uuid.uuid4().hex[:6]
+
+    # The physician asks; the nurse replies to that message from her screen.
+    question = f"今朝の血圧を教えてください [{tag}]"
+    doctor.locator("#thread-body").fill(question)
+    doctor.get_by_role("button", name="送信", exact=True).click()
+    asked = _msg(page, question)
+    expect(asked).to_have_count(1, timeout=LIVE)
+    asked.get_by_role("button", name="返信").click()
+    expect(page.locator("#thread-reply")).to_be_visible()
+    expect(page.locator("#thread-reply-text")).to_contain_text(question)
+    answer = f"132/80 でした [{tag}]"
+    page.locator("#thread-body").fill(answer)
+    page.get_by_role("button", name="送信", exact=True).click()
+    expect(page.locator("#thread-reply")).to_be_hidden()
+
+    replied = _msg(doctor, answer)
+    expect(replied).to_have_count(1, timeout=LIVE)
+    quote = replied.locator("a.msg-quote")
+    expect(quote).to_contain_text("山田 太郎")
+    expect(quote).to_contain_text("今朝の血圧")
+    stored = Message.objects.get(body=answer)
+    asked_seq = Message.objects.get(body=question).seq
+    assert stored.reply_to is not None
+    assert stored.reply_to.seq == asked_seq
+    on_doctor = doctor.locator(f'#thread-messages li.msg[data-seq="{asked_seq}"]')
+    quote.click()  # jumps to the message it answers
+    expect(on_doctor).to_be_in_viewport()
+
+    # The physician edits his message: 編集済み on the nurse's screen, the history a tap away.
+    mine = on_doctor
+    mine.get_by_role("button", name="編集").click()
+    edited = f"今朝と昼の血圧を教えてください [{tag}]"
+    mine.locator("form.msg-edit textarea").fill(edited)
+    mine.get_by_role("button", name="保存").click()
+    on_nurse = page.locator(f'#thread-messages li.msg[data-seq="{asked_seq}"]')
+    expect(on_nurse.locator(".msg-body")).to_have_text(edited, timeout=LIVE)
+    expect(on_nurse.locator(".msg-edited")).to_have_text("編集済み")
+    on_nurse.locator(".msg-edited").click()
+    panel = page.locator("#thread-panel")
+    expect(panel).to_be_visible()
+    expect(panel).to_contain_text(question)  # the text before the edit
+    expect(panel).to_contain_text(edited)
+    page.screenshot(path=str(ARTIFACTS / f"book-history-{size}.png"))
+    page.locator("#thread-panel-close").click()
+
+    # The physician deletes it: the tombstone on both screens, in its place.
+    doctor.once("dialog", lambda dialog: dialog.accept())
+    on_doctor.get_by_role("button", name="削除").click()
+    expect(on_nurse.locator(".msg-body")).to_have_text(
+        "このメッセージは削除されました。", timeout=LIVE
+    )
+    assert Message.objects.get(thread__patient=ward, seq=asked_seq).deleted_at is not None
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_read_list_names_who_read_and_who_has_not(
+    size, page, other_context, login, live_server_url, browser_data, ward
+):
+    data = browser_data
+    url = f"{live_server_url}/patients/{ward.pk}/"
+    _open(page, login, data.primary, url, size)
+    text = f"夕方に訪問します [{uuid.uuid4().hex[:6]}]"
+    page.locator("#thread-body").fill(text)
+    page.get_by_role("button", name="送信", exact=True).click()
+    mine = _msg(page, text)
+    expect(mine).to_have_count(1, timeout=LIVE)
+
+    nurse = other_context.new_page()
+    _open(nurse, login, data.nurse, url, "tablet")
+    _msg(nurse, text).scroll_into_view_if_needed()  # read on screen
+    expect(mine.locator(".msg-read")).to_have_text("既読 1", timeout=LIVE)
+
+    mine.locator(".msg-read").click()
+    panel = page.locator("#thread-panel")
+    expect(panel).to_be_visible()
+    readers = panel.locator(".people-list.readers li")
+    expect(readers).to_have_count(1)
+    expect(readers).to_contain_text("鈴木 恵")
+    expect(readers).to_contain_text("ひまわり訪問看護ステーション")
+    expect(readers.locator("time")).to_have_count(1)
+    waiting = panel.locator(".people-list.unread li")
+    expect(waiting).to_contain_text("伊藤 誠")
+    page.screenshot(path=str(ARTIFACTS / f"book-read-list-{size}.png"))

@@ -112,7 +112,11 @@ def test_read_count_counts_readers_other_than_the_author(net, client_as, book):
     message = _post(net.primary, book)
     services.thread_mark_read(net.pharmacist, thread=book.pk, seq=message.seq)
     body = _page(client_as(net.nurse), net)
-    assert '<span class="msg-read">既読 1</span>' in body
+    # 既読 N is a button now: it opens the read list.
+    assert (
+        '<button type="button" class="msg-read link-button" data-action="readers">既読 1</button>'
+        in body
+    )
     marks = _thread_data(body)["readMarks"]
     assert marks == {str(net.primary.pk): 1, str(net.pharmacist.pk): 1}
 

@@ -177,3 +177,74 @@ def test_contact_book_thread_page_redirects_to_the_patient_page(net, client_as, 
     response = client_as(net.nurse).get(reverse("thread-page", args=[book.pk]))
     assert response.status_code == 302
     assert response["Location"].endswith(f"/patients/{net.patient.pk}/#thread")
+
+
+def test_read_list_names_readers_with_organization_and_the_members_who_have_not(
+    net, client_as, book
+):
+    message = _post(net.primary, book, "夕方に訪問します。")
+    services.thread_mark_read(net.nurse, thread=book, seq=message.seq)
+    response = client_as(net.primary).get(
+        reverse("message-readers-page", args=[book.pk, message.seq])
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    readers = body[
+        body.index('class="people-list readers"') : body.index('class="people-list unread"')
+    ]
+    waiting = body[body.index('class="people-list unread"') :]
+    assert str(net.nurse) in readers
+    assert "までに既読" in readers
+    assert str(net.pharmacist) in waiting
+    assert str(net.primary) not in readers + waiting.split("</ul>")[0]  # the author is not listed
+
+
+def test_read_list_of_an_outsider_is_404(net, client_as, book):
+    message = _post(net.primary, book)
+    url = reverse("message-readers-page", args=[book.pk, message.seq])
+    assert client_as(net.outsider).get(url).status_code == 404
+
+
+def test_read_list_of_a_missing_message_is_404(net, client_as, book):
+    url = reverse("message-readers-page", args=[book.pk, 99])
+    assert client_as(net.nurse).get(url).status_code == 404
+
+
+def test_history_shows_the_texts_before_each_edit(net, client_as, book):
+    message = _post(net.primary, book, "最初の本文")
+    services.message_edit(net.primary, thread=book, seq=message.seq, body="直した本文")
+    response = client_as(net.nurse).get(
+        reverse("message-history-page", args=[book.pk, message.seq])
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.index("最初の本文") < body.index("直した本文")
+
+
+def test_history_of_a_deleted_message_is_404(net, client_as, book):
+    message = _post(net.primary, book, "消す本文")
+    services.message_delete(net.primary, thread=book, seq=message.seq)
+    url = reverse("message-history-page", args=[book.pk, message.seq])
+    assert client_as(net.nurse).get(url).status_code == 404
+
+
+def test_a_reply_quotes_the_message_it_answers(net, client_as, book):
+    asked = _post(net.primary, book, "今朝の血圧を教えてください")
+    _post(net.nurse, book, "132/80 でした", reply_to_seq=asked.seq)
+    body = client_as(net.nurse).get(reverse("patient-detail", args=[net.patient.pk])).content
+    text = body.decode()
+    assert f'href="#msg-{asked.seq}" data-reply-to="{asked.seq}"' in text
+    assert "山田 太郎: 今朝の血圧を教えてください" in text or ": 今朝の血圧を教えてください" in text
+
+
+def test_only_my_messages_offer_edit_and_delete(net, client_as, book):
+    _post(net.primary, book, "医師の連絡")
+    _post(net.nurse, book, "看護師の連絡")
+    text = client_as(net.nurse).get(reverse("patient-detail", args=[net.patient.pk])).content
+    body = text.decode()
+    theirs = body[body.index('id="msg-1"') : body.index('id="msg-2"')]
+    mine = body[body.index('id="msg-2"') :].split("</li>")[0]
+    assert 'data-action="reply"' in theirs
+    assert 'data-action="edit"' not in theirs
+    assert 'data-action="edit"' in mine
+    assert 'data-action="delete"' in mine

@@ -7,7 +7,8 @@
      thread/view.js      the list of messages merged by seq, 既読 counts, older pages
      thread/render.js    one message's <li>, as the server renders it
      thread/outbox.js    posts kept on the device and sent over the socket or HTTP
-     thread/composer.js  the form: drafts, sending, refused posts given back
+     thread/composer.js  the form: drafts, sending, refused posts given back, replies
+     thread/actions.js   a message's 返信 / 編集 / 削除, its read list and edit history
      thread/reads.js     mark-read of what is on screen
      thread/storage.js   localStorage, all under "kizuna." (removed at logout)
      thread/http.js      JSON requests to the API with the CSRF token
@@ -16,6 +17,7 @@
    translated from the data-str-* attributes of #thread-card. window.kizunaThread is for the
    browser tests and for debugging from the console. */
 
+import { MessageActions } from "./thread/actions.js";
 import { Composer } from "./thread/composer.js";
 import { makeApi } from "./thread/http.js";
 import { Outbox } from "./thread/outbox.js";
@@ -74,6 +76,7 @@ function start(card, cfg) {
   });
   outbox.composer = composer; // a refused post gives its text back
   composer.start();
+  new MessageActions({ cfg, list, view, composer, api, str }).start();
   outbox.restore();
 
   const reads = new ReadTracker({

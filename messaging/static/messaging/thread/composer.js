@@ -49,6 +49,7 @@ export class Composer {
     this.outbox = outbox;
     this.str = str;
     this.draftTimer = null;
+    this.replyTo = null;
   }
 
   showKindHint() {
@@ -103,7 +104,11 @@ export class Composer {
       priority: priorityField ? priorityField.value : "",
       created: Date.now(),
     };
+    if (this.replyTo) {
+      item.reply_to = this.replyTo;
+    }
     this.outbox.add(item);
+    this.setReply(null);
     bodyField.value = "";
     this.saveDraft();
     if (kindField) {
@@ -114,6 +119,24 @@ export class Composer {
     }
     this.list.scrollTop = this.list.scrollHeight;
     this.outbox.flush();
+  }
+
+  // Answer message `seq` (null: no longer a reply). The bar above the text says to whom,
+  // quoting the start of the message (#thread-reply, with its cancel button).
+  setReply(seq, quote) {
+    this.replyTo = seq || null;
+    const bar = document.getElementById("thread-reply");
+    if (!bar) {
+      return;
+    }
+    bar.hidden = !this.replyTo;
+    const text = document.getElementById("thread-reply-text");
+    if (text) {
+      text.textContent = this.replyTo ? quote || "#" + seq : "";
+    }
+    if (this.replyTo) {
+      this.focus();
+    }
   }
 
   saveDraft() {
@@ -163,6 +186,9 @@ export class Composer {
     }
     if (this.priorityField) {
       this.priorityField.value = item.priority || "";
+    }
+    if (item.reply_to) {
+      this.setReply(item.reply_to);
     }
     this.saveDraft();
     this.setError(errorText);

@@ -342,6 +342,9 @@ export class Outbox {
     if (item.priority) {
       payload.priority = item.priority;
     }
+    if (item.reply_to) {
+      payload.reply_to = item.reply_to;
+    }
     if (!this.postOverSocket(item, payload)) {
       this.postOverHttp(item, payload);
     }
