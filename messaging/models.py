@@ -16,8 +16,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models import F, Func, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -155,10 +154,15 @@ class Message(models.Model):
             models.CheckConstraint(condition=Q(seq__gte=1), name="message_seq_positive"),
         ]
         indexes = [
-            # icontains on PostgreSQL compiles to UPPER(body) LIKE UPPER(%q%): the trigram
-            # index is on that expression so the planner can use it. Created on PostgreSQL only
-            # (migration 0002); SQLite scans.
-            GinIndex(OpClass(Upper("body"), name="gin_trgm_ops"), name="message_body_trgm"),
+            # Search compares kizuna_fold(body) with the folded query (messaging.fold): the
+            # trigram index is on that expression so the planner can use it (migration 0006).
+            GinIndex(
+                OpClass(
+                    Func(F("body"), function="kizuna_fold", output_field=models.TextField()),
+                    name="gin_trgm_ops",
+                ),
+                name="message_body_fold_trgm",
+            ),
         ]
 
     def __str__(self) -> str:

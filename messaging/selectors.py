@@ -19,10 +19,12 @@ from django.db.models import (
     BigIntegerField,
     Count,
     F,
+    Func,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    TextField,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -370,16 +372,22 @@ def sync(user: User, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncRes
 
 
 def search(user: AnyUser, q: str) -> AuditedRows[Message]:
-    """Live messages in the user's threads whose body contains `q`, newest first; the
+    """Live messages in the user's threads whose body contains `q`, newest first, folded
+    alike (`messaging.fold`: ムクミ finds むくみ, ＳｐＯ２ finds SpO2, 髙橋 finds 高橋); the
     messages taken from it are audited as reads of their threads.
 
-    On PostgreSQL `icontains` is UPPER(body) LIKE UPPER('%q%'), which the trigram index on
-    UPPER(body) serves for queries of three characters or more (Japanese included).
+    Both sides go through the SQL function kizuna_fold, so the text and the query fold by
+    the same rule; the trigram index on kizuna_fold(body) serves queries of three characters
+    or more (Japanese included).
     """
+    folded_body = Func(F("body"), function="kizuna_fold", output_field=TextField())
+    folded_q = Func(Value(q), function="kizuna_fold", output_field=TextField())
     messages = (
         messages_base()
         .select_related("thread", "thread__patient", "thread__organization", "thread__network")
-        .filter(thread__in=threads_visible_to(user), deleted_at__isnull=True, body__icontains=q)
+        .alias(folded=folded_body)
+        .filter(thread__in=threads_visible_to(user), deleted_at__isnull=True)
+        .filter(folded__contains=folded_q)
         .order_by("-created_at", "-id")
     )
     return AuditedRows(

@@ -7,6 +7,7 @@ from django.urls import path
 from messaging import views
 
 urlpatterns = [
+    path("search/", views.search_page, name="search-page"),
     path("threads/<int:thread_id>/", views.thread_detail, name="thread-page"),
     path("threads/<int:thread_id>/read-all/", views.thread_read_all, name="thread-read-all"),
     path(

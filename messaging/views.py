@@ -11,6 +11,8 @@ page with the reason.
 - `thread-read-all`: "すべて既読にする" of one thread, from home or the thread, back to `next`;
 - `message-readers-page` / `message-history-page`: a message's read list (who read it,
   who has not) and its edit history, as a page that thread.js shows in its panel;
+- `search-page`: one search box for all my threads, hits newest first and highlighted,
+  folded alike (`messaging.fold`), over the person's search rate like the API (429);
 - `thread-older`: the page of messages before a seq ("さらに古いメッセージ"), which thread.js
   replaces by the API when it runs;
 - `thread-post`: the composer's form target; a refused post comes back with the error next
@@ -24,6 +26,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -35,7 +38,8 @@ from config.web import not_found
 from messaging import services
 from messaging.access import access_thread
 from messaging.models import MessageKind, Priority, Thread, ThreadKind
-from messaging.web_selectors import message_history, read_list, thread_page
+from messaging.selectors import search
+from messaging.web_selectors import message_history, read_list, search_hits, thread_page
 from patients.access import Capability
 from teams import throttle
 from teams.identity import signed_in
@@ -92,6 +96,24 @@ def thread_read_all(request: HttpRequest, thread_id: int) -> HttpResponse:
     except NotFound:
         return not_found(request)
     return redirect(_safe_next(request, reverse("home")))
+
+
+SEARCH_PAGE_SIZE = 20
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def search_page(request: HttpRequest) -> HttpResponse:
+    q = (request.GET.get("q") or "").strip()[:200]
+    context: dict[str, Any] = {"q": q, "hits": None}
+    if q:
+        throttle.limit("search", signed_in(request))  # over it: the 429 page
+        page = Paginator(search(request.user, q), SEARCH_PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
+        context["page"] = page
+        context["hits"] = search_hits(list(page.object_list), q)
+    return render(request, "messaging/search.html", context)
 
 
 @login_required

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from config.errors import NotFound
 from messaging.access import thread_member_ids
+from messaging.fold import highlight
 from messaging.mentions import MENTION_RE
 from messaging.models import (
     Message,
@@ -400,3 +401,27 @@ def message_history(user: User, thread: Thread, seq: Any) -> History:
     if message is None or message.is_deleted:
         raise NotFound
     return History(message=message, revisions=message_revisions(user, thread, message.seq))
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A message found by search, as the search page shows it: where it is, and its text in
+    runs with the matches marked."""
+
+    message: Message
+    title: str
+    url: str
+    runs: list[tuple[str, bool]]
+
+
+def search_hits(messages: list[Message], q: str) -> list[SearchHit]:
+    """The search page's rows for messages already found (and audited) by `selectors.search`."""
+    return [
+        SearchHit(
+            message=m,
+            title=_thread_title(m.thread),
+            url=thread_url(m.thread).split("#")[0] + f"#msg-{m.seq}",
+            runs=highlight(m.body, q),
+        )
+        for m in messages
+    ]

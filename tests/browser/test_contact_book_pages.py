@@ -403,3 +403,23 @@ def test_the_read_list_names_who_read_and_who_has_not(
     waiting = panel.locator(".people-list.unread li")
     expect(waiting).to_contain_text("伊藤 誠")
     page.screenshot(path=str(ARTIFACTS / f"book-read-list-{size}.png"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_search_finds_hiragana_from_katakana(
+    size, page, login, live_server_url, browser_data, ward, django_db_blocker
+):
+    data = browser_data
+    page.set_viewport_size(SIZES[size])
+    login(page, data.nurse)
+    # The ward's history says むくみ; the nurse types ムクミ in home's search box.
+    page.locator("#home-search").fill("ムクミ")
+    page.locator("#home-search").press("Enter")
+    page.wait_for_url(re.compile(r"/search/\?q="))
+    hits = page.locator("#search-hits li.search-hit")
+    expect(hits.first).to_be_visible()
+    expect(hits.first.locator("mark").first).to_have_text("むくみ")
+    expect(hits.first.locator("a")).to_contain_text("佐藤 ミチ")
+    page.screenshot(path=str(ARTIFACTS / f"book-search-{size}.png"))
+    hits.first.locator("a").click()
+    page.wait_for_url(re.compile(rf"/patients/{ward.pk}/#msg-\d+"))

@@ -248,3 +248,32 @@ def test_only_my_messages_offer_edit_and_delete(net, client_as, book):
     assert 'data-action="edit"' not in theirs
     assert 'data-action="edit"' in mine
     assert 'data-action="delete"' in mine
+
+
+def test_search_page_finds_hiragana_from_katakana_with_the_hit_marked(net, client_as, book):
+    _post(net.nurse, book, "両足のむくみが強い")
+    response = client_as(net.primary).get(reverse("search-page"), {"q": "ムクミ"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "両足の<mark>むくみ</mark>が強い" in body
+    assert f"/patients/{net.patient.pk}/#msg-1" in body
+
+
+def test_search_page_shows_nothing_of_threads_i_cannot_see(net, client_as, book):
+    _post(net.nurse, book, "両足のむくみが強い")
+    body = client_as(net.outsider).get(reverse("search-page"), {"q": "むくみ"}).content.decode()
+    assert "両足の" not in body
+    assert "0件見つかりました" in body
+
+
+def test_search_page_lists_newest_first(net, client_as, book):
+    _post(net.nurse, book, "むくみ 一回目")
+    _post(net.nurse, book, "むくみ 二回目")
+    body = client_as(net.primary).get(reverse("search-page"), {"q": "むくみ"}).content.decode()
+    assert body.index("二回目") < body.index("一回目")
+
+
+def test_search_page_without_a_query_shows_only_the_box(net, client_as):
+    response = client_as(net.nurse).get(reverse("search-page"))
+    assert response.status_code == 200
+    assert 'id="search-hits"' not in response.content.decode()
