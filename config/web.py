@@ -34,9 +34,15 @@ SHELL_STATIC = (
     "icons/icon-512.png",
     "messaging/thread.js",
     "messaging/thread.css",
+    # The patient page's tabs and columns, and home's live unread counts (issue 15).
+    "patients/tabs.js",
+    "patients/patient.css",
+    "messaging/unread.js",
+    "messaging/unread.css",
     # The thread page's ES modules, imported by messaging/thread.js: in the shell so that a
     # patient page read offline still runs its thread and outbox, and so that a changed
     # module makes a new worker (tests/browser/test_page_scripts.py checks the list).
+    "messaging/thread/actions.js",
     "messaging/thread/composer.js",
     "messaging/thread/http.js",
     "messaging/thread/outbox.js",

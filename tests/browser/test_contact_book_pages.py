@@ -423,3 +423,47 @@ def test_search_finds_hiragana_from_katakana(
     page.screenshot(path=str(ARTIFACTS / f"book-search-{size}.png"))
     hits.first.locator("a").click()
     page.wait_for_url(re.compile(rf"/patients/{ward.pk}/#msg-\d+"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_outbox_says_honestly_what_happens_to_a_post_that_fails(
+    size, page, login, live_server_url, browser_data, ward
+):
+    """Faults injected at the network (the socket refused, the server answering 503): the
+    post says 送信中, then 再試行中 N回目 with the reason, then 送信できません with what to do,
+    and the status line says the socket is down; when the server answers again it is sent once."""
+    data = browser_data
+    page.set_viewport_size(SIZES[size])
+    login(page, data.nurse)
+    page.route_web_socket(re.compile(r"/ws/$"), lambda ws: ws.close())
+    failing = {"on": True}
+
+    def posts(route: Any) -> None:
+        if route.request.method == "POST" and failing["on"]:
+            route.fulfill(status=503, content_type="application/json", body="{}")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/api/v1/threads/\d+/messages/$"), posts)
+    page.goto(f"{live_server_url}/patients/{ward.pk}/")
+    card = page.locator("#thread-card")
+    expect(card).to_have_attribute("data-live", "closed", timeout=LIVE)
+    expect(page.locator("#thread-status")).to_contain_text("接続が切れています")
+
+    body = f"夜間の吸引 2 回 [{uuid.uuid4().hex[:6]}]"
+    page.locator("#thread-body").fill(body)
+    page.get_by_role("button", name="送信", exact=True).click()
+    pending = page.locator("#thread-outbox li.pending", has_text=body)
+    expect(pending).to_have_attribute("data-state", "retrying", timeout=LIVE)
+    expect(pending.locator(".msg-state")).to_have_text("再試行中 1回目: サーバーのエラー(503)")
+    expect(pending).to_have_attribute("data-state", "stuck", timeout=30_000)
+    expect(pending.locator(".msg-state")).to_contain_text("送信できません: サーバーのエラー(503)")
+    expect(pending.locator(".msg-state")).to_contain_text("電話で伝えてください")
+    page.screenshot(path=str(ARTIFACTS / f"book-outbox-stuck-{size}.png"))
+    assert not Message.objects.filter(body=body).exists()
+
+    failing["on"] = False
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    expect(_msg(page, body)).to_have_count(1, timeout=LIVE)
+    expect(pending).to_have_count(0)
+    assert Message.objects.filter(body=body).count() == 1
