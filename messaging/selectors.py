@@ -57,8 +57,11 @@ def parse_seq(value: Any) -> int:
 
 def messages_base() -> QuerySet[Message]:
     """Messages with their author and reply target. Their mentions are not loaded here:
-    callers attach them to the rows they keep with `attach_mentions` (one query)."""
-    return Message.objects.select_related("author", "reply_to")
+    callers attach them to the rows they keep with `attach_mentions` (one query). The search
+    copy of the body stays in the database (only `search` compares it, there)."""
+    return Message.objects.select_related("author", "reply_to").defer(
+        "body_folded", "reply_to__body_folded"
+    )
 
 
 def attach_mentions(messages: Iterable[Message]) -> None:
@@ -227,7 +230,7 @@ def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
     """Messages from the rows of `sql.messages_page` and `sql.messages_missed`, with author,
     reply target (its seq), mentions and `read_by` set, as `messages_base` plus the
     `attach_*` helpers give them."""
-    fields = Message._meta.concrete_fields
+    fields = sql.MESSAGE_FIELDS
     n_message, n_user = len(fields), len(sql.USER_REF_FIELDS)
     attnames = [f.attname for f in fields]
     author_field, reply_field = Message.author.field, Message.reply_to.field
@@ -376,18 +379,16 @@ def search(user: AnyUser, q: str) -> AuditedRows[Message]:
     alike (`messaging.fold`: ムクミ finds むくみ, ＳｐＯ２ finds SpO2, 髙橋 finds 高橋); the
     messages taken from it are audited as reads of their threads.
 
-    Both sides go through the SQL function kizuna_fold, so the text and the query fold by
-    the same rule; the trigram index on kizuna_fold(body) serves queries of three characters
-    or more (Japanese included).
+    Both sides go through the SQL function kizuna_fold (the stored `body_folded` and the
+    query), so the text and the query fold by the same rule; the trigram index on
+    body_folded serves queries of three characters or more (Japanese included).
     """
-    folded_body = Func(F("body"), function="kizuna_fold", output_field=TextField())
     folded_q = Func(Value(q), function="kizuna_fold", output_field=TextField())
     messages = (
         messages_base()
         .select_related("thread", "thread__patient", "thread__organization", "thread__network")
-        .alias(folded=folded_body)
         .filter(thread__in=threads_visible_to(user), deleted_at__isnull=True)
-        .filter(folded__contains=folded_q)
+        .filter(body_folded__contains=folded_q)
         .order_by("-created_at", "-id")
     )
     return AuditedRows(

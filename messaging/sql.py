@@ -28,6 +28,10 @@ THREAD_RELATED: tuple[Any, ...] = (
     Thread.network.field,
 )
 
+# A message's columns as the pages and the API read them: all but the search copy of the
+# body (`body_folded`), which only search reads, in the database.
+MESSAGE_FIELDS = tuple(f for f in Message._meta.concrete_fields if f.name != "body_folded")
+
 # What `serializers.user_ref` reads of a user (its `__str__` included); the rest is deferred.
 USER_REF_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
 
@@ -161,7 +165,7 @@ def _messages(source: str, order: str) -> str:
     message, user = _q(Message._meta.db_table), _q(User._meta.db_table)
     mentions = _q(Message.mentions.through._meta.db_table)
     read_state = _q(ReadState._meta.db_table)
-    message_cols = ", ".join(f"m.{_q(str(f.column))}" for f in Message._meta.concrete_fields)
+    message_cols = ", ".join(f"m.{_q(str(f.column))}" for f in MESSAGE_FIELDS)
     author_cols = ", ".join(f"a.{_q(name)}" for name in USER_REF_FIELDS)
     mention_cols = ", ".join(f"mu.{_q(name)}" for name in USER_REF_FIELDS)
     return (

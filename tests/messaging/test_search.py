@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 from django.db import connection
-from django.db.models import F, Func, TextField, Value
+from django.db.models import Func, TextField, Value
 from django.urls import reverse
 
 from messaging import services
@@ -58,10 +58,9 @@ def test_blank_query_is_400(api_as, net):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="trigram index is PostgreSQL only")
 def test_search_can_use_the_trigram_index_for_japanese(net, book, post):
     post(net.nurse, book, "仙骨部の褥瘡、ポケット縮小傾向。")
-    # The lookup search() uses: the folded body must compile to the indexed expression.
-    folded = Func(F("body"), function="kizuna_fold", output_field=TextField())
+    # The lookup search() uses: the stored folded body against the folded query.
     query = Func(Value("褥瘡の処置"), function="kizuna_fold", output_field=TextField())
-    qs = Message.objects.alias(folded=folded).filter(folded__contains=query).order_by().values("pk")
+    qs = Message.objects.filter(body_folded__contains=query).order_by().values("pk")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SELECT show_trgm(%s)", ["褥瘡の処置"])
@@ -103,3 +102,9 @@ def test_python_fold_equals_the_database_function(db, text):
 def test_the_migration_keeps_the_fold_function_of_messaging_fold():
     migration = importlib.import_module("messaging.migrations.0006_message_body_fold")
     assert sql_function() == migration.FOLD_FUNCTION
+
+
+def test_an_edit_is_found_by_its_new_text(net, book, post):
+    message = post(net.nurse, book, "発赤なし")
+    services.message_edit(net.nurse, thread=book, seq=message.seq, body="発赤あり、ムクミ軽度")
+    assert [m.pk for m in search(net.primary, "むくみ")] == [message.pk]
