@@ -45,6 +45,7 @@ SHELL_STATIC = (
     "messaging/thread/actions.js",
     "messaging/thread/composer.js",
     "messaging/thread/http.js",
+    "messaging/thread/mentions.js",
     "messaging/thread/outbox.js",
     "messaging/thread/reads.js",
     "messaging/thread/render.js",

@@ -163,6 +163,9 @@ class Message(models.Model):
             models.CheckConstraint(condition=Q(seq__gte=1), name="message_seq_positive"),
         ]
         indexes = [
+            # Search, newest first: a common word is found by walking the newest messages
+            # (this index) and a rare one through the trigrams (docs/bench.md, "Search").
+            models.Index(F("created_at").desc(), name="message_created_desc"),
             # Search: body_folded LIKE '%' || kizuna_fold(q) || '%' (migration 0006).
             GinIndex(OpClass(F("body_folded"), name="gin_trgm_ops"), name="message_body_fold_trgm"),
         ]

@@ -14,6 +14,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.urls import reverse
@@ -44,7 +45,8 @@ from messaging.selectors import (
     parse_seq,
     unread_threads,
 )
-from patients.models import CareTeamMember
+from patients.access import active_team
+from patients.models import CareRole, CareTeamMember
 from teams.models import Membership, User
 
 # The patient page shows this many of the newest messages; "load older" pages back by as many.
@@ -69,6 +71,7 @@ class BodyPart:
 
     text: str
     mention: bool = False
+    username: str = ""
 
 
 @dataclass
@@ -101,6 +104,29 @@ class ThreadPage:
     @property
     def priorities(self) -> list[tuple[str, Any]]:
         return list(Priority.choices)
+
+    @cached_property
+    def members(self) -> list[dict[str, Any]]:
+        """Whom the composer's @ picker offers: the thread's current members, with their kana,
+        profession and roles on the patient's team today (@主治医 finds whoever holds it)."""
+        ids = thread_member_ids(self.thread)
+        roles: dict[int, list[str]] = {}
+        if self.thread.patient_id is not None:
+            places = active_team(self.thread.patient_id).filter(user_id__in=ids)
+            for uid, role in places.values_list("user_id", "role").order_by("id"):
+                roles.setdefault(uid, []).append(str(CareRole(role).label))
+        users = User.objects.filter(pk__in=ids).order_by("name_kana", "pk")
+        return [
+            {
+                "username": u.username,
+                "name": str(u),
+                "kana": u.name_kana,
+                "profession": str(u.get_profession_display()),
+                "roles": roles.get(u.pk, []),
+            }
+            for u in users
+            if u.pk != self.user.pk
+        ]
 
     @property
     def my_last_read(self) -> int:
@@ -145,6 +171,7 @@ class ThreadPage:
             "organizations": {str(k): v for k, v in self.organizations.items()},
             "renderedAt": int(self.rendered_at.timestamp() * 1000),
             "pageSize": PAGE_SIZE,
+            "members": self.members,
             "urls": {
                 "messages": reverse("messaging:thread-messages", args=[str(thread_id)]),
                 "read": reverse("messaging:thread-read", args=[str(thread_id)]),
@@ -265,7 +292,7 @@ def body_parts(message: Message) -> list[BodyPart]:
     """
     if message.is_deleted:
         return []
-    names = {u.username for u in mentioned_users(message)}
+    names = {u.username: str(u) for u in mentioned_users(message)}
     parts: list[BodyPart] = []
     pos = 0
     for match in MENTION_RE.finditer(message.body):
@@ -273,7 +300,8 @@ def body_parts(message: Message) -> list[BodyPart]:
             continue
         if match.start() > pos:
             parts.append(BodyPart(message.body[pos : match.start()]))
-        parts.append(BodyPart(match.group(0), mention=True))
+        # The stored text keeps the login name (the mention is the person); shown by name.
+        parts.append(BodyPart("@" + names[match.group(1)], mention=True, username=match.group(1)))
         pos = match.end()
     if pos < len(message.body):
         parts.append(BodyPart(message.body[pos:]))

@@ -54,6 +54,15 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="message",
+            index=models.Index(
+                django.db.models.expressions.OrderBy(
+                    django.db.models.expressions.F("created_at"), descending=True
+                ),
+                name="message_created_desc",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="message",
             index=django.contrib.postgres.indexes.GinIndex(
                 django.contrib.postgres.indexes.OpClass(
                     django.db.models.expressions.F("body_folded"), name="gin_trgm_ops"

@@ -91,7 +91,9 @@ def test_a_post_appears_live_on_the_other_page_once_and_its_read_count_updates(
 
     on_doctor = _messages_with(doctor, first_line)
     expect(on_doctor).to_have_count(1, timeout=LIVE)
-    expect(on_doctor.locator("mark.mention")).to_have_text("@" + browser_data.primary.username)
+    mention = on_doctor.locator("mark.mention")
+    expect(mention).to_have_text("@" + str(browser_data.primary))  # shown by name
+    expect(mention).to_have_attribute("data-username", browser_data.primary.username)
     expect(on_doctor.locator(".msg-author")).to_have_text(str(browser_data.nurse))
     mine = _messages_with(page, first_line)
     expect(mine).to_have_count(1, timeout=LIVE)

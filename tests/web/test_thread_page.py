@@ -86,7 +86,8 @@ def test_messages_render_with_author_organization_badges_time_and_line_breaks(ne
     # Japanese date and time in Asia/Tokyo; the line break is kept as typed (pre-wrap).
     local = timezone.localtime(Message.objects.get(thread=book).created_at)
     assert f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}" in body
-    mention = '<mark class="mention">@nurse</mark>'
+    # The text keeps the login name; the page shows the person's name.
+    mention = f'<mark class="mention" data-username="nurse">@{net.nurse}</mark>'
     assert f'<p class="msg-body">血圧 128/76\n{mention} 明日の訪問で確認を</p>' in body
 
 
@@ -94,7 +95,7 @@ def test_only_resolved_mentions_are_highlighted_and_text_is_escaped(net, client_
     _post(net.primary, book, "<b>注意</b> mail: taro@example.jp @secondary")
     body = _page(client_as(net.nurse), net)
     assert "&lt;b&gt;注意&lt;/b&gt; mail: taro@example.jp " in body
-    assert '<mark class="mention">@secondary</mark>' in body
+    assert f'<mark class="mention" data-username="secondary">@{net.secondary}</mark>' in body
     assert "<b>注意</b>" not in body
 
 

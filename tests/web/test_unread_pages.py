@@ -4,6 +4,8 @@ thread, and the composer's one choice of kind."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from typing import Any
 
@@ -277,3 +279,23 @@ def test_search_page_without_a_query_shows_only_the_box(net, client_as):
     response = client_as(net.nurse).get(reverse("search-page"))
     assert response.status_code == 200
     assert 'id="search-hits"' not in response.content.decode()
+
+
+def test_the_composer_offers_the_threads_members_with_kana_and_roles(net, client_as, book):
+    body = client_as(net.nurse).get(reverse("patient-detail", args=[net.patient.pk])).content
+    match = re.search(rb'<script id="thread-data" type="application/json">(.*?)</script>', body)
+    assert match
+    members = {m["username"]: m for m in json.loads(match.group(1))["members"]}
+    assert net.nurse.username not in members  # not myself
+    assert net.outsider.username not in members  # only the thread's members
+    primary = members[net.primary.username]
+    assert primary["name"] == str(net.primary)
+    assert "主治医" in primary["roles"]
+    assert primary["kana"] == net.primary.name_kana
+
+
+def test_a_mention_is_shown_by_name_and_kept_by_person(net, client_as, book):
+    message = _post(net.nurse, book, f"@{net.primary.username} ご確認ください")
+    assert list(message.mentions.all()) == [net.primary]
+    body = client_as(net.nurse).get(reverse("patient-detail", args=[net.patient.pk])).content
+    assert f"@{net.primary}</mark> ご確認ください".encode() in body

@@ -8,6 +8,7 @@
      thread/render.js    one message's <li>, as the server renders it
      thread/outbox.js    posts kept on the device and sent over the socket or HTTP
      thread/composer.js  the form: drafts, sending, refused posts given back, replies
+     thread/mentions.js  the composer's @ picker (name, kana, profession, role)
      thread/actions.js   a message's 返信 / 編集 / 削除, its read list and edit history
      thread/reads.js     mark-read of what is on screen
      thread/storage.js   localStorage, all under "kizuna." (removed at logout)
@@ -19,6 +20,7 @@
 
 import { MessageActions } from "./thread/actions.js";
 import { Composer } from "./thread/composer.js";
+import { MentionPicker } from "./thread/mentions.js";
 import { makeApi } from "./thread/http.js";
 import { Outbox } from "./thread/outbox.js";
 import { ReadTracker } from "./thread/reads.js";
@@ -77,6 +79,9 @@ function start(card, cfg) {
   outbox.composer = composer; // a refused post gives its text back
   composer.start();
   new MessageActions({ cfg, list, view, composer, api, str }).start();
+  new MentionPicker({
+    field: byId("thread-body"), list: byId("thread-mentions"), members: cfg.members, str,
+  }).start();
   outbox.restore();
 
   const reads = new ReadTracker({

@@ -101,7 +101,7 @@ const MENTION = /(^|[^A-Za-z0-9_.+\-@])@([A-Za-z0-9_.+-]*[A-Za-z0-9_+])/g;
 function fillBody(p, body, mentions) {
   const names = {};
   (mentions || []).forEach((u) => {
-    names[u.username] = true;
+    names[u.username] = u.display_name || u.username;
   });
   let pos = 0;
   let match;
@@ -112,7 +112,10 @@ function fillBody(p, body, mentions) {
       if (at > pos) {
         p.appendChild(document.createTextNode(body.slice(pos, at)));
       }
-      p.appendChild(el("mark", "mention", "@" + match[2]));
+      // The text keeps the login name (the mention is stored by person); it shows the name.
+      const mark = el("mark", "mention", "@" + names[match[2]]);
+      mark.setAttribute("data-username", match[2]);
+      p.appendChild(mark);
       pos = at + 1 + match[2].length;
     }
     if (match[0].length === 0) {
