@@ -17,6 +17,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import (
     BigIntegerField,
+    BooleanField,
     Count,
     F,
     Func,
@@ -27,6 +28,7 @@ from django.db.models import (
     TextField,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from audit.models import AuditAction
@@ -387,10 +389,11 @@ def search(user: AnyUser, q: str) -> AuditedRows[Message]:
     # The gate first, as a list of ids: planned inside the search, its many branches cost
     # more to plan (144 ms) than the search costs to run (docs/bench.md, "Search").
     visible = list(threads_visible_to(user).values_list("pk", flat=True))
+    in_threads = RawSQL(sql.MESSAGE_IN_THREADS, (visible,), output_field=BooleanField())  # noqa: S611
     messages = (
         messages_base()
         .select_related("thread", "thread__patient", "thread__organization", "thread__network")
-        .filter(thread_id__in=visible, deleted_at__isnull=True)
+        .filter(in_threads, deleted_at__isnull=True)
         .filter(body_folded__contains=folded_q)
         .order_by("-created_at", "-id")
     )

@@ -40,6 +40,12 @@ def _q(name: str) -> str:
     return str(connection.ops.quote_name(name))
 
 
+# A message in one of a list of threads, the list as one array parameter. Why SQL: the ORM's
+# `thread_id__in` sends one parameter per thread, and planning that list took half of a
+# search over 200 threads (docs/bench.md, "Search").
+MESSAGE_IN_THREADS = f"{_q(Message._meta.db_table)}.{_q('thread_id')} = ANY(%s)"
+
+
 @cache
 def thread_by_pk() -> str:
     """The thread row by pk (first parameter) with its relations' names, ending in "AND ":
