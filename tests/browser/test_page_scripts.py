@@ -89,7 +89,9 @@ def test_a_page_read_offline_from_the_cache_still_runs_its_modules_and_outbox(
     page.fill("#thread-body", body)
     page.get_by_role("button", name="送信", exact=True).click()
     pending = page.locator("#thread-outbox li.pending", has_text=body)
-    expect(pending.locator(".msg-state")).to_have_text("送信待ち")
+    expect(pending.locator(".msg-state")).to_have_text(
+        "送信待ち: オフラインです"
+    )  # with the reason
     assert page.evaluate("() => window.kizunaThread.outbox().length") == 1
     assert seen["errors"] == []
     # (Under DEBUG, htmx_script also loads django_htmx/django-htmx.js, which is not in the

@@ -123,7 +123,9 @@ def test_a_post_written_offline_waits_and_is_sent_once_when_back_online(
 
     pending = page.locator("#thread-outbox li.pending", has_text=body)
     expect(pending).to_have_count(1)
-    expect(pending.locator(".msg-state")).to_have_text("送信待ち")
+    expect(pending.locator(".msg-state")).to_have_text(
+        "送信待ち: オフラインです"
+    )  # with the reason
     stored = page.evaluate(
         "() => Object.keys(localStorage).filter((k) => k.startsWith('kizuna.outbox.'))"
         ".map((k) => localStorage.getItem(k)).join('')"
