@@ -16,6 +16,10 @@ its user out.
 API paths answer in the one error shape (`config.api.error_body`) with field errors; pages
 with an error page that needs no request context (sessions and users are not loaded yet),
 both in the language the request asks for (LocaleMiddleware has not run yet either).
+A refusal carries the same security headers as any other answer (the Content-Security-
+Policy, Permissions-Policy, nosniff, the referrer and opener policies, HSTS over TLS,
+X-Frame-Options): it is passed through the middlewares that set them (`REFUSAL_HEADERS`),
+which read nothing of the request that could hurt.
 JSON bodies are checked by the API's parser (`config.api.JSONParser`).
 
 Also the last middleware, `ThrottledPageMiddleware`: a page refused by `teams.throttle` gets
@@ -32,6 +36,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from config.api import error_body
@@ -44,18 +49,39 @@ API_PREFIX = "/api/"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+# The middlewares (of settings.MIDDLEWARE) that put the security headers on an answer, outer
+# first as they are listed there. Whitenoise is not among them: a refusal is no static file.
+REFUSAL_HEADERS = (
+    "django.middleware.security.SecurityMiddleware",
+    "config.headers.ContentSecurityPolicyMiddleware",
+    "config.headers.SecurityHeadersMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+)
+_REFUSAL = "_kizuna_refusal"
+
+
 def max_url_bytes() -> int:
     return int(getattr(settings, "KIZUNA_MAX_URL_BYTES", DEFAULT_MAX_URL_BYTES))
+
+
+def _the_refusal(request: HttpRequest) -> HttpResponse:
+    refusal: HttpResponse = getattr(request, _REFUSAL)
+    return refusal
 
 
 class UntrustedInputMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        headed: Callable[[HttpRequest], HttpResponse] = _the_refusal
+        for path in reversed([p for p in REFUSAL_HEADERS if p in settings.MIDDLEWARE]):
+            headed = import_string(path)(headed)
+        self.with_headers = headed
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         refusal = self.refusal(request)
         if refusal is not None:
-            return refusal
+            setattr(request, _REFUSAL, refusal)
+            return self.with_headers(request)
         return self.get_response(request)
 
     def refusal(self, request: HttpRequest) -> HttpResponse | None:

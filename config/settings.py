@@ -56,16 +56,19 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "teams.apps.TeamsConfig",
     "patients.apps.PatientsConfig",
     "audit.apps.AuditConfig",
     "messaging.apps.MessagingConfig",
     "notifications.apps.NotificationsConfig",
+    "conferences.apps.ConferencesConfig",
 ]
 
 MIDDLEWARE = [
     # First: no other middleware, view or the database meets an over-long URL, a NUL in a
-    # query, header or form, or a mangled cookie (config/middleware.py).
+    # query, header or form, or a mangled cookie (config/middleware.py). Its refusals are
+    # passed through the header middlewares below (config.middleware.REFUSAL_HEADERS) only.
     "config.middleware.UntrustedInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -197,6 +200,35 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Conferences: reminders 24 hours and 15 minutes before each occurrence (conferences/tasks.py),
+# swept every minute; the notice's key makes each reminder once per occurrence and person.
+CELERY_BEAT_SCHEDULE["conferences-reminders"] = {
+    "task": "conferences.send_reminders",
+    "schedule": env.float("KIZUNA_CONFERENCE_SWEEP_SECONDS", default=60.0),
+}
+CELERY_TASK_ROUTES = {
+    **globals().get("CELERY_TASK_ROUTES", {}),
+    "conferences.*": {"queue": "notify"},
+}
+# The meeting room's STUN/TURN servers (conferences/ice.py; coturn in deploy/turn/).
+KIZUNA_STUN_URLS = env.str("KIZUNA_STUN_URLS", default="")
+KIZUNA_TURN_URLS = env.str("KIZUNA_TURN_URLS", default="")
+KIZUNA_TURN_SECRET = env.str("KIZUNA_TURN_SECRET", default="")
+KIZUNA_TURN_TTL_SECONDS = env.int("KIZUNA_TURN_TTL_SECONDS", default=6 * 3600)
+
+# --- Referrals (patients/referrals.py, docs/referrals.md) -----------------------------------
+# How long the invited physicians have to raise a hand, how many the matching invites at
+# first, and how often the sweep escalates the overdue ones (queue `routing`).
+KIZUNA_REFERRAL_DEADLINE_HOURS = env.int("KIZUNA_REFERRAL_DEADLINE_HOURS", default=48)
+KIZUNA_REFERRAL_INVITES = env.int("KIZUNA_REFERRAL_INVITES", default=8)
+CELERY_BEAT_SCHEDULE["referral-sweep"] = {
+    "task": "patients.referral_sweep",
+    "schedule": env.float("KIZUNA_REFERRAL_SWEEP_SECONDS", default=30.0),
+}
+vars().setdefault("CELERY_TASK_ROUTES", {}).update(
+    {"patients.referral_sweep": {"queue": "routing"}}
+)
+
 # --- Mail ----------------------------------------------------------------------------------
 # Warnings to the administrators (a broken audit chain). EMAIL_URL is django-environ's form
 # (smtp+tls://user:password@host:587); the default prints mail on the console.
@@ -245,6 +277,24 @@ OTP_TOTP_ISSUER = "Kizuna"
 # A wrong code doubles the wait before the next try (1 s, 2 s, 4 s ... at most an hour).
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
+# Passkeys (teams.passkeys, WebAuthn on django-otp-webauthn's model and helper). The relying
+# party's id is the site's host name ("kizuna.example.jp"); empty: the host the page was asked
+# by ("localhost" in dev). The origins the browser may answer from; empty: the page's own.
+# Changing the RP ID later makes every registered passkey unusable (they are bound to it).
+KIZUNA_WEBAUTHN_RP_ID = env.str("KIZUNA_WEBAUTHN_RP_ID", default="")
+KIZUNA_WEBAUTHN_ORIGINS = env.list("KIZUNA_WEBAUTHN_ORIGINS", default=[])
+OTP_WEBAUTHN_HELPER_CLASS = "teams.passkeys.KizunaWebAuthnHelper"
+# Given to the package too, so its system checks look at what is configured; left empty, the
+# helper takes them from the request, and the checks that want them fixed are silenced.
+OTP_WEBAUTHN_RP_ID = KIZUNA_WEBAUTHN_RP_ID
+OTP_WEBAUTHN_ALLOWED_ORIGINS = KIZUNA_WEBAUTHN_ORIGINS
+SILENCED_SYSTEM_CHECKS = [
+    *([] if KIZUNA_WEBAUTHN_RP_ID else ["otp_webauthn.E010"]),
+    *([] if KIZUNA_WEBAUTHN_ORIGINS else ["otp_webauthn.E030"]),
+]
+OTP_WEBAUTHN_RP_NAME = "Kizuna"
+# A passkey is the second factor after the password, never the only one.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 # The sign-in guard (teams.throttle): this many failed checks of one account, or from one
 # address, within the window lock it for the lockout; every attempt is refused meanwhile with
 # 429 and Retry-After, the right password included. Wrong passwords and wrong second-factor
@@ -295,11 +345,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Camera for the coming photo feature, from this site only; everything else a page could ask
-# the browser for is off.
+# Camera for the coming photo feature and, with the microphone and screen sharing, for the
+# conference room, from this site only; everything else a page could ask the browser for is off.
 PERMISSIONS_POLICY = (
-    "camera=(self), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
-    "bluetooth=(), midi=(), display-capture=(), browsing-topics=()"
+    "camera=(self), microphone=(self), geolocation=(), payment=(), usb=(), serial=(), "
+    "bluetooth=(), midi=(), display-capture=(self), browsing-topics=()"
 )
 # Strict: scripts only from this site or with the request's nonce, no inline styles, nothing
 # framed, forms only to this site. connect-src gets the socket's ws(s):// origin per request

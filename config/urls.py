@@ -43,6 +43,7 @@ urlpatterns = [
     path("account/", include("teams.account_urls")),
     path("audit/", include("audit.urls")),
     path("directory/", include("teams.urls")),
+    path("", include("conferences.urls")),
     path("", include("messaging.urls")),
     path("", include("patients.urls")),
 ]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,8 @@ from audit.context import current_request, socket_context
 from audit.services import audit_refusal
 from config.errors import DomainError, Forbidden, NotFound, Throttled
 from config.untrusted import RefusedInput, json_max_bytes, load_json
-from messaging import publish, selectors, services
+from messaging import frames, publish, selectors, services
+from messaging.frames import FrameError
 from messaging.groups import user_group
 from messaging.models import Thread
 from messaging.serializers import sync_data
@@ -88,13 +90,6 @@ def cycle_seconds() -> float:
     return expiry - margin
 
 
-class FrameError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def _thread_id(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise FrameError("invalid_frame", _("thread はスレッドIDで指定してください。"))
@@ -137,11 +132,15 @@ THREAD_LABEL = Thread._meta.label_lower
 
 
 @database_sync_to_async
-def _refused(user: User, kind: Any, thread: Any) -> None:
+def _refused(user: User, kind: Any, content: dict[str, Any]) -> None:
     # The socket's refusals are audited here, as the middleware audits the HTTP ones.
+    object_type, field = frames.subject_for(kind) or (THREAD_LABEL, "thread")
     try:
         audit_refusal(
-            user, where=f"socket {str(kind)[:20]}", object_type=THREAD_LABEL, object_id=thread
+            user,
+            where=f"socket {str(kind)[:20]}",
+            object_type=object_type,
+            object_id=content.get(field),
         )
     except Exception:
         # Raised from the frame's error handler, it would end the socket's frame loop; the
@@ -209,6 +208,12 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         self.keepalive = asyncio.create_task(self._keepalive())
 
     async def disconnect(self, code: int) -> None:
+        for hook in frames.disconnect_hooks():
+            # Another app's state of this socket (a conference room it was in).
+            try:
+                await hook(self)
+            except Exception:
+                logger.exception("disconnect hook failed for %s", self.channel_name)
         if self.keepalive is not None and self.keepalive is not asyncio.current_task():
             self.keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -334,15 +339,18 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
                         "created": result.created,
                     }
                 )
+            elif (handler := frames.handler_for(kind)) is not None:
+                # A frame another app answers (messaging.frames): conferences' room signaling.
+                await handler(self, content)
             else:
                 raise FrameError("unknown_type", _("不明な種類のフレームです。"))
         except FrameError as exc:
             await self._error(exc.code, exc.message, ref=ref)
         except NotFound:
-            await _refused(self.user, kind, content.get("thread"))
+            await _refused(self.user, kind, content)
             await self._error("not_found", _("見つかりません。"), ref=ref)
         except Forbidden as exc:
-            await _refused(self.user, kind, content.get("thread"))
+            await _refused(self.user, kind, content)
             await self._error(exc.code, exc.message, ref=ref)
         except DomainError as exc:
             await self._error(exc.code, exc.message, fields=exc.fields, ref=ref)
@@ -371,6 +379,12 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
         if ref is not None:
             frame["client_id"] = str(ref)
         await self.send_json(frame)
+
+    async def send_to(self, channel: str, frame: dict[str, Any]) -> None:
+        """Send `frame` to another socket (by its channel name), as a relayed event."""
+        await self.channel_layer.send(
+            channel, {"type": "kizuna.event", "text": json.dumps(frame, ensure_ascii=False)}
+        )
 
     # --- events from the channel layer ---------------------------------------------------
 

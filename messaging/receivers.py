@@ -5,6 +5,7 @@ The one place where messaging's reactions are connected (from `MessagingConfig.r
 - people who lost access to a patient have their sockets closed after the commit, so their
   screens resync and drop the threads they no longer see;
 - emergency access (break glass) is announced in the patient's contact book;
+- a confirmed referral's summary is the first message of the new patient's contact book;
 - a user deactivated or with a new password has their sockets closed (`messaging.revocation`);
 - web sessions that ended (logout, a device revoked, a password change, an administrator
   ending someone's access: `teams.signals.sessions_ended`) have their sockets closed after
@@ -54,6 +55,12 @@ def on_break_glass_opened(sender: Any, *, grant: BreakGlassGrant, **kwargs: Any)
     services.announce_break_glass(grant)
 
 
+def on_referral_confirmed(
+    sender: Any, *, patient: Patient, author: User, text: str, **kwargs: Any
+) -> None:
+    services.announce_referral(patient, author=author, text=text)
+
+
 def on_message_posted(sender: Any, *, message: Message, **kwargs: Any) -> None:
     """Queue the notice of a committed message; never raise.
 
@@ -84,6 +91,7 @@ def unread_panel(user: User, patient_ids: list[int]) -> HomeUnread:
 def connect() -> None:
     patient_signals.patient_created.connect(on_patient_created, dispatch_uid="kz-contact-book")
     patient_signals.access_ended.connect(on_access_ended, dispatch_uid="kz-access-ended")
+    patient_signals.referral_confirmed.connect(on_referral_confirmed, dispatch_uid="kz-referral")
     patient_signals.break_glass_opened.connect(on_break_glass_opened, dispatch_uid="kz-break-glass")
     team_signals.sessions_ended.connect(on_sessions_ended, dispatch_uid="kz-sessions-ended")
     signals.message_posted.connect(on_message_posted, dispatch_uid="kz-notify")

@@ -646,3 +646,17 @@ def announce_break_glass(grant: BreakGlassGrant) -> PostResult:
     thread = contact_book_ensure(grant.patient)
     text, kind, priority = _check_content(body, MessageKind.NOTE, Priority.IMPORTANT)
     return do_post(grant.user, CheckedPost(thread.pk, thread, uuid.uuid4(), text, kind, priority))
+
+
+def announce_referral(patient: Patient, *, author: User, text: str) -> PostResult:
+    """Open the contact book of a patient who came by a referral with its summary
+    (`patients.referrals.referral_confirm`), in the name of `author`, who is on the team.
+
+    Called inside the confirmation's transaction, right after the contact book is made, so
+    the summary is its first message; the post publishes to the team after commit.
+    """
+    thread = contact_book_ensure(patient)
+    body, kind, priority = _check_content(
+        text.replace("@", "＠"), MessageKind.NOTE, Priority.ROUTINE
+    )
+    return do_post(author, CheckedPost(thread.pk, thread, uuid.uuid4(), body, kind, priority))

@@ -45,7 +45,16 @@ from django.utils.translation import gettext_lazy as _
 
 from config.compiled_sql import NOW, PATIENT, TODAY, SqlTemplate
 from config.errors import Forbidden, NotFound
-from patients.models import BreakGlassGrant, CareRole, CareTeamMember, Consent, Patient
+from patients.models import (
+    BreakGlassGrant,
+    CareRole,
+    CareTeamMember,
+    ConferenceGrant,
+    Consent,
+    Patient,
+    Referral,
+    ReferralInvitation,
+)
 from teams.identity import AnyUser
 from teams.models import Membership, Network, Organization, Profession, User
 
@@ -96,12 +105,14 @@ ORG_ADMIN = "org_admin"
 COORDINATOR = "coordinator"
 BREAK_GLASS_READER = "break_glass"
 PHYSICIAN_OR_NURSE = "physician_or_nurse"
+CONFERENCE_GUEST = "conference_guest"
 
 STANDING_LABELS: Mapping[str, Promise] = {
     ORG_ADMIN: _("管理組織の管理者"),
     COORDINATOR: _("ネットワークのコーディネーター"),
     BREAK_GLASS_READER: _("緊急アクセス中の人"),
     PHYSICIAN_OR_NURSE: _("医師・看護師(職種)"),
+    CONFERENCE_GUEST: _("退院時カンファレンスの病院側参加者"),
 }
 
 # Every place on the team knows the consent: it decides whose organization reads.
@@ -145,6 +156,9 @@ POLICY: Mapping[str, frozenset[Capability]] = {
     BREAK_GLASS_READER: frozenset({C.READ}),
     # Emergencies reach physicians and nurses first: they may open break glass.
     PHYSICIAN_OR_NURSE: frozenset({C.BREAK_GLASS}),
+    # Hospital staff invited to one discharge conference read the patient for the meeting's
+    # window (conferences/), to bring the diagnoses home: nothing else, and never a place.
+    CONFERENCE_GUEST: frozenset({C.READ}),
 }
 
 # Who holds the `PHYSICIAN_OR_NURSE` row: by profession, on or off the team.
@@ -241,6 +255,10 @@ def _break_glass(at: Moment) -> QuerySet[Any]:
     return BreakGlassGrant.objects.filter(expires_at__gt=at.now)
 
 
+def _conference_guests(at: Moment) -> QuerySet[Any]:
+    return ConferenceGrant.objects.filter(starts_at__lte=at.now, ends_at__gt=at.now)
+
+
 def _organization_admins(at: Moment) -> QuerySet[Any]:
     return Membership.objects.filter(is_admin=True, is_active=True).alias(
         patient_id=F("organization__managed_patients")
@@ -257,6 +275,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant("care_team", _team_places, receives_events=True, policy=BY_ROLE),
     Grant(BREAK_GLASS_READER, _break_glass, receives_events=False),
     Grant(ORG_ADMIN, _organization_admins, receives_events=False),
+    Grant(CONFERENCE_GUEST, _conference_guests, receives_events=False),
     Grant(COORDINATOR, _network_coordinators, receives_events=False),
 )
 
@@ -477,3 +496,172 @@ def may_register_patient(user: AnyUser, organization: Organization) -> bool:
 def can_see_patient(user: AnyUser, patient: Patient | int) -> bool:
     pk = patient.pk if isinstance(patient, Patient) else patient
     return patients_visible_to(user).filter(pk=pk).exists()
+
+
+# --- Referrals (docs/referrals.md) ----------------------------------------------------------
+# A referral is not yet a patient: nobody reads a patient through it. Its own small table says
+# who may do what with it; the identifying record reaches the accepted team only as the patient
+# it becomes on confirmation, through the gate above.
+
+
+class ReferralCapability(StrEnum):
+    VIEW_SUMMARY = "view_summary"  # the de-identified summary and the referral's state
+    VIEW_IDENTITY = "view_identity"  # the identifying record, until it becomes a patient
+    ANSWER = "answer"  # raise one's hand (primary, secondary, either) or decline
+    WIDEN = "widen"  # invite more physicians, or take one off (widen or narrow)
+    DECIDE = "decide"  # choose the primary and the secondary, and confirm
+
+    @property
+    def label(self) -> str:
+        return str(REFERRAL_CAPABILITY_LABELS[self])
+
+
+REFERRAL_CAPABILITY_LABELS: Mapping[ReferralCapability, Promise] = {
+    ReferralCapability.VIEW_SUMMARY: _("依頼の概要の閲覧"),
+    ReferralCapability.VIEW_IDENTITY: _("依頼の個人情報の閲覧"),
+    ReferralCapability.ANSWER: _("依頼への回答"),
+    ReferralCapability.WIDEN: _("依頼先の追加・取り消し"),
+    ReferralCapability.DECIDE: _("主治医・副主治医の決定"),
+}
+
+R = ReferralCapability
+REFERRER = "referrer"
+DECIDING_REFERRER = "deciding_referrer"
+REFERRAL_COORDINATOR = "coordinator"
+INVITED_PHYSICIAN = "invited"
+
+REFERRAL_STANDING_LABELS: Mapping[str, Promise] = {
+    REFERRER: _("紹介元の職員"),
+    DECIDING_REFERRER: _("決定する紹介元の職員(ネットワークの規則による)"),
+    REFERRAL_COORDINATOR: _("ネットワークのコーディネーター"),
+    INVITED_PHYSICIAN: _("依頼を受けた医師"),
+}
+
+# Who may do what with a referral: the table of docs/access.md ("Referrals"), cell for cell.
+REFERRAL_POLICY: Mapping[str, frozenset[ReferralCapability]] = {
+    # The referring organization's members (the discharge office, 地域連携室) wrote it and hold
+    # the identifying record; they follow the answers and the outcome.
+    REFERRER: frozenset({R.VIEW_SUMMARY, R.VIEW_IDENTITY}),
+    # Where the network's rules say so (`Network.referrer_decides`), the referring hospital
+    # chooses the pair too.
+    DECIDING_REFERRER: frozenset({R.VIEW_SUMMARY, R.VIEW_IDENTITY, R.DECIDE}),
+    # The network's coordinators run the matching and decide the pair, on the summary alone.
+    REFERRAL_COORDINATOR: frozenset({R.VIEW_SUMMARY, R.WIDEN, R.DECIDE}),
+    # An invited physician reads the summary and answers; never the identifying record.
+    INVITED_PHYSICIAN: frozenset({R.VIEW_SUMMARY, R.ANSWER}),
+}
+
+
+def _referral_standings(user_id: int) -> dict[str, Exists]:
+    """Per standing, the condition on a `Referral` query that the person holds it."""
+    return {
+        REFERRER: Exists(
+            Membership.objects.filter(
+                user_id=user_id,
+                is_active=True,
+                organization_id=OuterRef("referring_organization_id"),
+            )
+        ),
+        DECIDING_REFERRER: Exists(
+            # One filter() call: the organization's network here is the referral's.
+            Membership.objects.filter(
+                user_id=user_id,
+                is_active=True,
+                organization_id=OuterRef("referring_organization_id"),
+                organization__networks=OuterRef("network_id"),
+                organization__networks__referrer_decides=True,
+            )
+        ),
+        REFERRAL_COORDINATOR: Exists(
+            Network.coordinators.through.objects.filter(
+                user_id=user_id, network_id=OuterRef("network_id")
+            )
+        ),
+        INVITED_PHYSICIAN: Exists(
+            ReferralInvitation.objects.filter(
+                physician_id=user_id, referral_id=OuterRef("pk"), withdrawn_at__isnull=True
+            )
+        ),
+    }
+
+
+def referrals_visible_to(user: AnyUser) -> QuerySet[Referral]:
+    """Every referral the user may read the summary of: their organization's, their
+    network's (as coordinator), or one they were invited to."""
+    if not _signed_in(user):
+        return Referral.objects.none()
+    return Referral.objects.filter(Q(*_referral_standings(user.pk).values(), _connector=Q.OR))
+
+
+def referral_refusal(capability: ReferralCapability) -> str:
+    who = [
+        str(label)
+        for standing, label in REFERRAL_STANDING_LABELS.items()
+        if capability in REFERRAL_POLICY[standing]
+    ]
+    return gettext("「%(action)s」はできません。この操作は%(who)sが行います。") % {
+        "action": capability.label,
+        "who": gettext("、").join(who),
+    }
+
+
+def referral_standings_of(user: AnyUser, referral: Referral | int) -> frozenset[str]:
+    """The standings the user holds for the referral (empty: they may not see it)."""
+    if not _signed_in(user):
+        return frozenset()
+    pk = referral.pk if isinstance(referral, Referral) else referral
+    conditions = _referral_standings(user.pk)
+    row = Referral.objects.filter(pk=pk).values_list(*conditions.values()).first()
+    return frozenset(s for s, held in zip(conditions, row or (), strict=False) if held)
+
+
+def referral_capabilities_of(
+    user: AnyUser, referral: Referral | int
+) -> frozenset[ReferralCapability]:
+    standings = referral_standings_of(user, referral)
+    return frozenset(c for s in standings for c in REFERRAL_POLICY[s])
+
+
+def access_referral(
+    user: AnyUser,
+    referral_id: Any,
+    *,
+    capability: ReferralCapability = ReferralCapability.VIEW_SUMMARY,
+) -> Referral:
+    """The referral if the user may do `capability` with it. `NotFound` for whoever may not
+    see it (a physician who was not invited, or another network's: "missing" and "not
+    yours" alike); `Forbidden`, with who does it instead, for whoever sees it but may not."""
+    pk = _patient_pk(referral_id)
+    if not _signed_in(user):
+        raise NotFound
+    conditions = _referral_standings(user.pk)
+    found = (
+        Referral.objects.filter(pk=pk)
+        .annotate(**{f"kz_{s}": c for s, c in conditions.items()})
+        .select_related("network", "referring_organization")
+        .first()
+    )
+    if found is None:
+        raise NotFound
+    standings = {s for s in conditions if getattr(found, f"kz_{s}")}
+    if not standings:
+        raise NotFound
+    if not any(capability in REFERRAL_POLICY[s] for s in standings):
+        raise Forbidden(referral_refusal(capability))
+    return found
+
+
+def may_refer(user: AnyUser, organization: Organization, network: Network) -> bool:
+    """Whether the user may refer a patient from `organization` to `network`: an active
+    member of an organization of the network, or one of its coordinators."""
+    if not _signed_in(user):
+        return False
+    if network.coordinators.filter(pk=user.pk).exists():
+        return (
+            Membership.objects.filter(user=user, organization=organization, is_active=True).exists()
+            or network.organizations.filter(pk=organization.pk).exists()
+        )
+    return (
+        network.organizations.filter(pk=organization.pk).exists()
+        and Membership.objects.filter(user=user, organization=organization, is_active=True).exists()
+    )

@@ -352,6 +352,37 @@ class BreakGlassGrant(models.Model):
         ]
 
 
+class ConferenceGrant(models.Model):
+    """A hospital guest's reading of one patient for one discharge conference's window.
+
+    Written by `patients.services.conference_grant_give` when a discharge conference puts
+    the patient on its agenda and invites hospital staff who are not on the team; read by
+    the gate (`patients.access.GRANTS`, `conference_guest`). `source` names the conference
+    and occurrence ("conference:12@2026-12-17T10:00:00+00:00") so a move replaces its rows.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    source = models.CharField(max_length=100)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "patient", "ends_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="conference_grant_ends_after_start"
+            ),
+            models.UniqueConstraint(
+                fields=["source", "user", "patient"], name="conference_grant_once_per_source"
+            ),
+        ]
+
+
 class Disclosure(models.Model):
     """第三者提供の記録: the first provision of a patient's data to another organization under a
     consent: when, to whom, what (the consent's items then), on what basis, caused by whom.
@@ -394,3 +425,166 @@ RECORD_KINDS: dict[str, type[RecordItem]] = {
     "devices": MedicalDevice,
     "contacts": EmergencyContact,
 }
+
+
+# --- Referrals: a new home-care patient finds a primary and a secondary physician ---------
+# docs/referrals.md. The summary (`Referral`) is what the invited physicians read; the
+# identifying record (`ReferralIdentity`) is kept apart and reaches only the accepted team,
+# as the patient it becomes on confirmation.
+
+
+class AgeBand(models.TextChoices):
+    UNDER_10 = "0-9", _("10歳未満")
+    TEENS = "10-19", _("10代")
+    TWENTIES = "20-29", _("20代")
+    THIRTIES = "30-39", _("30代")
+    FORTIES = "40-49", _("40代")
+    FIFTIES = "50-59", _("50代")
+    SIXTIES = "60-69", _("60代")
+    SEVENTIES = "70-79", _("70代")
+    EIGHTIES = "80-89", _("80代")
+    NINETIES_AND_OVER = "90+", _("90歳以上")
+
+
+class ReferralStatus(models.TextChoices):
+    OPEN = "open", _("募集中")
+    MATCHING = "matching", _("調整中")
+    DECIDED = "decided", _("決定")
+    CANCELLED = "cancelled", _("取り下げ")
+
+
+class Referral(models.Model):
+    """A referral for home care (在宅医療の依頼): the de-identified summary and its state.
+
+    Every field here is shown to the invited physicians, so the summary fields are checked
+    for identifying data when written (`patients.deidentify`). `deadline` is when nobody
+    having raised a hand escalates it to the coordinator and widens it to the network's other
+    areas (`escalated_at`, set once by a conditional update: `patients.referrals`).
+    """
+
+    network = models.ForeignKey("teams.Network", on_delete=models.PROTECT, related_name="referrals")
+    referring_organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", verbose_name=_("紹介元")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    age_band = models.CharField(_("年代"), max_length=10, choices=AgeBand.choices)
+    sex = models.CharField(_("性別"), max_length=10, choices=Sex.choices)
+    area = models.CharField(_("地域(市区町村)"), max_length=100)
+    town = models.CharField(_("町名"), max_length=100, blank=True)
+    conditions = models.TextField(_("主な病名・状態"), max_length=1000)
+    needs = ArrayField(
+        models.CharField(max_length=40), verbose_name=_("医療機器・ケアの必要"), default=list
+    )
+    summary = models.TextField(_("経過と依頼内容"), max_length=2000, blank=True)
+    wished_start = models.DateField(_("在宅医療の開始希望日(退院予定日)"))
+    deadline = models.DateTimeField(_("回答期限"))
+    status = models.CharField(
+        _("状態"), max_length=20, choices=ReferralStatus.choices, default=ReferralStatus.OPEN
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    primary = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    secondary = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="referrals"
+    )
+
+    class Meta:
+        ordering = ["deadline", "id"]
+        verbose_name = _("在宅医療の依頼")
+        verbose_name_plural = _("在宅医療の依頼")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(secondary__isnull=True) | ~Q(secondary=F("primary")),
+                name="referral_secondary_not_primary",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="decided")
+                | Q(primary__isnull=False, patient__isnull=False, decided_at__isnull=False),
+                name="referral_decided_has_pair_and_patient",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["deadline"],
+                condition=Q(escalated_at__isnull=True, status="open"),
+                name="referral_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.area} {self.get_age_band_display()}"
+
+
+class ReferralIdentity(models.Model):
+    """The identifying record of a referral, kept apart from the summary: read by the
+    referring organization's members until the decision, then it becomes the patient
+    (whom only the care team sees, through the gate)."""
+
+    referral = models.OneToOneField(Referral, on_delete=models.CASCADE, related_name="identity")
+    name = models.CharField(_("氏名"), max_length=100)
+    name_kana = models.CharField(_("ふりがな"), max_length=100)
+    date_of_birth = models.DateField(_("生年月日"))
+    address = models.CharField(_("住所"), max_length=300, blank=True)
+    phone = models.CharField(_("電話番号"), max_length=30, blank=True)
+    consent_method = models.CharField(
+        _("同意の方法"), max_length=10, choices=ConsentMethod.choices, default=ConsentMethod.WRITTEN
+    )
+    consented_on = models.DateField(_("同意日"))
+
+
+class ReferralAnswer(models.TextChoices):
+    PENDING = "pending", _("未回答")
+    PRIMARY = "primary", _("主治医として受けられる")
+    SECONDARY = "secondary", _("副主治医として受けられる")
+    EITHER = "either", _("どちらでも受けられる")
+    DECLINE = "decline", _("辞退")
+
+
+# The answers that raise a hand for each place.
+ANSWERS_FOR_PRIMARY = (ReferralAnswer.PRIMARY, ReferralAnswer.EITHER)
+ANSWERS_FOR_SECONDARY = (ReferralAnswer.SECONDARY, ReferralAnswer.EITHER)
+
+
+class ReferralInvitation(models.Model):
+    """A physician asked to take a referral, and their answer. `withdrawn_at`: the
+    coordinator narrowed the referral and took this physician off it."""
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="invitations")
+    physician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="referral_invitations"
+    )
+    rank = models.PositiveIntegerField(default=0)
+    invited_at = models.DateTimeField(default=timezone.now)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    answer = models.CharField(
+        _("回答"), max_length=10, choices=ReferralAnswer.choices, default=ReferralAnswer.PENDING
+    )
+    reason = models.CharField(_("辞退の理由"), max_length=500, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["rank", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["referral", "physician"], name="one_invitation_per_physician"
+            ),
+            models.CheckConstraint(
+                condition=~Q(answer="decline") | ~Q(reason=""),
+                name="referral_decline_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["physician", "referral"])]

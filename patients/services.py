@@ -56,6 +56,7 @@ from patients.models import (
     CareRole,
     CareTeamMember,
     CareWish,
+    ConferenceGrant,
     Consent,
     ConsentItem,
     ConsentMethod,
@@ -971,3 +972,58 @@ def break_glass_open(
         )
         signals.break_glass_opened.send(sender=Patient, grant=grant)
     return grant
+
+
+# --- conference guests (called by conferences.services) ----------------------------------
+
+
+def conference_grant_give(
+    actor: User,
+    patient_id: Any,
+    *,
+    guest: User,
+    source: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+) -> ConferenceGrant:
+    """Let `guest`, hospital staff invited to a discharge conference, read the patient from
+    `starts_at` to `ends_at` (the meeting's window). The organizer (`actor`) must see the
+    patient; the grant is audited. Idempotent per `source`, guest and patient: a second call
+    moves the window."""
+    patient = access_patient(actor, patient_id)
+    if ends_at <= starts_at:
+        raise _fail("ends_at", _("終了は開始より後にしてください。"))
+    with _atomic_write():
+        grant, _created = ConferenceGrant.objects.update_or_create(
+            source=source,
+            user=guest,
+            patient=patient,
+            defaults={"granted_by": actor, "starts_at": starts_at, "ends_at": ends_at},
+        )
+        audit_record(
+            actor,
+            AuditAction.CREATE,
+            patient=patient,
+            obj=grant,
+            detail=f"conference guest {guest.pk} {starts_at.isoformat()}–{ends_at.isoformat()}",
+        )
+    return grant
+
+
+def conference_grants_end(actor: User, *, source_prefix: str) -> int:
+    """End every guest grant whose source starts with `source_prefix` (a conference or one
+    occurrence cancelled or moved), audited per patient. Returns how many ended."""
+    now = timezone.now()
+    with transaction.atomic():
+        grants = list(
+            ConferenceGrant.objects.select_for_update().filter(
+                source__startswith=source_prefix, ends_at__gt=now
+            )
+        )
+        for grant in grants:
+            grant.ends_at = max(now, grant.starts_at + dt.timedelta(microseconds=1))
+            grant.save(update_fields=["ends_at"])
+            audit_record(
+                actor, AuditAction.UPDATE, patient=grant.patient_id, obj=grant, detail="ended"
+            )
+    return len(grants)

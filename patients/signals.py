@@ -20,3 +20,7 @@ access_ended = Signal()
 
 # Someone outside the team opened emergency access: `grant` (a `BreakGlassGrant`).
 break_glass_opened = Signal()
+
+# A referral was confirmed and became `patient`: its summary `text` opens the contact book, in
+# the name of `author` (the referring hospital's member on the team, or the primary physician).
+referral_confirmed = Signal()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from patients import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("referrals/", include("patients.referral_urls")),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient-detail"),
     path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient-edit"),
     path("patients/<int:patient_id>/consent/", views.consent_page, name="patient-consent"),

@@ -64,7 +64,7 @@ class OrganizationAdmin(_OrganizationAdmin):
 
 @admin.register(Network)
 class NetworkAdmin(_NetworkAdmin):
-    list_display = ["name", "area"]
+    list_display = ["name", "area", "referrer_decides"]
     search_fields = ["name", "area"]
     filter_horizontal = ["organizations", "coordinators"]
 

@@ -11,27 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import SESSION_KEY, authenticate
 from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.context import client_ip
-from config.errors import Throttled
 from config.parsers import FormParser, JSONParser, MultiPartParser
-from teams import csv_io, second_factor, selectors, services, throttle
+from teams import csv_io, selectors, services, throttle
 from teams.authentication import idle_seconds
 from teams.identity import signed_in
-from teams.models import ApiToken, Organization, User
+from teams.models import ApiToken, Organization
 from teams.serializers import (
     AccessEndedOut,
     DevicesOut,
@@ -215,11 +210,9 @@ class NetworkDetailApi(APIView):
 
 class TokenLoginApi(APIView):
     """Sign in with a username, password and second-factor code: a new API token for this
-    device. The second factor must have been set up on the web first.
-
-    Behind the sign-in guard (`teams.throttle`), shared with the login page: while the account
-    or the address is locked, 429 with `Retry-After`, before the password is checked. Wrong
-    codes count like wrong passwords."""
+    device (`teams.services.token_sign_in`: the guard, the checks, the token). 400 for a
+    wrong password or code (one answer), 403 when the second factor is not set up (enrol on
+    the web first), 429 with `Retry-After` while locked."""
 
     authentication_classes: list[type[Any]] = []
     permission_classes: list[type[Any]] = []
@@ -239,41 +232,15 @@ class TokenLoginApi(APIView):
     def post(self, request: Request) -> Response:
         body = TokenLoginIn(data=request.data)
         body.is_valid(raise_exception=True)
-        account = body.validated_data["username"]
-        address = client_ip(request._request)
-        throttle.guard("password", account=account, address=address)
-        user = authenticate(
-            request._request, username=account, password=body.validated_data["password"]
+        data = body.validated_data
+        # Django's request: DRF's has replaced its user (this view authenticates nobody), and
+        # the service reads whose session it is from the session itself.
+        token, key = services.token_sign_in(
+            request._request,
+            username=data["username"],
+            password=data["password"],
+            otp_code=data["otp_code"],
         )
-        # One answer for a wrong password and a wrong code: it does not tell which was right.
-        wrong = ValidationError(
-            {"non_field_errors": [_("ユーザー名、パスワードまたは確認コードが正しくありません。")]},
-            code="authorization",
-        )
-        if not isinstance(user, User):
-            throttle.failed("password", account=account, address=address)
-            raise wrong
-        throttle.succeeded("password", account=account, address=address)
-        if not second_factor.is_enrolled(user):
-            raise PermissionDenied(
-                _("二段階認証が設定されていません。ウェブ画面でログインして設定してください。")
-            )
-        try:
-            second_factor.verify(user, body.validated_data["otp_code"], address=address)
-        except second_factor.SecondFactorRefused as refused:
-            if refused.retry_after:
-                raise Throttled(
-                    refused.message, retry_after=refused.retry_after, code="too_many_attempts"
-                ) from None
-            raise wrong from None
-        # Asked for from a signed-in web session of the same person: logging out of it
-        # revokes this token too. (DRF has replaced the request's user: this view
-        # authenticates nobody, so the session says whose it is.)
-        session = getattr(request._request, "session", None)
-        session_key = ""
-        if session is not None and session.get(SESSION_KEY) == str(user.pk):
-            session_key = session.session_key or ""
-        token, key = services.token_create(user, session_key=session_key)
         return Response(
             TokenOut({"token": key, "id": token.pk, "idle_expiry_seconds": idle_seconds()}).data
         )

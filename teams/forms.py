@@ -20,9 +20,11 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from audit.context import client_ip
 from teams import throttle
+from teams.models import CapabilityCode
 
 
 def _address(request: HttpRequest | None) -> str | None:
@@ -74,3 +76,24 @@ class GuardedPasswordChangeForm(PasswordChangeForm):
             )
         throttle.succeeded("password", account=account, address=address)
         return old_password
+
+
+class RegistrationForm(forms.Form):
+    """A physician's own registration for home-care referrals (teams' directory)."""
+
+    areas = forms.CharField(
+        label=_("訪問できる地域"),
+        max_length=2000,
+        help_text=_("市区町村を「、」で区切って入力(例: 中央区、港区)"),
+    )
+    capabilities = forms.MultipleChoiceField(
+        label=_("対応できること"),
+        choices=CapabilityCode.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    max_load = forms.IntegerField(
+        label=_("主治医・副主治医として受け持てる患者数の上限"), min_value=1, max_value=500
+    )
+    accepting = forms.BooleanField(label=_("新しい患者を受け付ける"), required=False)
+    note = forms.CharField(label=_("備考"), max_length=300, required=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -166,6 +167,11 @@ class Network(models.Model):
     coordinators = models.ManyToManyField(
         User, blank=True, related_name="coordinated_networks", verbose_name=_("コーディネーター")
     )
+    # The network's rule for home-care referrals: besides its coordinators, the referring
+    # hospital chooses the primary and the secondary physician (patients.access).
+    referrer_decides = models.BooleanField(
+        _("在宅医療の依頼で紹介元も主治医・副主治医を決める"), default=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -247,3 +253,44 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- Home-care registration of physicians (the network's referrals) -------------------------
+
+
+class PhysicianRegistration(models.Model):
+    """A physician's registration for home-care referrals (在宅医登録), as an individual.
+
+    What the network's office matches a referral against: the areas they visit (wards or
+    towns, as the directory's `Organization.area` names them), what they can take on, how
+    many patients they will be primary or secondary physician for at most, and whether they
+    take new patients now. One per physician; kept by the physician themselves.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="home_care")
+    areas = ArrayField(
+        models.CharField(max_length=100), verbose_name=_("訪問できる地域"), default=list
+    )
+    capabilities = models.ManyToManyField(
+        Capability, blank=True, related_name="+", verbose_name=_("対応できること")
+    )
+    max_load = models.PositiveSmallIntegerField(
+        _("主治医・副主治医として受け持てる患者数の上限"),
+        validators=[MinValueValidator(1), MaxValueValidator(500)],
+        default=20,
+    )
+    accepting = models.BooleanField(_("新しい患者を受け付ける"), default=True)
+    note = models.CharField(_("備考"), max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("在宅医登録")
+        verbose_name_plural = _("在宅医登録")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_load__gte=1), name="home_care_max_load_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({', '.join(self.areas)})"

@@ -1,4 +1,4 @@
-"""Two-factor sign-in: an authenticator app (TOTP) and one-time recovery codes.
+"""Two-factor sign-in: an authenticator app (TOTP), passkeys and one-time recovery codes.
 
 A person signs in with a password, then proves the second factor; only then does the session
 reach patient data (`teams.sessions.Verdict.UNVERIFIED` until `pass_second_factor`). Every
@@ -10,6 +10,10 @@ Devices are django-otp's: `TOTPDevice` (one confirmed per person, named "authent
 device row is locked while it is checked, and django-otp refuses a time step at or before the
 last one used. Wrong codes slow the device down (django-otp's exponential back-off, answered
 429 with Retry-After) and are audited.
+
+Passkeys (`teams.passkeys`, WebAuthn) are the other way to enrol and to pass: a person with a
+passkey counts as enrolled, passes with it through `pass_second_factor` as with a code, and
+gets recovery codes the same way; an administrator's `reset` removes them too.
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from django_otp.models import Device
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from audit.models import AuditAction
 from audit.services import audit_record
 from config.errors import DomainError
-from teams import sessions, throttle
+from teams import passkeys, sessions, throttle
 from teams.models import User
 
 AUTHENTICATOR = "authenticator"
@@ -61,6 +66,12 @@ class Enrolment:
 
 
 def is_enrolled(user: User) -> bool:
+    """Whether the person has a way to pass the second factor: an authenticator app or a
+    passkey (recovery codes alone do not count: they are for when those are lost)."""
+    return has_authenticator(user) or passkeys.has_passkey(user)
+
+
+def has_authenticator(user: User) -> bool:
     return bool(TOTPDevice.objects.filter(user=user, confirmed=True).exists())
 
 
@@ -217,11 +228,11 @@ def _matching_device(user: User, token: str) -> Device | None:
 
 
 def pass_second_factor(session: SessionBase, user: User, device: Device) -> None:
-    """Mark the session as having passed the second factor (it may now reach patient data)."""
+    """Mark the session as having passed the second factor (it may now reach patient data),
+    with a code's device or a passkey."""
     sessions.mark_second_factor(session, device.persistent_id)
-    audit_record(
-        user, AuditAction.SIGN_IN, object_type=SECOND_FACTOR_OBJECT, detail="second factor"
-    )
+    detail = "second factor" if not isinstance(device, WebAuthnCredential) else "passkey"
+    audit_record(user, AuditAction.SIGN_IN, object_type=SECOND_FACTOR_OBJECT, detail=detail)
 
 
 def recovery_codes_left(user: User) -> int:
@@ -229,11 +240,13 @@ def recovery_codes_left(user: User) -> int:
 
 
 def reset(actor: User, user: User) -> None:
-    """An administrator's reset for a person who lost their authenticator: their devices go,
-    and their next sign-in enrols anew. (Ending their sessions is the caller's step.)"""
+    """An administrator's reset for a person who lost their authenticator or tablet: their
+    devices go (authenticator apps, passkeys, recovery codes), and their next sign-in enrols
+    anew. (Ending their sessions is the caller's step.)"""
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
+        passkeys.remove_all(user)
         audit_record(
             actor,
             AuditAction.SECOND_FACTOR,

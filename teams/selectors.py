@@ -29,6 +29,7 @@ from teams.models import (
     Membership,
     Network,
     Organization,
+    PhysicianRegistration,
     User,
     UserSession,
 )
@@ -252,6 +253,21 @@ def is_organization_admin(user: AnyUser) -> bool:
     return administered_organization_ids(user).exists()
 
 
+def administered_people(user: AnyUser) -> QuerySet[User]:
+    """The active people of the organizations `user` administers, with their memberships
+    (none for anyone who administers nothing)."""
+    if not isinstance(user, User) or not user.is_active:
+        return User.objects.none()
+    return (
+        people_list()
+        .filter(
+            memberships__is_active=True,
+            memberships__organization_id__in=administered_organization_ids(user),
+        )
+        .distinct()
+    )
+
+
 def administered_person_get(user: AnyUser, person_id: Any) -> User:
     """A person of an organization `user` administers (NotFound for anyone else)."""
     if not isinstance(user, User) or not user.is_active:
@@ -285,3 +301,8 @@ def session_expires_at(session_key: str | None) -> dt.datetime | None:
         .first()
     )
     return expiry
+
+
+def home_care_registration(user: User) -> PhysicianRegistration | None:
+    """The user's own registration for home-care referrals, if any."""
+    return PhysicianRegistration.objects.filter(user=user).prefetch_related("capabilities").first()

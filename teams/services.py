@@ -19,18 +19,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import SESSION_KEY, authenticate
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit.context import current_request
+from audit.context import client_ip, current_request
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.errors import DomainError, Forbidden, NotFound, django_validation_fields
-from teams import csv_io
+from config.errors import DomainError, Forbidden, NotFound, Throttled, django_validation_fields
+from teams import csv_io, second_factor, throttle
 from teams.models import (
     TOKEN_KEY_BYTES,
     ApiToken,
@@ -39,6 +41,8 @@ from teams.models import (
     Network,
     Organization,
     OrganizationKind,
+    PhysicianRegistration,
+    Profession,
     User,
     UserSession,
     session_tag,
@@ -547,6 +551,49 @@ def token_create(user: User, *, session_key: str = "") -> tuple[ApiToken, str]:
     return token, key
 
 
+def _wrong_credentials() -> DomainError:
+    # One answer for a wrong password and a wrong code: it does not tell which was right.
+    message = _("ユーザー名、パスワードまたは確認コードが正しくありません。")
+    return DomainError(message, fields={"non_field_errors": [message]})
+
+
+def token_sign_in(
+    request: HttpRequest, *, username: str, password: str, otp_code: str
+) -> tuple[ApiToken, str]:
+    """The API's sign-in: the password and a second-factor code (the authenticator app's, or
+    a recovery code) give a new API token for the device asking; returns the row and the key.
+
+    Behind the sign-in guard (`teams.throttle`), shared with the login page: while the account
+    or the address is locked, `Throttled` before the password is checked; wrong codes count
+    like wrong passwords. A wrong password and a wrong code raise the same `DomainError`; an
+    account that has not set up the second factor gets `Forbidden` (it enrols on the web).
+    Asked for from a signed-in web session of the same person, the token ends with it."""
+    address = client_ip(request)
+    throttle.guard("password", account=username, address=address)
+    user = authenticate(request, username=username, password=password)
+    if not isinstance(user, User):
+        throttle.failed("password", account=username, address=address)
+        raise _wrong_credentials()
+    throttle.succeeded("password", account=username, address=address)
+    if not second_factor.is_enrolled(user):
+        raise Forbidden(
+            _("二段階認証が設定されていません。ウェブ画面でログインして設定してください。")
+        )
+    try:
+        second_factor.verify(user, otp_code, address=address)
+    except second_factor.SecondFactorRefused as refused:
+        if refused.retry_after:
+            raise Throttled(
+                refused.message, retry_after=refused.retry_after, code="too_many_attempts"
+            ) from None
+        raise _wrong_credentials() from None
+    session = getattr(request, "session", None)
+    session_key = ""
+    if session is not None and session.get(SESSION_KEY) == str(user.pk):
+        session_key = session.session_key or ""
+    return token_create(user, session_key=session_key)
+
+
 @transaction.atomic
 def token_revoke(actor: User, token_id: Any) -> None:
     """Revoke one of the actor's own API tokens (NotFound for anyone else's)."""
@@ -619,3 +666,63 @@ def administrators_mail(subject: str, body: str) -> int:
     )
     messages = [(subject, body, None, [address]) for address in sorted(addresses)]
     return send_mass_mail(messages) if messages else 0
+
+
+# --- a physician's registration for home-care referrals --------------------------------------
+
+
+def home_care_register(
+    actor: User,
+    *,
+    areas: Any,
+    capabilities: Any,
+    max_load: Any,
+    accepting: Any,
+    note: Any = "",
+) -> PhysicianRegistration:
+    """A physician registers (or updates) themselves for home-care referrals: the areas
+    they visit, what they take on, their maximum load, whether they take new patients now.
+    Registered as an individual, not through an organization; only physicians."""
+    if not actor.is_active or actor.profession != Profession.PHYSICIAN:
+        raise Forbidden(_("在宅医の登録は医師のみ行えます。"))
+    errors: Errors = {}
+    if isinstance(areas, str):
+        areas = areas.replace("、", ",").split(",")
+    if not isinstance(areas, list | tuple) or not all(isinstance(a, str) for a in areas):
+        errors["areas"] = [_("地域を一覧で指定してください。")]
+        areas = []
+    clean_areas = list(dict.fromkeys(a.strip() for a in areas if a.strip()))
+    if not clean_areas and "areas" not in errors:
+        errors["areas"] = [_("訪問できる地域を1つ以上入力してください。")]
+    if any(len(a) > 100 for a in clean_areas) or len(clean_areas) > 50:
+        errors["areas"] = [_("地域は1つ100文字以内、50件までです。")]
+    codes = capabilities or []
+    if not isinstance(codes, list | tuple) or not set(codes) <= set(CapabilityCode.values):
+        errors["capabilities"] = [_("対応できることが正しくありません。")]
+        codes = []
+    if isinstance(max_load, bool) or not isinstance(max_load, int | str):
+        errors["max_load"] = [_("整数で入力してください。")]
+    registration = PhysicianRegistration.objects.filter(user=actor).first() or (
+        PhysicianRegistration(user=actor)
+    )
+    if "max_load" not in errors:
+        try:
+            registration.max_load = int(max_load)
+        except ValueError:
+            errors["max_load"] = [_("整数で入力してください。")]
+    registration.areas = clean_areas
+    registration.accepting = bool(accepting)
+    registration.note = note.strip() if isinstance(note, str) else ""
+    try:
+        registration.full_clean(exclude=["user"], validate_unique=False)
+    except ValidationError as exc:
+        for name, messages in django_validation_fields(exc).items():
+            errors.setdefault(name, messages)
+    if errors:
+        raise _invalid(errors)
+    ids = _capability_ids()
+    with transaction.atomic():
+        registration.save()
+        registration.capabilities.set([ids[c] for c in codes])
+        audit_record(actor, AuditAction.UPDATE, obj=registration, detail="home_care")
+    return registration

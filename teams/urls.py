@@ -6,4 +6,7 @@ from django.urls import path
 
 from teams import views
 
-urlpatterns = [path("", views.directory, name="directory")]
+urlpatterns = [
+    path("", views.directory, name="directory"),
+    path("home-care/", views.home_care_registration, name="home-care-registration"),
+]

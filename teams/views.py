@@ -5,9 +5,9 @@ With htmx the search form swaps only the result list and keeps the URL in step, 
 can be bookmarked and the back button works; without JavaScript the form is a plain GET.
 
 Also the account pages (/account/): the second factor (the sign-in's second step, enrolling
-an authenticator app, new recovery codes), changing one's password, one's devices (sessions and API
-tokens, each of which can be ended), and an organization administrator's page that ends all
-of one person's access.
+an authenticator app or a passkey, new recovery codes, one's passkeys), changing one's
+password, one's devices (sessions and API tokens, each of which can be ended), and an
+organization administrator's page that ends all of one person's access.
 """
 
 from __future__ import annotations
@@ -21,20 +21,22 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.context import client_ip
-from config.errors import NotFound
+from config.api import error_body
+from config.errors import DomainError, NotFound
 from config.web import not_found
-from teams import second_factor, selectors, services, sessions, throttle
-from teams.forms import GuardedPasswordChangeForm
+from teams import passkeys, second_factor, selectors, services, sessions, throttle
+from teams.forms import GuardedPasswordChangeForm, RegistrationForm
 from teams.identity import signed_in
-from teams.models import CapabilityCode, OrganizationKind
+from teams.models import CapabilityCode, OrganizationKind, Profession
 from teams.selectors import organization_search
 
 ORGANIZATIONS_PER_PAGE = 50
@@ -125,6 +127,9 @@ def devices(request: HttpRequest) -> HttpResponse:
             "tokens": selectors.tokens_of(user),
             "current_session_key": request.session.session_key,
             "recovery_codes_left": second_factor.recovery_codes_left(user),
+            "passkeys": passkeys.passkeys_of(user),
+            "has_authenticator": second_factor.has_authenticator(user),
+            "is_organization_admin": selectors.is_organization_admin(user),
         },
     )
 
@@ -153,6 +158,17 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         return not_found(request)
     messages.success(request, _("APIトークンを無効にしました。"))
     return redirect("devices")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def people(request: HttpRequest) -> HttpResponse:
+    """An organization administrator's list of their people, each linking to the page that
+    ends that person's access or resets their second factor."""
+    user = signed_in(request)
+    if not selectors.is_organization_admin(user):
+        raise PermissionDenied(_("組織の管理者だけが行えます。"))
+    return render(request, "teams/people.html", {"people": selectors.administered_people(user)})
 
 
 @login_required
@@ -262,10 +278,25 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                     request, _("回復コードの残りが少なくなっています。新しく発行してください。")
                 )
             return redirect(_next_url(request))
+    return _two_factor_page(request, form, status=status, error=error)
+
+
+def _two_factor_page(
+    request: HttpRequest,
+    form: SecondFactorForm,
+    *,
+    status: int = 200,
+    error: Exception | None = None,
+    passkey_error: str = "",
+) -> HttpResponse:
+    user = signed_in(request)
     context = {
         "form": form,
         "next": _next_url(request),
         "demo_code": second_factor.demo_code(user),
+        "has_passkey": passkeys.has_passkey(user),
+        "has_authenticator": second_factor.has_authenticator(user),
+        "passkey_error": passkey_error,
     }
     response = render(request, "teams/two_factor.html", context, status=status)
     return _throttled_headers(response, error)
@@ -300,6 +331,8 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         "enrolment": second_factor.enrolment(user),
         "next": _next_url(request),
         "enrolled": enrolled,
+        # The first enrolment offers a passkey first: the easier choice on a tablet.
+        "passkey_form": None if enrolled else PasskeyRegisterForm(),
     }
     response = render(request, "teams/two_factor_setup.html", context, status=status)
     return _throttled_headers(response, error)
@@ -315,3 +348,171 @@ def two_factor_recovery_codes(request: HttpRequest) -> HttpResponse:
         "teams/two_factor_codes.html",
         {"codes": codes, "next": reverse("devices"), "first": False},
     )
+
+
+# --- passkeys: registering, the sign-in step, removing -------------------------------------------
+
+
+class PasskeyAnswerForm(forms.Form):
+    """The browser's answer (PublicKeyCredential as JSON), put here by teams/passkey.js."""
+
+    credential = forms.CharField(
+        widget=forms.HiddenInput, max_length=passkeys.ANSWER_MAX_CHARS, strip=False
+    )
+
+
+class PasskeyRegisterForm(PasskeyAnswerForm):
+    name = forms.CharField(
+        label=_("パスキーの名前"),
+        max_length=passkeys.NAME_MAX,
+        help_text=_("どの端末のパスキーか分かる名前にしてください（例: iPad 訪問用）。"),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+def _may_set_up(request: HttpRequest) -> bool:
+    """Adding a way to pass the second factor needs a session that has passed it; the first
+    enrolment is part of the first sign-in (as for the authenticator app)."""
+    user = signed_in(request)
+    enrolled = second_factor.is_enrolled(user)
+    return not enrolled or sessions.verdict(request.session) is sessions.Verdict.OK
+
+
+def _json_refusal(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status)
+
+
+@never_cache
+@login_required
+@require_POST
+def passkey_options(request: HttpRequest, ceremony: str) -> JsonResponse:
+    """The options for the browser's passkey prompt (JSON); the challenge waits in the
+    session. `ceremony` is "register" or "sign-in"."""
+    user = signed_in(request)
+    if ceremony == "register":
+        if not _may_set_up(request):
+            return _json_refusal(
+                "second_factor_required", str(_("二段階認証を済ませてください。")), 403
+            )
+        return JsonResponse(passkeys.registration_options(request, user))
+    if not passkeys.has_passkey(user):
+        return _json_refusal("no_passkey", str(_("パスキーが登録されていません。")), 400)
+    return JsonResponse(passkeys.authentication_options(request, user))
+
+
+@login_required
+@require_POST
+def passkey_sign_in(request: HttpRequest) -> HttpResponse:
+    """The sign-in's second step with a passkey: the answer to the challenge of
+    `passkey_options`. Passed: on to the page asked for; refused: the step again (400)."""
+    user = signed_in(request)
+    form = PasskeyAnswerForm(request.POST)
+    answer = form.cleaned_data["credential"] if form.is_valid() else ""
+    try:
+        device = passkeys.authenticate(request, user, answer, address=client_ip(request))
+    except passkeys.PasskeyRefused as refused:
+        return _two_factor_page(
+            request, SecondFactorForm(), status=400, error=refused, passkey_error=refused.message
+        )
+    second_factor.pass_second_factor(request.session, user, device)
+    return redirect(_next_url(request))
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def passkey_new(request: HttpRequest) -> HttpResponse:
+    """Register a passkey on this tablet or phone, named by the person. At the first
+    enrolment it passes the second factor and shows the recovery codes, as the app's does."""
+    user = signed_in(request)
+    if not _may_set_up(request):
+        return redirect("two-factor")
+    first = not second_factor.is_enrolled(user)
+    form = PasskeyRegisterForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            data = form.cleaned_data
+            device = passkeys.register(request, user, name=data["name"], answer=data["credential"])
+        except passkeys.PasskeyRefused as refused:
+            form.add_error("name", refused.message)
+            status = 400
+        else:
+            if first:
+                second_factor.pass_second_factor(request.session, user, device)
+                codes = second_factor.new_recovery_codes(user)
+                return render(
+                    request,
+                    "teams/two_factor_codes.html",
+                    {"codes": codes, "next": _next_url(request), "first": True},
+                )
+            messages.success(
+                request, _("パスキー「%(name)s」を登録しました。") % {"name": device.name}
+            )
+            return redirect("devices")
+    elif request.method == "POST":
+        status = 400
+    context = {"passkey_form": form, "next": _next_url(request), "first": first}
+    return render(request, "teams/passkey_new.html", context, status=status)
+
+
+@login_required
+@require_POST
+def passkey_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        passkeys.remove(signed_in(request), pk)
+    except NotFound:
+        return not_found(request)
+    except DomainError as refused:
+        messages.error(request, refused.message)
+        return redirect("devices")
+    messages.success(request, _("パスキーを削除しました。"))
+    return redirect("devices")
+
+
+# --- a physician's registration for home-care referrals --------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def home_care_registration(request: HttpRequest) -> HttpResponse:
+    """A physician's own registration (在宅医登録): areas, capabilities, maximum load,
+    availability. Only physicians register; anyone else gets the 404 page."""
+    user = signed_in(request)
+    if user.profession != Profession.PHYSICIAN:
+        return not_found(request)
+    current = selectors.home_care_registration(user)
+    if request.method != "POST":
+        initial = (
+            {
+                "areas": "、".join(current.areas),
+                "capabilities": [c.code for c in current.capabilities.all()],
+                "max_load": current.max_load,
+                "accepting": current.accepting,
+                "note": current.note,
+            }
+            if current is not None
+            else {"max_load": 20, "accepting": True}
+        )
+        form = RegistrationForm(initial=initial)
+        return render(request, "teams/home_care.html", {"form": form, "current": current})
+    form = RegistrationForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.home_care_register(
+                user,
+                areas=data["areas"],
+                capabilities=list(data["capabilities"]),
+                max_load=data["max_load"],
+                accepting=data["accepting"],
+                note=data["note"],
+            )
+        except DomainError as exc:
+            for name, errors in exc.fields.items():
+                for error in errors:
+                    form.add_error(name if name in form.fields else None, error)
+        else:
+            messages.success(request, _("在宅医の登録を保存しました。"))
+            return redirect("home-care-registration")
+    context = {"form": form, "current": current}
+    return render(request, "teams/home_care.html", context, status=400)

@@ -109,3 +109,15 @@ class CareTeamMemberFactory(factory.django.DjangoModelFactory[CareTeamMember]):
             start_date=factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=60)),
             end_date=factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=1)),
         )
+
+
+def home_care(
+    user: User, *, areas: list[str], capabilities: tuple[str, ...] = (), **kw: Any
+) -> Any:
+    """Register `user` for home-care referrals (teams.models.PhysicianRegistration)."""
+    from teams.models import Capability, PhysicianRegistration
+
+    registration = PhysicianRegistration.objects.create(user=user, areas=areas, **kw)
+    for code in capabilities:
+        registration.capabilities.add(Capability.objects.get_or_create(code=code)[0])
+    return registration

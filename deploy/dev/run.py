@@ -377,10 +377,19 @@ def main() -> int:
         )
         if not embedded:
             celery = _tool("celery")
+            # One worker on every queue (CELERY_TASK_ROUTES): the deadline sweeps run on
+            # `routing`, notices on `notify`; production runs a worker per queue.
+            queues = "celery,notify,routing,media"
             supervisor.start(
-                "celery worker", [*celery, "-A", "config", "worker", "-l", "info", "-Q", "celery"]
+                "celery worker", [*celery, "-A", "config", "worker", "-l", "info", "-Q", queues]
             )
             supervisor.start("celery beat", [*celery, "-A", "config", "beat", "-l", "info"])
+        else:
+            # No beat in the embedded mode: the conference reminders' sweep runs by itself.
+            supervisor.start(
+                "conference reminders",
+                [sys.executable, "manage.py", "send_conference_reminders", "--every", "60"],
+            )
         if wait_for_port(port, 60, [daphne], lambda: supervisor.stopping):
             print_banner(port, embedded)
         code = supervisor.watch()

@@ -61,6 +61,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # The conference room (tests/browser/test_conference_room.py): a fake camera and
+    # microphone, allowed without a prompt. Pages that ask for no media are unaffected.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 TABLET = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}

@@ -85,7 +85,8 @@ def test_the_main_pages_run_with_no_csp_violation(
     response = page.goto(f"{live_server_url}/login/")
     _csp_of(response)
     login(page, browser_data.nurse)
-    for path in ("/", f"/patients/{browser_data.patient.pk}/", "/directory/"):
+    paths = ("/", f"/patients/{browser_data.patient.pk}/", "/directory/", "/referrals/new/")
+    for path in paths:
         response = page.goto(f"{live_server_url}{path}")
         assert response.status == 200, path
         _csp_of(response)

@@ -191,3 +191,12 @@ def test_every_contact_book_opens_with_a_short_exchange_in_seq_order():
         seqs = list(thread.messages.values_list("seq", flat=True))
         assert seqs == [1, 2, 3, 4]
         assert thread.last_seq == 4
+
+
+def test_the_clinics_physicians_are_registered_for_home_care_referrals():
+    call_command("seed_demo", stdout=io.StringIO())
+    from teams.models import PhysicianRegistration
+
+    registered = PhysicianRegistration.objects.filter(accepting=True)
+    assert registered.count() == 5
+    assert all("中央区" in r.areas for r in registered)

@@ -56,6 +56,7 @@ from teams.models import (
     Network,
     Organization,
     OrganizationKind,
+    PhysicianRegistration,
     Profession,
     User,
 )
@@ -503,6 +504,7 @@ class Seeder:
         self._organizations()
         self._people()
         self._network()
+        self._home_care()
         return [self._patient(i, demo) for i, demo in enumerate(PATIENTS)]
 
     # --- who --------------------------------------------------------------------------
@@ -586,6 +588,19 @@ class Seeder:
         )
         network.organizations.set(self.orgs.values())
         network.coordinators.set([self.users[u] for u in COORDINATORS])
+
+    def _home_care(self) -> None:
+        """The clinics' physicians registered for home-care referrals (docs/referrals.md):
+        the ward and their clinic's town, their clinic's capabilities."""
+        for username, (_n, _k, profession, _o, _t, _a) in PEOPLE.items():
+            org = self.user_org[username]
+            if profession != Profession.PHYSICIAN or org.kind != OrganizationKind.CLINIC:
+                continue
+            registration, _ = PhysicianRegistration.objects.update_or_create(
+                user=self.users[username],
+                defaults={"areas": ["中央区", org.area], "max_load": 30, "accepting": True},
+            )
+            registration.capabilities.set(org.capabilities.all())
 
     # --- whom -------------------------------------------------------------------------
 

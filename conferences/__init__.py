@@ -1,0 +1,1 @@
+"""Scheduled case conferences: recurrence, agenda, invitations, reminders, calendars, minutes."""
