@@ -521,10 +521,11 @@ def test_a_mention_picked_by_kana_reaches_the_right_person(
     field.press("Enter")
     text = f"先生 @{data.primary.username} と @{data.primary.username} "
     expect(field).to_have_value(text)
-    field.press_sequentially("浮腫を診てください")
+    ask = f"浮腫を診てください [{uuid.uuid4().hex[:6]}]"
+    field.press_sequentially(ask)
     page.get_by_role("button", name="送信", exact=True).click()
-    sent = _msg(page, "浮腫を診てください")
+    sent = _msg(page, ask)
     expect(sent).to_have_count(1, timeout=LIVE)
     expect(sent.locator("mark.mention").first).to_have_text("@山田 太郎")
-    stored = Message.objects.get(body=(text + "浮腫を診てください").strip())
+    stored = Message.objects.get(body=(text + ask).strip())
     assert list(stored.mentions.all()) == [data.primary]
