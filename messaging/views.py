@@ -7,7 +7,7 @@ someone who sees the thread but may not post there (`config.errors.Forbidden`) g
 page with the reason.
 
 - `thread-page`: a thread on its own page (topic and coordination threads; a contact book
-  is read on its patient's page, where this redirects);
+  is read on its patient's page, which the page links to);
 - `thread-read-all`: "すべて既読にする" of one thread, from home or the thread, back to `next`;
 - `message-readers-page` / `message-history-page`: a message's read list (who read it,
   who has not) and its edit history, as a page that thread.js shows in its panel;
@@ -81,8 +81,6 @@ def thread_detail(request: HttpRequest, thread_id: int) -> HttpResponse:
         thread = access_thread(request.user, thread_id)
     except NotFound:
         return not_found(request)
-    if thread.kind == ThreadKind.CONTACT_BOOK:
-        return redirect(_back_url(thread))
     page = thread_page(signed_in(request), thread)
     return render(request, "messaging/thread_page.html", {"page": page, "thread": thread})
 
@@ -96,6 +94,11 @@ def thread_read_all(request: HttpRequest, thread_id: int) -> HttpResponse:
     except NotFound:
         return not_found(request)
     return redirect(_safe_next(request, reverse("home")))
+
+
+# Its write is the reader's own read mark: seeing the thread is enough (a break-glass reader's
+# too), as for the API's ThreadReadView; the access matrix reads this.
+thread_read_all.capability = Capability.READ  # type: ignore[attr-defined]
 
 
 SEARCH_PAGE_SIZE = 20

@@ -175,10 +175,10 @@ def test_topic_thread_page_of_an_outsider_is_404(net, client_as):
     assert client_as(net.outsider).get(reverse("thread-page", args=[topic.pk])).status_code == 404
 
 
-def test_contact_book_thread_page_redirects_to_the_patient_page(net, client_as, book):
+def test_contact_book_thread_page_links_to_the_patient_page(net, client_as, book):
     response = client_as(net.nurse).get(reverse("thread-page", args=[book.pk]))
-    assert response.status_code == 302
-    assert response["Location"].endswith(f"/patients/{net.patient.pk}/#thread")
+    assert response.status_code == 200
+    assert f'href="/patients/{net.patient.pk}/"' in response.content.decode()
 
 
 def test_read_list_names_readers_with_organization_and_the_members_who_have_not(
