@@ -84,4 +84,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+from config import beat  # noqa: E402
+
+# Embedded mode: the periodic tasks (sweeps, the audit seal) in this process; else nothing.
+beat.start()
 tune_gc()  # last: everything imported and built so far is frozen

@@ -198,17 +198,45 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.verify",
         "schedule": crontab(minute="30", hour="3"),  # Asia/Tokyo (CELERY_TIMEZONE)
     },
+    # notifications: notices whose task was lost, retries due, quiet hours that ended.
+    "notifications-sweep": {"task": "notifications.sweep", "schedule": 30.0},
+    # messaging: notices of recent messages whose notify task was lost (messaging.notices).
+    "messaging-notices-sweep": {"task": "messaging.notices_sweep", "schedule": 30.0},
+    # The daily e-mail of unread threads, at each person's own hour in their time zone.
+    "notifications-daily-digests": {"task": "notifications.daily_digests", "schedule": 600.0},
 }
+# Queues: notify (notices and their delivery), routing (requests and escalation), media
+# (photo processing); everything else on the default "celery". `make run` and tests/workers.py
+# start workers on all of them; production may give each its own workers.
+CELERY_TASK_ROUTES = {
+    "notifications.*": {"queue": "notify"},
+    "messaging.notify_message": {"queue": "notify"},
+    "messaging.notices_sweep": {"queue": "notify"},
+    "routing.*": {"queue": "routing"},
+    "media.*": {"queue": "media"},
+    "conferences.*": {"queue": "notify"},
+    "patients.referral_sweep": {"queue": "routing"},
+}
+# Embedded mode: the beat schedule runs in Daphne's process (config/beat.py).
+KIZUNA_EMBEDDED_BEAT = env.bool("KIZUNA_EMBEDDED_BEAT", default=True)
+
+# --- Notifications -------------------------------------------------------------------------
+# The site's address as people open it, for links in push notifications and e-mails.
+KIZUNA_SITE_URL = env.str("KIZUNA_SITE_URL", default="http://127.0.0.1:8000")
+# Web Push (VAPID, RFC 8292): without a private key and a subject ("mailto:..." or an https
+# URL), push is off and its deliveries fail with that reason. `manage.py vapid_keys` makes a
+# pair (docs/notifications.md).
+KIZUNA_VAPID_PUBLIC_KEY = env.str("KIZUNA_VAPID_PUBLIC_KEY", default="")
+KIZUNA_VAPID_PRIVATE_KEY = env.str("KIZUNA_VAPID_PRIVATE_KEY", default="")
+KIZUNA_VAPID_SUBJECT = env.str("KIZUNA_VAPID_SUBJECT", default="")
+# The SMS/voice provider: a class with `send(phone, text)` (notifications.channels.SmsSender).
+KIZUNA_SMS_SENDER = env.str("KIZUNA_SMS_SENDER", default="notifications.channels.LoggingSmsSender")
 
 # Conferences: reminders 24 hours and 15 minutes before each occurrence (conferences/tasks.py),
 # swept every minute; the notice's key makes each reminder once per occurrence and person.
 CELERY_BEAT_SCHEDULE["conferences-reminders"] = {
     "task": "conferences.send_reminders",
     "schedule": env.float("KIZUNA_CONFERENCE_SWEEP_SECONDS", default=60.0),
-}
-CELERY_TASK_ROUTES = {
-    **globals().get("CELERY_TASK_ROUTES", {}),
-    "conferences.*": {"queue": "notify"},
 }
 # The meeting room's STUN/TURN servers (conferences/ice.py; coturn in deploy/turn/).
 KIZUNA_STUN_URLS = env.str("KIZUNA_STUN_URLS", default="")
@@ -225,9 +253,6 @@ CELERY_BEAT_SCHEDULE["referral-sweep"] = {
     "task": "patients.referral_sweep",
     "schedule": env.float("KIZUNA_REFERRAL_SWEEP_SECONDS", default=30.0),
 }
-vars().setdefault("CELERY_TASK_ROUTES", {}).update(
-    {"patients.referral_sweep": {"queue": "routing"}}
-)
 
 # --- Mail ----------------------------------------------------------------------------------
 # Warnings to the administrators (a broken audit chain). EMAIL_URL is django-environ's form

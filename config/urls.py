@@ -17,6 +17,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("messaging.api_urls")),  # first: posts and reads are most of the traffic
     path("", include("teams.api_urls")),
     path("", include("patients.api_urls")),
+    path("", include("notifications.api_urls")),
 ]
 
 urlpatterns = [
@@ -43,6 +44,7 @@ urlpatterns = [
     path("account/", include("teams.account_urls")),
     path("audit/", include("audit.urls")),
     path("directory/", include("teams.urls")),
+    path("notifications/", include("notifications.urls")),
     path("", include("conferences.urls")),
     path("", include("messaging.urls")),
     path("", include("patients.urls")),

@@ -32,6 +32,7 @@ SHELL_STATIC = (
     "django_htmx/htmx-2.min.js",
     "icons/icon-192.png",
     "icons/icon-512.png",
+    "notifications/bell.js",
     "messaging/thread.js",
     "messaging/thread.css",
     # The patient page's tabs and columns, and home's live unread counts (issue 15).
@@ -81,6 +82,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
         "offlineUrl": reverse("offline"),
         "loginUrl": reverse("login"),
         "maxAgeMs": PAGE_MAX_AGE_MS,
+        "iconUrl": static("icons/icon-192.png"),
     }
     context = {"config_json": json.dumps(config)}
     return render(request, "sw.js", context, content_type="application/javascript")

@@ -11,6 +11,8 @@ The one place where messaging's reactions are connected (from `MessagingConfig.r
   ending someone's access: `teams.signals.sessions_ended`) have their sockets closed after
   the commit;
 - a new message that calls for a notice is handed to the Celery task, after its commit;
+- notifications' live events (a new notice, notices read) go to the person's sockets, which
+  messaging owns; its daily digest lists the person's unread threads (`unread_threads`);
 - the patient page shows the contact book, and home the unread counts (`patients.panels`).
 """
 
@@ -22,12 +24,15 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models.signals import pre_save
 
-from messaging import services, signals
+from messaging import selectors, services, signals
 from messaging.models import Message
-from messaging.publish import revoke_on_commit, revoke_sessions_on_commit
+from messaging.notices import thread_url
+from messaging.publish import revoke_on_commit, revoke_sessions_on_commit, send_to_users
 from messaging.revocation import user_pre_save
 from messaging.tasks import notify_message
 from messaging.web_selectors import HomeUnread, ThreadPage, home_unread, thread_page
+from notifications import signals as notification_signals
+from notifications import sources as notification_sources
 from patients import panels
 from patients import signals as patient_signals
 from patients.models import BreakGlassGrant, Patient
@@ -76,6 +81,23 @@ def on_message_posted(sender: Any, *, message: Message, **kwargs: Any) -> None:
         logger.exception("notification of message %s not queued", message.pk)
 
 
+def on_notice_live(
+    sender: Any, *, user_ids: list[int], event: dict[str, Any], **kwargs: Any
+) -> None:
+    send_to_users(user_ids, event)
+
+
+def unread_threads(user: User) -> list[notification_sources.UnreadItem]:
+    return [
+        notification_sources.UnreadItem(
+            title=str(t),
+            url=thread_url(t),
+            unread=t.unread,  # type: ignore[attr-defined]
+        )
+        for t in selectors.unread_threads(user)
+    ]
+
+
 def contact_book_panel(user: User, patient: Patient) -> ThreadPage:
     """The patient page's contact book (連絡帳): its newest messages, kept live by the page's
     thread scripts."""
@@ -95,6 +117,8 @@ def connect() -> None:
     patient_signals.break_glass_opened.connect(on_break_glass_opened, dispatch_uid="kz-break-glass")
     team_signals.sessions_ended.connect(on_sessions_ended, dispatch_uid="kz-sessions-ended")
     signals.message_posted.connect(on_message_posted, dispatch_uid="kz-notify")
+    notification_signals.notice_live.connect(on_notice_live, dispatch_uid="kz-notice-live")
+    notification_sources.register("threads", unread_threads)
     pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")
     panels.register(panels.Panel("contact_book", contact_book_panel))
     panels.register_home(panels.HomePanel("unread", unread_panel))

@@ -143,10 +143,11 @@ def patient_threads(user: User, patient: Patient) -> AuditedRows[Thread]:
     return AuditedRows(threads, lambda rows: _audit_threads(user, AuditAction.LIST, rows))
 
 
-def unread_threads(user: User) -> AuditedRows[Thread]:
+def home_unread_threads(user: User) -> AuditedRows[Thread]:
     """The user's threads with unread messages: those with unread urgent messages first, then
     newest activity; each has `unread` and `unread_urgent`. Listed threads are audited as
-    listed, like `thread_list` (home shows them)."""
+    listed, like `thread_list` (home shows them; the digest's `unread_threads` shows no
+    thread's content and audits nothing)."""
     urgent = (
         Message.objects.filter(
             thread=OuterRef("pk"),
@@ -400,3 +401,9 @@ def search(user: AnyUser, q: str) -> AuditedRows[Message]:
     return AuditedRows(
         messages, lambda rows: _audit_threads(user, AuditAction.READ, [m.thread for m in rows])
     )
+
+
+def unread_threads(user: User, *, limit: int = 50) -> list[Thread]:
+    """The user's threads with unread messages, newest activity first, for the daily digest
+    (titles and counts only: no message text leaves in it, so no read is audited)."""
+    return list(_threads(user).filter(unread__gt=0)[:limit])  # type: ignore[misc]

@@ -519,11 +519,11 @@ def _posted(user: User, post: CheckedPost, inserted: Inserted) -> PostResult:
 def needs_notice(message: Message) -> bool:
     """Whether a new message is handed to notification delivery (`messaging.receivers`).
 
-    Important and urgent messages, and messages that @mention someone, call for a notice; a
-    routine note reaches the team through the live thread and its unread count, and a push
-    for every routine note would teach people to ignore pushes.
+    Every live message is: routine ones to the members who want routine notices, mentions as
+    important, urgent messages as urgent (`messaging.notices`, on the worker). The post itself
+    only queues one task, whatever the team's size.
     """
-    return message.priority != Priority.ROUTINE or bool(getattr(message, "mentioned_users", None))
+    return message.deleted_at is None
 
 
 def _own_message_locked(user: User, thread: Thread, seq: Any) -> Message:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import DatabaseError
 
-from messaging.models import Message
+from messaging.notices import message_notices, rescue_lost
 
 
-@shared_task(name="messaging.notify_message", ignore_result=True)
-def notify_message(message_id: int) -> bool:
-    """Hand a new message to notification delivery. Returns whether there was anything to do.
+@shared_task(
+    name="messaging.notify_message",
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    retry_backoff_max=120,
+    max_retries=5,
+)
+def notify_message(message_id: int) -> int:
+    """Write the notices of a new message (idempotent: keyed by the message id); returns how
+    many were new."""
+    return message_notices(message_id)
 
-    Today it only checks the message still stands; in-app/Web Push notices will hang here.
-    Running it twice does nothing twice: it writes nothing yet, and what it writes later must
-    be keyed by the message id.
-    """
-    return Message.objects.filter(pk=message_id, deleted_at__isnull=True).exists()
+
+@shared_task(name="messaging.notices_sweep", ignore_result=True)
+def notices_sweep() -> int:
+    """Every 30 s (beat): the notices of recent messages whose task was lost."""
+    return rescue_lost()

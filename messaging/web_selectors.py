@@ -38,12 +38,12 @@ from messaging.models import (
 from messaging.selectors import (
     attach_mentions,
     audit_thread_read,
+    home_unread_threads,
     mentioned_users,
     message_readers,
     message_revisions,
     messages_base,
     parse_seq,
-    unread_threads,
 )
 from patients.access import active_team
 from patients.models import CareRole, CareTeamMember
@@ -258,7 +258,7 @@ def thread_url(thread: Thread) -> str:
 def home_unread(user: User, patient_ids: list[int]) -> HomeUnread:
     """The reader's threads with unread messages (one query, audited as listed), and the
     counts of the patients `patient_ids` that home shows."""
-    rows = unread_threads(user)[:HOME_THREADS]
+    rows = home_unread_threads(user)[:HOME_THREADS]
     threads = [
         UnreadThread(
             thread=t,

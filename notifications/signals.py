@@ -1,8 +1,14 @@
-"""What notifications announces: a notice committed (its delivery is queued by the receivers)."""
+"""What notifications announces.
+
+- `notice_committed`: a notice committed (its delivery is queued by the receivers); kwargs:
+  notice_id.
+- `notice_live`: a live event for these people's sockets (messaging, which owns /ws/,
+  relays it); kwargs: user_ids, event.
+"""
 
 from __future__ import annotations
 
 from django.dispatch import Signal
 
-# Sent after the commit of the transaction that wrote the notice; kwargs: notice_id.
 notice_committed = Signal()
+notice_live = Signal()

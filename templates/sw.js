@@ -181,3 +181,53 @@ self.addEventListener("fetch", function (event) {
     );
   }
 });
+
+/* Web Push (notifications/channels.py): the payload is {title, url, urgency, tag}, never a
+   patient's details. An urgent notice stays on screen until acted on. */
+self.addEventListener("push", function (event) {
+  var data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch (e) {
+    data = {};
+  }
+  var title = typeof data.title === "string" && data.title ? data.title : "Kizuna";
+  var target = typeof data.url === "string" ? data.url : "/notifications/";
+  event.waitUntil(
+    self.registration.showNotification(title, {
+      tag: typeof data.tag === "string" ? data.tag : undefined,
+      data: { url: target },
+      icon: CONFIG.iconUrl || undefined,
+      requireInteraction: data.urgency === "urgent",
+      renotify: data.urgency === "urgent"
+    })
+  );
+});
+
+/* Opens the notice's page: an open tab of this site is focused and sent there, else a new
+   window opens. Only same-origin links are followed. */
+self.addEventListener("notificationclick", function (event) {
+  event.notification.close();
+  var raw = event.notification.data && event.notification.data.url;
+  var target;
+  try {
+    target = new URL(raw || "/notifications/", self.location.origin);
+  } catch (e) {
+    target = new URL("/notifications/", self.location.origin);
+  }
+  if (target.origin !== self.location.origin) {
+    target = new URL("/notifications/", self.location.origin);
+  }
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (windows) {
+      for (var i = 0; i < windows.length; i += 1) {
+        if (new URL(windows[i].url).origin === self.location.origin && "focus" in windows[i]) {
+          return windows[i].focus().then(function (client) {
+            return client && "navigate" in client ? client.navigate(target.href) : client;
+          });
+        }
+      }
+      return self.clients.openWindow(target.href);
+    })
+  );
+});

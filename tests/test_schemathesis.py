@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from notifications.models import Notice
 from teams import services as team_services
 from teams.models import Network, UserSession
 
@@ -80,6 +81,10 @@ def world(net: Any, api_objects: dict[str, Any], _connection_kept: None) -> dict
             "/api/v1/me/tokens/": team_services.token_create(net.primary)[0].pk,
             "/api/v1/me/sessions/": UserSession.objects.create(
                 user=net.primary, session_key="schemathesis-session"
+            ).pk,
+            # One of the physician's own notices.
+            "/api/v1/notifications/": Notice.objects.create(
+                recipient=net.primary, kind="message.new", key="schemathesis", title="t", url="/"
             ).pk,
         },
     }

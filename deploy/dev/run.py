@@ -7,8 +7,9 @@ Daphne, a Celery worker and Celery beat run as separate processes, as in product
 Embedded mode, otherwise (or when ``KIZUNA_EMBEDDED=1`` is set): a private PostgreSQL cluster in
 ``var/embedded-pg`` (``deploy/dev/embedded_pg.py``; ``KIZUNA_EMBEDDED_PGDATA`` moves it), started
 here and reached over a Unix socket, so the same SQL runs as in production; an in-process
-channel layer, and Celery tasks run in-process (see ``config/settings.py``); only Daphne runs
-beside that PostgreSQL, and no Redis is needed.
+channel layer, and Celery tasks run in-process (see ``config/settings.py``), their periodic
+ones (the notifications sweep, the audit seal) by a thread inside Daphne (``config/beat.py``);
+only Daphne runs beside that PostgreSQL, and no Redis is needed.
 
 Ctrl-C (SIGINT) or SIGTERM stops every process this script started, the private PostgreSQL
 last. Each child runs in its own process group, so a child's own children (Celery's pool
@@ -41,6 +42,8 @@ HOST = "127.0.0.1"
 PROBE_TIMEOUT = 2  # seconds: a service that does not answer this fast is taken as absent
 STOP_GRACE = 10  # seconds a child gets to stop after SIGTERM before SIGKILL
 EMBEDDED_DATABASE = "kizuna"
+# Every queue of CELERY_TASK_ROUTES, and the default one: one worker consumes them all here.
+WORKER_QUEUES = "celery,notify,routing,media"
 
 
 def read_defaults(path: Path = DEFAULTS_FILE) -> dict[str, str]:
@@ -379,17 +382,11 @@ def main() -> int:
             celery = _tool("celery")
             # One worker on every queue (CELERY_TASK_ROUTES): the deadline sweeps run on
             # `routing`, notices on `notify`; production runs a worker per queue.
-            queues = "celery,notify,routing,media"
             supervisor.start(
-                "celery worker", [*celery, "-A", "config", "worker", "-l", "info", "-Q", queues]
+                "celery worker",
+                [*celery, "-A", "config", "worker", "-l", "info", "-Q", WORKER_QUEUES],
             )
             supervisor.start("celery beat", [*celery, "-A", "config", "beat", "-l", "info"])
-        else:
-            # No beat in the embedded mode: the conference reminders' sweep runs by itself.
-            supervisor.start(
-                "conference reminders",
-                [sys.executable, "manage.py", "send_conference_reminders", "--every", "60"],
-            )
         if wait_for_port(port, 60, [daphne], lambda: supervisor.stopping):
             print_banner(port, embedded)
         code = supervisor.watch()

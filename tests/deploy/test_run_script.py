@@ -135,3 +135,11 @@ def test_as_root_a_checkout_in_a_private_folder_keeps_its_cluster_in_the_postgre
     assert data_dir.is_relative_to(pwd.getpwnam("postgres").pw_dir)
     assert embedded_pg.reachable_by("postgres", data_dir.parent)
     assert embedded_pg.choose_data_dir({"KIZUNA_EMBEDDED_PGDATA": str(private)})[0] == private
+
+
+def test_the_worker_of_make_run_consumes_every_routed_queue():
+    from tests.workers import ALL_QUEUES
+
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} | {"celery"}
+    assert set(load_run().WORKER_QUEUES.split(",")) == routed
+    assert set(ALL_QUEUES) == routed

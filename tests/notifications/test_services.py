@@ -39,3 +39,12 @@ def test_notify_announces_the_notice_only_after_commit(django_capture_on_commit_
         notice_committed.disconnect(dispatch_uid="test-record")
     assert notice is not None
     assert seen == [notice.pk]
+
+
+def test_notify_with_an_unknown_urgency_fails_with_its_cause():
+    from django.db import IntegrityError, transaction
+
+    person = UserFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        notify(person.pk, kind="x", key="bad", title="t", url="/", urgency="panic")
+    assert not Notice.objects.filter(recipient=person).exists()

@@ -98,3 +98,11 @@ def test_every_catalog_entry_is_translated(lang):
     fuzzy = [e for e in entries if "#, fuzzy" in e]
     assert untranslated == []
     assert fuzzy == []
+
+
+def test_service_worker_shows_pushes_and_opens_the_notices_page(client):
+    body = client.get("/sw.js").content.decode()
+    assert 'addEventListener("push"' in body
+    assert "showNotification(" in body
+    assert 'addEventListener("notificationclick"' in body
+    assert "openWindow(" in body

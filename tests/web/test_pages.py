@@ -61,14 +61,15 @@ def test_home_costs_the_same_queries_for_one_or_many_patients(
 ):
     client = client_as(net.nurse)
     client.get(reverse("home"))  # warm the session and content types
-    # The tenth: the threads with unread messages (messaging's 新着 card), one query for all.
-    with django_assert_num_queries(10):
+    # ... and one for the header's bell (the unread notice count), and one for the threads
+    # with unread messages (messaging's 新着 card), one query for all.
+    with django_assert_num_queries(11):
         client.get(reverse("home"))
     for n in range(5):
         patient = PatientFactory(name=f"追加 患者{n}", managing_organization=net.lead_clinic)
         ConsentFactory(patient=patient, recorded_by=net.primary)
         CareTeamMemberFactory(patient=patient, user=net.nurse)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         response = client.get(reverse("home"))
     assert response.content.decode().count('class="card patient-card"') == 6
 
