@@ -107,6 +107,13 @@ bench: $(STAMP)
 	DATABASE_URL=$(BENCH_DATABASE_URL) bash deploy/dev/services.sh
 	$(BIN)/python -m bench.run --database-url $(BENCH_DATABASE_URL)
 
+# The photo benchmark (issue 12): its own Redis, database, Daphne and media worker; ~3 minutes.
+# Results in bench/results/<date>-media.json (see docs/bench.md, "Photos").
+.PHONY: bench-media
+bench-media: $(STAMP)
+	DATABASE_URL=$(BENCH_DATABASE_URL)_media bash deploy/dev/services.sh
+	$(BIN)/python -m bench.media --database-url $(BENCH_DATABASE_URL)_media
+
 # The bounded fault test (Redis and a Daphne killed mid-run), under ~4 minutes.
 .PHONY: test-load
 test-load: bootstrap-test $(STAMP)

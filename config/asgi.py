@@ -73,6 +73,7 @@ def tune_gc() -> None:
 django.setup(set_prefix=False)
 django_asgi_app = SyncChainASGIHandler()
 
+
 from config.routing import websocket_urlpatterns  # noqa: E402
 from messaging.publish import serve_on  # noqa: E402
 

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "messaging.apps.MessagingConfig",
     "notifications.apps.NotificationsConfig",
     "conferences.apps.ConferencesConfig",
+    "media.apps.MediaConfig",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +205,9 @@ CELERY_BEAT_SCHEDULE = {
     "messaging-notices-sweep": {"task": "messaging.notices_sweep", "schedule": 30.0},
     # The daily e-mail of unread threads, at each person's own hour in their time zone.
     "notifications-daily-digests": {"task": "notifications.daily_digests", "schedule": 600.0},
+    # Photos: uploads never attached within 24 hours are deleted; photos whose derivatives a
+    # lost task never made are queued again (media/services.py).
+    "media-sweep": {"task": "media.sweep", "schedule": 300.0},
 }
 # Queues: notify (notices and their delivery), routing (requests and escalation), media
 # (photo processing); everything else on the default "celery". `make run` and tests/workers.py
@@ -232,6 +236,26 @@ KIZUNA_VAPID_SUBJECT = env.str("KIZUNA_VAPID_SUBJECT", default="")
 # The SMS/voice provider: a class with `send(phone, text)` (notifications.channels.SmsSender).
 KIZUNA_SMS_SENDER = env.str("KIZUNA_SMS_SENDER", default="notifications.channels.LoggingSmsSender")
 
+# --- Routing: requests and the escalation of urgent ones (messaging/escalation.py) ---------
+# One "minute" of the escalation's clock in seconds (team deadlines, the 2-minute re-notice):
+# tests and the fault run shorten it.
+KIZUNA_ESCALATION_MINUTE_SECONDS = env.float("KIZUNA_ESCALATION_MINUTE_SECONDS", default=60.0)
+KIZUNA_ESCALATION_SWEEP_SECONDS = env.float("KIZUNA_ESCALATION_SWEEP_SECONDS", default=30.0)
+# While a step waits, its recipient is notified again this often (in the clock's minutes).
+KIZUNA_ESCALATION_RENOTIFY_MINUTES = env.float("KIZUNA_ESCALATION_RENOTIFY_MINUTES", default=2.0)
+# A step due sooner than this is queued with a countdown; later ones are the sweep's.
+KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS = env.float(
+    "KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS", default=15 * 60.0
+)
+CELERY_TASK_ROUTES = {
+    **vars().get("CELERY_TASK_ROUTES", {}),
+    "messaging.fire_step": {"queue": "routing"},
+    "messaging.sweep_escalations": {"queue": "routing"},
+}
+CELERY_BEAT_SCHEDULE["routing-sweep"] = {
+    "task": "messaging.sweep_escalations",
+    "schedule": KIZUNA_ESCALATION_SWEEP_SECONDS,
+}
 # Conferences: reminders 24 hours and 15 minutes before each occurrence (conferences/tasks.py),
 # swept every minute; the notice's key makes each reminder once per occurrence and person.
 CELERY_BEAT_SCHEDULE["conferences-reminders"] = {
@@ -339,7 +363,8 @@ KIZUNA_RATE_LIMITS = {
     for action, per_minute, burst in (
         ("post", 30.0, 30),
         ("search", 30.0, 20),
-        ("upload", 2.0, 10),
+        # A visit can end with three posts of ten photos of a wound.
+        ("upload", 10.0, 30),
     )
 }
 SESSION_COOKIE_HTTPONLY = True
@@ -384,7 +409,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        # blob: the previews of photos taken or chosen on the page (media/static/media).
+        "img-src": [SELF, "data:", "blob:"],
         "font-src": [SELF],
         "connect-src": [SELF],
         "manifest-src": [SELF],
@@ -410,11 +436,44 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+
+# --- Photos (media/) -------------------------------------------------------------------------
+# Where photo files live: "local" (MEDIA_ROOT) or "s3" (any S3-compatible object storage,
+# through django-storages; private objects, never a public URL: downloads go through the app).
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="local")
+if MEDIA_STORAGE == "s3":
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("MEDIA_S3_BUCKET"),
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("MEDIA_S3_REGION", default=None),
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default=None),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+            "object_parameters": {"CacheControl": "private, no-store"},
+        },
+    }
+else:
+    STORAGES["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Private: MEDIA_URL is never served; downloads go through the app's gate.
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": "/nowhere/"},
+    }
+# With nginx in front: Django checks and audits, nginx sends the file from an internal location
+# (deploy/nginx/media.conf). Local storage only; S3 files are streamed by Django.
+KIZUNA_X_ACCEL = env.bool("KIZUNA_X_ACCEL", default=False)
+KIZUNA_X_ACCEL_PREFIX = env.str("KIZUNA_X_ACCEL_PREFIX", default="/protected-media/")
+# An upload up to 26 MiB stays in memory (Daphne's request body and Django's upload handler):
+# a photo's original bytes never touch a disk. Larger requests are refused anyway (25 MB).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 26 * 1024 * 1024
 
 # --- API ---------------------------------------------------------------------------------
 
@@ -461,6 +520,9 @@ SPECTACULAR_SETTINGS = {
         "WishKindEnum": "patients.models.WishKind",
         "ThreadKindEnum": "messaging.models.ThreadKind",
         "MessageKindEnum": "messaging.models.MessageKind",
+        "RequestStatusEnum": "messaging.models.RequestStatus",
+        "PatientStatusEnum": "patients.models.PatientStatus",
+        "ReplyKindEnum": "messaging.models.ReplyKind",
     },
     # Every operation's error answers, in the one error shape (config/schema.py).
     "POSTPROCESSING_HOOKS": [

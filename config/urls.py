@@ -18,6 +18,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("teams.api_urls")),
     path("", include("patients.api_urls")),
     path("", include("notifications.api_urls")),
+    path("", include("media.api_urls")),
 ]
 
 urlpatterns = [
@@ -47,6 +48,7 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("", include("conferences.urls")),
     path("", include("messaging.urls")),
+    path("", include("media.urls")),
     path("", include("patients.urls")),
 ]
 

@@ -9,6 +9,7 @@ rate-limited per person (`teams.throttle.limit`: 429 with `Retry-After`). Messag
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -17,7 +18,7 @@ from rest_framework.views import APIView
 
 from audit.reads import AuditedRows
 from config.api import Paginated, paginate
-from messaging import selectors, services
+from messaging import requests, selectors, services
 from messaging.access import access_thread, thread_pk
 from messaging.models import Thread
 from messaging.serializers import (
@@ -31,6 +32,9 @@ from messaging.serializers import (
     ReaderSerializer,
     ReadInputSerializer,
     ReadOutputSerializer,
+    RequestCreateInputSerializer,
+    RequestOutputSerializer,
+    RequestReplyInputSerializer,
     RevisionListSerializer,
     RevisionSerializer,
     SearchQuerySerializer,
@@ -41,6 +45,7 @@ from messaging.serializers import (
     ThreadOutputSerializer,
     TopicThreadInputSerializer,
     message_data,
+    request_data,
     sync_data,
 )
 from patients.access import Capability, access_patient
@@ -159,6 +164,7 @@ class ThreadMessagesView(APIView):
             kind=data.validated_data["kind"],
             priority=data.validated_data.get("priority"),
             reply_to_seq=data.validated_data.get("reply_to"),
+            attachments=data.validated_data.get("attachments"),
         )
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         return Response(message_data(result.message), status=code)
@@ -257,6 +263,7 @@ class SearchView(Paginated, APIView):
         paginator, page = paginate(self, request, selectors.search(request.user, q))
         selectors.attach_mentions(page)
         selectors.attach_read_by(page)
+        selectors.attach_attachments(page)
         return paginator.get_paginated_response(
             [
                 {
@@ -266,3 +273,85 @@ class SearchView(Paginated, APIView):
                 for m in page
             ]
         )
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+class ThreadRequestsView(APIView):
+    """A thread's requests (GET, newest first). POST makes a request in it: a message that
+    asks a person or a care-team role to do something, with a priority and a due time."""
+
+    throttled_methods = ("post",)
+
+    @extend_schema(responses=RequestOutputSerializer(many=True))
+    def get(self, request: Request, thread_id: str) -> Response:
+        thread = access_thread(request.user, thread_id, capability=Capability.READ)
+        rows = requests.thread_requests(signed_in(request), thread)
+        return Response([request_data(r) for r in rows])
+
+    @extend_schema(
+        request=RequestCreateInputSerializer,
+        responses={201: RequestOutputSerializer, 200: RequestOutputSerializer},
+    )
+    def post(self, request: Request, thread_id: str) -> Response:
+        throttle.limit("post", signed_in(request))
+        thread = access_thread(request.user, thread_id, capability=Capability.POST)
+        data = RequestCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        before = timezone.now()
+        made = requests.request_create(
+            signed_in(request),
+            thread=thread,
+            client_id=data.validated_data["client_id"],
+            body=data.validated_data["body"],
+            to_user=data.validated_data.get("to_user"),
+            to_role=data.validated_data.get("to_role"),
+            priority=data.validated_data.get("priority"),
+            due_at=data.validated_data.get("due_at"),
+        )
+        code = status.HTTP_201_CREATED if made.created_at >= before else status.HTTP_200_OK
+        return Response(request_data(made), status=code)
+
+
+class MyRequestsView(APIView):
+    """The open requests I must answer: oldest due first; `overdue` marks the late ones."""
+
+    @extend_schema(responses=RequestOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        rows = list(requests.open_requests_for(signed_in(request))[:200])
+        return Response([request_data(r) for r in rows])
+
+
+class RequestReplyView(APIView):
+    """Answer a request: 確認しました, 対応中, 往診します, 電話します or 対応できません,
+    and text."""
+
+    throttled_methods = ("post",)
+
+    @extend_schema(
+        request=RequestReplyInputSerializer,
+        responses={201: RequestOutputSerializer, 200: RequestOutputSerializer},
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        throttle.limit("post", signed_in(request))
+        data = RequestReplyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        replied = requests.request_reply(
+            signed_in(request),
+            request_id=request_id,
+            kind=data.validated_data["kind"],
+            client_id=data.validated_data["client_id"],
+            body=data.validated_data.get("body", ""),
+        )
+        code = status.HTTP_201_CREATED if replied.created else status.HTTP_200_OK
+        return Response(request_data(replied.request), status=code)
+
+
+class RequestWithdrawView(APIView):
+    """The requester takes an open request back."""
+
+    @extend_schema(request=None, responses=RequestOutputSerializer)
+    def post(self, request: Request, request_id: str) -> Response:
+        made = requests.request_withdraw(signed_in(request), request_id=request_id)
+        return Response(request_data(made))

@@ -41,6 +41,18 @@ urlpatterns = [
         name="message-revisions",
     ),
     path("threads/<str:thread_id>/read/", api.ThreadReadView.as_view(), name="thread-read"),
+    path(
+        "threads/<str:thread_id>/requests/",
+        api.ThreadRequestsView.as_view(),
+        name="thread-requests",
+    ),
+    path("requests/mine/", api.MyRequestsView.as_view(), name="my-requests"),
+    path("requests/<str:request_id>/reply/", api.RequestReplyView.as_view(), name="request-reply"),
+    path(
+        "requests/<str:request_id>/withdraw/",
+        api.RequestWithdrawView.as_view(),
+        name="request-withdraw",
+    ),
     path("sync/", api.SyncView.as_view(), name="sync"),
     path("search/", api.SearchView.as_view(), name="search"),
 ]

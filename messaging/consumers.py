@@ -41,7 +41,7 @@ from audit.context import current_request, socket_context
 from audit.services import audit_refusal
 from config.errors import DomainError, Forbidden, NotFound, Throttled
 from config.untrusted import RefusedInput, json_max_bytes, load_json
-from messaging import frames, publish, selectors, services
+from messaging import frames, publish, requests, selectors, services
 from messaging.frames import FrameError
 from messaging.groups import user_group
 from messaging.models import Thread
@@ -160,6 +160,19 @@ def _post(user: User, content: dict[str, Any]) -> services.PostResult:
         kind=content.get("kind"),
         priority=content.get("priority"),
         reply_to_seq=content.get("reply_to"),
+        attachments=content.get("attachments"),
+    )
+
+
+@database_sync_to_async
+def _reply(user: User, content: dict[str, Any]) -> requests.Replied:
+    throttle.limit("post", user)
+    return requests.request_reply(
+        user,
+        request_id=content.get("request"),
+        kind=content.get("kind"),
+        client_id=content.get("client_id"),
+        body=content.get("body") or "",
     )
 
 
@@ -315,7 +328,7 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
         kind = content.get("type")
-        ref = content.get("client_id") if kind == "post" else None
+        ref = content.get("client_id") if kind in ("post", "request.reply") else None
         try:
             if kind == "ping":
                 await self.send_json({"type": "pong"})
@@ -337,6 +350,18 @@ class KizunaConsumer(AsyncJsonWebsocketConsumer):
                         "seq": result.message.seq,
                         "id": result.message.pk,
                         "created": result.created,
+                    }
+                )
+            elif kind == "request.reply":
+                # A typed reply to a request: the same service as the API's.
+                replied = await _reply(self.user, content)
+                await self.send_json(
+                    {
+                        "type": "request.ack",
+                        "client_id": str(replied.reply.message.client_id),
+                        "request": replied.request.pk,
+                        "status": str(replied.request.status),
+                        "created": replied.created,
                     }
                 )
             elif (handler := frames.handler_for(kind)) is not None:

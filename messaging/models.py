@@ -214,3 +214,147 @@ class ReadState(models.Model):
             models.UniqueConstraint(fields=["user", "thread"], name="one_read_state"),
         ]
         indexes = [models.Index(fields=["thread", "last_read_seq"])]
+
+
+# --- requests with typed replies, and the escalation of urgent ones ------------------------
+
+
+class RequestStatus(models.TextChoices):
+    OPEN = "open", _("未対応")
+    ANSWERED = "answered", _("応答済み")
+    DECLINED = "declined", _("対応不可")
+    WITHDRAWN = "withdrawn", _("取り下げ")
+
+
+class ReplyKind(models.TextChoices):
+    ACKNOWLEDGED = "acknowledged", _("確認しました")
+    IN_PROGRESS = "in_progress", _("対応中")
+    WILL_VISIT = "will_visit", _("往診します")
+    WILL_CALL = "will_call", _("電話します")
+    CANNOT = "cannot", _("対応できません")
+
+
+class Request(models.Model):
+    """A message that asks someone to do something ("please visit", "please call the family"),
+    and so needs an owner and an answer (closed loop).
+
+    Addressed to a person, or to a role on the patient's care team (`addressee_role`), which
+    is resolved when it is made to the person holding it: `owner` is always who must answer.
+    An urgent request escalates (`EscalationStep`): whoever the chain reaches may answer too.
+    """
+
+    message = models.OneToOneField(Message, on_delete=models.PROTECT, related_name="request")
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="requests")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_requests"
+    )
+    # The role it was addressed to ("" when addressed to a person by name).
+    addressee_role = models.CharField(_("宛先の役割"), max_length=30, blank=True)
+    priority = models.CharField(
+        _("優先度"), max_length=20, choices=Priority.choices, default=Priority.ROUTINE
+    )
+    due_at = models.DateTimeField(_("期限"), null=True, blank=True)
+    status = models.CharField(
+        _("状態"), max_length=20, choices=RequestStatus.choices, default=RequestStatus.OPEN
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("依頼")
+        verbose_name_plural = _("依頼")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True)
+                | (~Q(status="open") & Q(closed_at__isnull=False)),
+                name="request_closed_iff_not_open",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["owner", "due_at"], condition=Q(status="open"), name="request_open_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"request {self.pk} ({self.status})"
+
+    @property
+    def is_overdue(self) -> bool:
+        return bool(
+            self.status == RequestStatus.OPEN and self.due_at and self.due_at < timezone.now()
+        )
+
+
+class RequestReply(models.Model):
+    """A typed reply to a request: a message in the thread, linked to the request."""
+
+    request = models.ForeignKey(Request, on_delete=models.PROTECT, related_name="replies")
+    message = models.OneToOneField(Message, on_delete=models.PROTECT, related_name="request_reply")
+    kind = models.CharField(_("応答"), max_length=20, choices=ReplyKind.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # A request is acknowledged once: the second acknowledgement cannot be stored.
+            models.UniqueConstraint(
+                fields=["request"], condition=~Q(kind="cannot"), name="one_acknowledgement"
+            ),
+        ]
+
+
+class Tier(models.TextChoices):
+    PRIMARY = "primary", _("主治医")
+    SECONDARY = "secondary", _("副主治医")
+    ON_CALL = "on_call", _("当番医")
+    HOSPITAL = "hospital", _("後方支援病院")
+
+
+class EscalationStep(models.Model):
+    """One step of an urgent request's chain: whom it asks (`tier`), and when (`deadline`).
+
+    A step is made when the one before it fires, with the deadline at which it fires if the
+    request is still open then. Firing claims the row with a conditional update
+    (`fired_at IS NULL`), so each step fires exactly once however many workers try.
+    `recipient` is resolved when it fires (the on-call physician of that moment); a step
+    with nobody to ask, or whose recipient is away, is `skipped` and the next fires at once.
+    """
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="steps")
+    order = models.PositiveSmallIntegerField()
+    tier = models.CharField(_("段階"), max_length=20, choices=Tier.choices)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    deadline = models.DateTimeField(_("期限"))
+    fired_at = models.DateTimeField(null=True, blank=True)
+    skipped = models.CharField(_("飛ばした理由"), max_length=200, blank=True)
+    # Re-notices while the step waits: how many were sent and when the last one was.
+    renotified = models.PositiveIntegerField(default=0)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["request_id", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "order"], name="one_step_per_order"),
+            models.UniqueConstraint(fields=["request", "tier"], name="one_step_per_tier"),
+        ]
+        indexes = [
+            # The sweep's question: which steps are past their deadline and not fired.
+            models.Index(fields=["deadline"], condition=Q(fired_at__isnull=True), name="step_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"request {self.request_id} step {self.order} ({self.tier})"

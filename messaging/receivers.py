@@ -13,24 +13,37 @@ The one place where messaging's reactions are connected (from `MessagingConfig.r
 - a new message that calls for a notice is handed to the Celery task, after its commit;
 - notifications' live events (a new notice, notices read) go to the person's sockets, which
   messaging owns; its daily digest lists the person's unread threads (`unread_threads`);
-- the patient page shows the contact book, and home the unread counts (`patients.panels`).
+- a photo whose derivatives are ready (`media.signals.attachment_ready`, after the commit)
+  updates its message live on the team's screens (`attachments.ready`);
+- the patient page shows the contact book and its requests, and home the unread counts and my
+  open requests (`patients.panels`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models.signals import pre_save
+from django.utils import timezone
 
-from messaging import selectors, services, signals
-from messaging.models import Message
+from media import signals as media_signals
+from messaging import events, requests, selectors, services, signals, views
+from messaging.models import Message, Request
 from messaging.notices import thread_url
-from messaging.publish import revoke_on_commit, revoke_sessions_on_commit, send_to_users
+from messaging.publish import publish, revoke_on_commit, revoke_sessions_on_commit, send_to_users
 from messaging.revocation import user_pre_save
-from messaging.tasks import notify_message
-from messaging.web_selectors import HomeUnread, ThreadPage, home_unread, thread_page
+from messaging.tasks import fire_step, notify_message
+from messaging.web_selectors import (
+    HomeUnread,
+    ThreadPage,
+    home_unread,
+    thread_page,
+    thread_page_since,
+)
 from notifications import signals as notification_signals
 from notifications import sources as notification_sources
 from patients import panels
@@ -40,6 +53,8 @@ from teams import signals as team_signals
 from teams.models import User
 
 logger = logging.getLogger(__name__)
+
+HANDOFF_WINDOW = dt.timedelta(hours=72)
 
 
 def on_patient_created(sender: Any, *, patient: Patient, **kwargs: Any) -> None:
@@ -98,6 +113,40 @@ def unread_threads(user: User) -> list[notification_sources.UnreadItem]:
     ]
 
 
+def on_attachment_ready(sender: Any, *, message_id: int | None, **kwargs: Any) -> None:
+    """Send the message of a photo whose derivatives are ready to its thread's team; never
+    raise (the photo is ready in the database, and a client that misses this resyncs)."""
+    if message_id is None:
+        return  # not posted yet: the post will carry the photo as it is then
+    try:
+        message = selectors.messages_base().select_related("thread").filter(pk=message_id).first()
+        if message is None or message.deleted_at is not None:
+            return
+        selectors.attach_mentions([message])
+        selectors.attach_read_by([message])
+        selectors.attach_attachments([message])
+        publish(message.thread, events.attachments_ready(message))
+    except Exception:
+        logger.exception("live event of the photos of message %s not sent", message_id)
+
+
+def on_escalation_step_due(sender: Any, *, step_id: int, deadline: Any, **kwargs: Any) -> None:
+    """Queue the task that fires a new escalation step at its deadline; never raise.
+
+    Only a short wait goes to the broker as a countdown (a countdown past the Redis
+    visibility timeout would be redelivered in a loop); a longer one, a lost task or a broker
+    outage is the sweep's (`tasks.sweep_escalations`), which fires any step past its
+    deadline. In embedded mode tasks run at once, before the deadline: the sweep fires it.
+    """
+    countdown = max(0.0, (deadline - timezone.now()).total_seconds())
+    if countdown > settings.KIZUNA_ESCALATION_MAX_COUNTDOWN_SECONDS:
+        return
+    try:
+        fire_step.apply_async((step_id,), countdown=countdown)
+    except Exception:
+        logger.exception("escalation step %s not queued; the sweep fires it", step_id)
+
+
 def contact_book_panel(user: User, patient: Patient) -> ThreadPage:
     """The patient page's contact book (連絡帳): its newest messages, kept live by the page's
     thread scripts."""
@@ -110,6 +159,23 @@ def unread_panel(user: User, patient_ids: list[int]) -> HomeUnread:
     return home_unread(user, patient_ids)
 
 
+def requests_panel(user: User, patient: Patient) -> dict[str, object]:
+    """The patient page's requests (依頼): each with its replies and its urgent chain."""
+    return views.requests_panel_context(user, services.contact_book_ensure(patient))
+
+
+def my_requests(user: User, patient_ids: list[int]) -> list[Request]:
+    """The home page's list: the open requests I must answer, oldest due first."""
+    return list(requests.open_requests_for(user)[:50])
+
+
+def handoff_thread(user: User, patient: Patient) -> ThreadPage:
+    """The hand-off card's contact book: the messages of the last 72 hours."""
+    return thread_page_since(
+        user, services.contact_book_ensure(patient), since=timezone.now() - HANDOFF_WINDOW
+    )
+
+
 def connect() -> None:
     patient_signals.patient_created.connect(on_patient_created, dispatch_uid="kz-contact-book")
     patient_signals.access_ended.connect(on_access_ended, dispatch_uid="kz-access-ended")
@@ -119,6 +185,11 @@ def connect() -> None:
     signals.message_posted.connect(on_message_posted, dispatch_uid="kz-notify")
     notification_signals.notice_live.connect(on_notice_live, dispatch_uid="kz-notice-live")
     notification_sources.register("threads", unread_threads)
+    media_signals.attachment_ready.connect(on_attachment_ready, dispatch_uid="kz-photo-ready")
+    signals.escalation_step_due.connect(on_escalation_step_due, dispatch_uid="kz-escalation")
     pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")
     panels.register(panels.Panel("contact_book", contact_book_panel))
     panels.register_home(panels.HomePanel("unread", unread_panel))
+    panels.register(panels.Panel("requests_panel", requests_panel))
+    panels.register_home(panels.HomePanel("my_requests", my_requests))
+    panels.register_handoff(panels.Panel("handoff_thread", handoff_thread))

@@ -19,6 +19,7 @@ from django.db.models import (
     BigIntegerField,
     BooleanField,
     Count,
+    Exists,
     F,
     Func,
     OuterRef,
@@ -35,6 +36,8 @@ from audit.models import AuditAction
 from audit.reads import AuditedRows, audit_patients
 from audit.services import audit_record, audit_refusals
 from config.errors import NotFound
+from media.models import Attachment
+from media.selectors import attachments_of
 from messaging import sql
 from messaging.access import access_thread, threads_visible_to
 from messaging.models import Message, MessageRevision, Priority, ReadState, Thread
@@ -58,11 +61,15 @@ def parse_seq(value: Any) -> int:
 
 
 def messages_base() -> QuerySet[Message]:
-    """Messages with their author and reply target. Their mentions are not loaded here:
-    callers attach them to the rows they keep with `attach_mentions` (one query). The search
-    copy of the body stays in the database (only `search` compares it, there)."""
-    return Message.objects.select_related("author", "reply_to").defer(
-        "body_folded", "reply_to__body_folded"
+    """Messages with their author and reply target, and whether they carry photos
+    (`has_photos`). Their mentions and photos are not loaded here: callers attach them to the
+    rows they keep with `attach_mentions` and `attach_attachments` (a query each; none for
+    photos when no row has any). The search copy of the body stays in the database (only
+    `search` compares it, there)."""
+    return (
+        Message.objects.select_related("author", "reply_to")
+        .defer("body_folded", "reply_to__body_folded")
+        .annotate(has_photos=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
     )
 
 
@@ -91,6 +98,33 @@ def mentioned_users(message: Message) -> list[User]:
         attach_mentions([message])
         users = message.mentioned_users  # type: ignore[attr-defined]
     return list(users)
+
+
+def attach_attachments(messages: Iterable[Message]) -> None:
+    """Set `attachment_list` on each message: its photos in order, one query for all. A
+    message known to carry none (`has_photos` false, as `messages_base` and the page statements
+    say) costs nothing."""
+    by_id: dict[int, Message] = {}
+    for m in messages:
+        if getattr(m, "has_photos", True):
+            by_id[m.pk] = m
+        else:
+            m.attachment_list = []  # type: ignore[attr-defined]
+    if not by_id:
+        return
+    found = attachments_of(list(by_id))
+    for pk, message in by_id.items():
+        message.attachment_list = found.get(pk, [])  # type: ignore[attr-defined]
+
+
+def message_attachments(message: Message) -> list[Attachment]:
+    """The photos of `message`: as attached by `attach_attachments` (or the post that attached
+    them), else read now (one query; fine for a single message)."""
+    rows = getattr(message, "attachment_list", None)
+    if rows is None:
+        attach_attachments([message])
+        rows = message.attachment_list  # type: ignore[attr-defined]
+    return list(rows)
 
 
 def _with_read_state(user: User, threads: QuerySet[Thread]) -> QuerySet[Thread]:
@@ -216,6 +250,7 @@ def attach_last_messages(threads: Sequence[Thread]) -> None:
         by_thread = {m.thread_id: m for m in messages_base().filter(wanted)}
         attach_read_by(by_thread.values())
         attach_mentions(by_thread.values())
+        attach_attachments(by_thread.values())
     for t in threads:
         t.last_message = by_thread.get(t.pk)  # type: ignore[attr-defined]
 
@@ -243,7 +278,7 @@ def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
         message = Message.from_db(DEFAULT_DB_ALIAS, attnames, values[:n_message])
         author = _user_ref_instance(values[n_message : n_message + n_user], users)
         author_field.set_cached_value(message, author)
-        reply_seq, mentions, read_by = values[n_message + n_user :]
+        reply_seq, mentions, read_by, has_photos = values[n_message + n_user :]
         reply = None
         if message.reply_to_id is not None:
             reply = Message.from_db(
@@ -252,7 +287,9 @@ def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
         reply_field.set_cached_value(message, reply)
         message.mentioned_users = [_user_ref_instance(u, users) for u in mentions or []]  # type: ignore[attr-defined]
         message.read_by = read_by  # type: ignore[attr-defined]
+        message.has_photos = has_photos  # type: ignore[attr-defined]
         rows.append(message)
+    attach_attachments(rows)
     return rows
 
 
@@ -297,6 +334,7 @@ def message_get(user: AnyUser, thread: Thread, seq: Any) -> Message:
         raise NotFound
     attach_mentions([message])
     attach_read_by([message])
+    attach_attachments([message])
     audit_thread_read(user, thread, f"seq={message.seq}")
     return message
 

@@ -16,19 +16,25 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config import fields as strict
+from media.serializers import AttachmentOutputSerializer, attachment_data
 from messaging.models import (
     BODY_MAX_LENGTH,
     BODY_REQUIRED,
     BODY_TOO_LONG,
+    EscalationStep,
     Message,
     MessageKind,
     Priority,
+    ReplyKind,
+    Request,
+    RequestStatus,
     Thread,
 )
-from messaging.selectors import SyncResult, mentioned_users
+from messaging.selectors import SyncResult, mentioned_users, message_attachments
 from teams.models import User
 
 
@@ -58,6 +64,7 @@ class MessageOutputSerializer(serializers.Serializer[Any]):
     deleted_at = serializers.DateTimeField(allow_null=True)
     deleted = serializers.BooleanField(source="is_deleted")
     read_by = serializers.SerializerMethodField(help_text="投稿者以外で既読の人数")
+    attachments = serializers.SerializerMethodField(help_text="添付された写真(順番どおり)")
 
     def get_body(self, obj: Message) -> str:
         return "" if obj.is_deleted else obj.body
@@ -73,6 +80,12 @@ class MessageOutputSerializer(serializers.Serializer[Any]):
     def get_read_by(self, obj: Message) -> int:
         # Set by the selectors (`attach_read_by`); a message nobody has counted yet has 0.
         return int(getattr(obj, "read_by", 0))
+
+    @extend_schema_field(AttachmentOutputSerializer(many=True))
+    def get_attachments(self, obj: Message) -> list[dict[str, Any]]:
+        if obj.is_deleted:
+            return []
+        return [attachment_data(a) for a in message_attachments(obj)]
 
 
 def datetime_data(value: dt.datetime | None) -> str | None:
@@ -111,6 +124,10 @@ def message_data(message: Message) -> dict[str, Any]:
         "deleted": deleted,
         # Set by the selectors (`attach_read_by`); a message nobody has counted yet has 0.
         "read_by": int(getattr(message, "read_by", 0)),
+        # The photos, in order (a deleted message's are hidden with its text).
+        "attachments": []
+        if deleted
+        else [attachment_data(a) for a in message_attachments(message)],
     }
 
 
@@ -156,6 +173,14 @@ class MessagePostInputSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=MessageKind.choices, default=MessageKind.NOTE)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     reply_to = strict.IntegerField(min_value=1, required=False, allow_null=True)
+    # Checked by the service (`media.services.check_attachable`): at most ten, each the
+    # poster's own upload for this patient, not attached yet.
+    attachments = serializers.ListField(
+        child=strict.UUIDField(error_messages={"invalid": _("写真のIDが不正です。")}),
+        required=False,
+        allow_empty=True,
+        max_length=50,
+    )
 
 
 class MessageEditInputSerializer(serializers.Serializer[Any]):
@@ -286,3 +311,95 @@ def sync_data(result: SyncResult) -> dict[str, Any]:
             entry["has_more"] = item.has_more
         out[str(t.pk)] = entry
     return {"threads": out, "removed": result.removed}
+
+
+# --- requests and their chain ----------------------------------------------------------------
+
+
+def step_data(step: EscalationStep) -> dict[str, Any]:
+    recipient = step.recipient
+    return {
+        "order": step.order,
+        "tier": str(step.tier),
+        "tier_label": str(step.get_tier_display()),
+        "recipient": user_ref(recipient) if recipient is not None else None,
+        "deadline": datetime_data(step.deadline),
+        "fired_at": datetime_data(step.fired_at),
+        "skipped": step.skipped,
+        "acknowledged_at": datetime_data(step.acknowledged_at),
+        "declined_at": datetime_data(step.declined_at),
+    }
+
+
+def request_data(request: Request) -> dict[str, Any]:
+    """A request as the API and its live events show it, with its replies and chain."""
+    now = timezone.now()
+    return {
+        "id": request.pk,
+        "thread": request.thread_id,
+        "seq": request.message.seq,
+        "patient": request.patient_id,
+        "requested_by": user_ref(request.requested_by),
+        "owner": user_ref(request.owner),
+        "addressee_role": request.addressee_role,
+        "priority": str(request.priority),
+        "due_at": datetime_data(request.due_at),
+        "overdue": bool(
+            request.status == RequestStatus.OPEN and request.due_at and request.due_at < now
+        ),
+        "status": str(request.status),
+        "created_at": datetime_data(request.created_at),
+        "closed_at": datetime_data(request.closed_at),
+        "answered_by": user_ref(request.answered_by) if request.answered_by else None,
+        "replies": [
+            {
+                "kind": str(r.kind),
+                "label": str(r.get_kind_display()),
+                "author": user_ref(r.author),
+                "seq": r.message.seq,
+                "created_at": datetime_data(r.created_at),
+            }
+            for r in request.replies.all()
+        ],
+        "steps": [step_data(s) for s in request.steps.all()],
+    }
+
+
+class RequestCreateInputSerializer(serializers.Serializer[Any]):
+    client_id = strict.UUIDField(
+        error_messages={"invalid": _("client_id はUUIDで指定してください。")}
+    )
+    body = strict.CharField(max_length=BODY_MAX_LENGTH, error_messages=BODY_ERRORS)
+    to_user = strict.IntegerField(min_value=1, required=False, allow_null=True)
+    to_role = strict.CharField(max_length=30, required=False, allow_blank=True)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    due_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class RequestReplyInputSerializer(serializers.Serializer[Any]):
+    client_id = strict.UUIDField(
+        error_messages={"invalid": _("client_id はUUIDで指定してください。")}
+    )
+    kind = serializers.ChoiceField(choices=ReplyKind.choices)
+    body = strict.CharField(max_length=BODY_MAX_LENGTH, required=False, allow_blank=True)
+
+
+class RequestOutputSerializer(serializers.Serializer[Any]):
+    """The shape of `request_data`, for the schema."""
+
+    id = serializers.IntegerField()
+    thread = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    patient = serializers.IntegerField()
+    requested_by = UserRefSerializer()
+    owner = UserRefSerializer()
+    addressee_role = serializers.CharField()
+    priority = serializers.CharField()
+    due_at = serializers.DateTimeField(allow_null=True)
+    overdue = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=RequestStatus.choices)
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    answered_by = UserRefSerializer(allow_null=True)
+    replies = serializers.ListField(child=serializers.DictField())
+    steps = serializers.ListField(child=serializers.DictField())

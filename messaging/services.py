@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from audit.models import AuditAction
 from audit.services import audit_record, audit_row
 from config.errors import DomainError, NotFound
+from media import services as media_services
 from messaging import events, signals, sql
 from messaging.access import (
     access_thread,
@@ -279,6 +280,7 @@ class CheckedPost:
     priority: str
     reply_to: Message | None = None
     mentions: tuple[User, ...] = ()
+    attachments: tuple[uuid.UUID, ...] = ()  # photos to attach, checked, in order
 
 
 def check_client_id(client_id: Any) -> uuid.UUID:
@@ -318,10 +320,12 @@ def check_post(
     kind: Any = MessageKind.NOTE,
     priority: Any = None,
     reply_to_seq: Any = None,
+    attachments: Any = None,
 ) -> CheckedPost:
     """Check a post to `thread`, which the caller got from `access_thread(capability=POST)`:
-    its key, text, kind and priority, that everyone it @mentions is in the thread, and that
-    its reply target is a message of the thread. Raises `DomainError` with field errors."""
+    its key, text, kind and priority, that everyone it @mentions is in the thread, that its
+    reply target is a message of the thread, and that its photos may be attached to it
+    (`media.services.check_attachable`). Raises `DomainError` with field errors."""
     cid = check_client_id(client_id)
     text, kind_value, priority_value = _check_content(body, kind, priority)
     return CheckedPost(
@@ -333,6 +337,9 @@ def check_post(
         priority=priority_value,
         reply_to=_reply_target(thread, reply_to_seq),
         mentions=tuple(_resolve_mentions(thread, text)),
+        attachments=tuple(
+            media_services.check_attachable(user, attachments, patient_id=thread.patient_id)
+        ),
     )
 
 
@@ -360,6 +367,7 @@ def message_post(
     kind: Any = MessageKind.NOTE,
     priority: Any = None,
     reply_to_seq: Any = None,
+    attachments: Any = None,
 ) -> PostResult:
     """Post a message, or return the earlier one if this `client_id` was already posted.
 
@@ -371,9 +379,12 @@ def message_post(
 
     A retry (same author and `client_id`) gets the original back: the unique constraint
     refuses its second row, and a retry whose input no longer passes (it mentions someone who
-    has since left the team) is looked up before its error is raised.
+    has since left the team, its photos are attached already: to the first post) is looked up
+    before its error is raised.
+
+    `attachments`: ids of photos the user uploaded for this patient (`media`), at most ten.
     """
-    if not isinstance(thread, Thread) and reply_to_seq is None:
+    if not isinstance(thread, Thread) and reply_to_seq is None and not attachments:
         plain = _check_plain_post(thread, client_id, body, kind, priority)
         if plain is not None:
             if not user.is_authenticated or not user.is_active:
@@ -389,6 +400,7 @@ def message_post(
             kind=kind,
             priority=priority,
             reply_to_seq=reply_to_seq,
+            attachments=attachments,
         )
     except DomainError:
         earlier = _earlier_post(user, check_client_id(client_id), gated)
@@ -403,9 +415,11 @@ def do_post(user: User, post: CheckedPost) -> PostResult:
 
     The message takes the thread's next seq with the thread row locked, so seqs have no gaps
     (a rollback undoes both the insert and `last_seq`). It is read by its author at once.
-    One statement is its own transaction; with mentions to insert, both share one.
+    One statement is its own transaction; with mentions or photos to write, all share one: a
+    photo that cannot be attached any more (a concurrent post took it) undoes the post.
     """
-    with transaction.atomic() if post.mentions else contextlib.nullcontext():
+    several = bool(post.mentions or post.attachments)
+    with transaction.atomic() if several else contextlib.nullcontext():
         inserted = _insert_post(user, post, at=timezone.now())
         if inserted is None:
             # No such thread (any more), or not one this user may post in: which, is asked
@@ -499,6 +513,12 @@ def _posted(user: User, post: CheckedPost, inserted: Inserted) -> PostResult:
         Message.mentions.through.objects.bulk_create(
             Message.mentions.through(message=message, user=u) for u in mentions
         )
+    photos: list[Any] = []
+    if post.attachments and thread.patient_id is not None:
+        photos = media_services.attach(
+            user, message_id=message.pk, patient_id=thread.patient_id, ids=post.attachments
+        )
+    message.attachment_list = photos  # type: ignore[attr-defined]
     # The event and the answer render the mentions from here, without a query.
     message.mentioned_users = mentions  # type: ignore[attr-defined]
     message.read_by = 0  # type: ignore[attr-defined]

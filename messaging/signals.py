@@ -11,3 +11,7 @@ from django.dispatch import Signal
 # A new message, after its commit: `message`. Notification delivery hangs here
 # (`messaging.receivers` queues `messaging.tasks.notify_message`).
 message_posted = Signal()
+
+# A step of an urgent request's chain was made, due at `deadline`, after its commit:
+# `step_id`, `deadline`. `messaging.receivers` queues `tasks.fire_step` for it.
+escalation_step_due = Signal()

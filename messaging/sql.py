@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection
 
 from audit.models import AuditEvent
+from media.models import Attachment
 from messaging.models import Message, ReadState, Thread
 from teams.models import User
 
@@ -156,8 +157,9 @@ def post(gate: str, audience: str) -> str:
 
 
 def _messages(source: str, order: str) -> str:
-    """Messages with their author, the seq of their reply target, their mentions (as JSON) and
-    their read count, in one statement; `source` is a subquery that picks the messages (`m`).
+    """Messages with their author, the seq of their reply target, their mentions (as JSON),
+    their read count and whether they carry photos, in one statement; `source` is a subquery
+    that picks the messages (`m`).
 
     `read_by` counts the read marks at or past the message other than its author's, as
     `selectors.attach_read_by` does; tests hold the two equal.
@@ -171,6 +173,7 @@ def _messages(source: str, order: str) -> str:
     message, user = _q(Message._meta.db_table), _q(User._meta.db_table)
     mentions = _q(Message.mentions.through._meta.db_table)
     read_state = _q(ReadState._meta.db_table)
+    photos = _q(Attachment._meta.db_table)
     message_cols = ", ".join(f"m.{_q(str(f.column))}" for f in MESSAGE_FIELDS)
     author_cols = ", ".join(f"a.{_q(name)}" for name in USER_REF_FIELDS)
     mention_cols = ", ".join(f"mu.{_q(name)}" for name in USER_REF_FIELDS)
@@ -182,7 +185,9 @@ def _messages(source: str, order: str) -> str:
         f"  FROM {mentions} mm JOIN {user} mu ON mu.id = mm.user_id"
         f"  WHERE mm.message_id = m.id),"
         f" (SELECT count(*) FROM {read_state} rs WHERE rs.thread_id = m.thread_id"
-        f"  AND rs.last_read_seq >= m.seq AND rs.user_id <> m.author_id)"
+        f"  AND rs.last_read_seq >= m.seq AND rs.user_id <> m.author_id),"
+        # Whether to read its photos: a page without any costs no further query.
+        f" EXISTS (SELECT 1 FROM {photos} p WHERE p.message_id = m.id)"
         f" FROM ({source.format(message=message)}) m"
         f" JOIN {user} a ON a.id = m.author_id"
         f" ORDER BY {order}"

@@ -22,4 +22,8 @@ urlpatterns = [
     ),
     path("threads/<int:thread_id>/older/", views.thread_older, name="thread-older"),
     path("threads/<int:thread_id>/post/", views.thread_post, name="thread-post"),
+    path("threads/<int:thread_id>/requests/", views.requests_panel, name="thread-requests"),
+    path("threads/<int:thread_id>/requests/new/", views.request_new, name="request-new"),
+    path("requests/<int:request_id>/reply/", views.request_reply, name="request-reply"),
+    path("requests/<int:request_id>/withdraw/", views.request_withdraw, name="request-withdraw"),
 ]

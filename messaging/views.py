@@ -34,10 +34,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import DomainError, NotFound, Throttled
-from config.web import not_found
-from messaging import services
+from config.web import not_found, too_many_requests
+from messaging import requests, services
 from messaging.access import access_thread
-from messaging.models import MessageKind, Priority, Thread, ThreadKind
+from messaging.models import MessageKind, Priority, ReplyKind, Thread, ThreadKind
 from messaging.selectors import search
 from messaging.web_selectors import message_history, read_list, search_hits, thread_page
 from patients.access import Capability
@@ -215,3 +215,95 @@ def _refused(
         "back_url": _back_url(thread),
     }
     return render(request, "messaging/thread_post.html", context, status=status)
+
+
+# --- requests: the patient page's panel, its forms, and the home page's list -------------
+
+
+def requests_panel_context(user: Any, thread: Thread) -> dict[str, Any]:
+    """The context of the requests panel (`messaging/partials/requests.html`)."""
+    return {
+        "thread": thread,
+        "requests": requests.thread_requests(user, thread),
+        "reply_kinds": ReplyKind.choices,
+        "roles": [(r.value, r.label) for r in requests.REQUEST_ROLES],
+        "priorities": Priority.choices,
+        "me": user,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def requests_panel(request: HttpRequest, thread_id: int) -> HttpResponse:
+    """The requests panel alone: the page's script swaps it in when a request changes."""
+    try:
+        thread = access_thread(request.user, thread_id)
+    except NotFound:
+        return not_found(request)
+    context = requests_panel_context(signed_in(request), thread)
+    return render(request, "messaging/partials/requests.html", context)
+
+
+def _request_refused(request: HttpRequest, thread: Thread, exc: DomainError) -> HttpResponse:
+    context = requests_panel_context(signed_in(request), thread)
+    errors = [str(m) for msgs in exc.fields.values() for m in msgs] or [str(exc.message)]
+    context.update({"errors": errors, "message": str(exc.message), "data": request.POST})
+    return render(request, "messaging/requests_refused.html", context, status=400)
+
+
+@login_required
+@require_POST
+def request_new(request: HttpRequest, thread_id: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id, capability=Capability.POST)
+    except NotFound:
+        return not_found(request)
+    due_raw = request.POST.get("due_at") or None
+    try:
+        throttle.limit("post", signed_in(request))
+        requests.request_create(
+            signed_in(request),
+            thread=thread,
+            client_id=request.POST.get("client_id") or str(uuid.uuid4()),
+            body=request.POST.get("body", ""),
+            to_role=request.POST.get("to_role") or None,
+            priority=request.POST.get("priority") or None,
+            due_at=due_raw,
+        )
+    except Throttled as exc:
+        return too_many_requests(request, exc)
+    except DomainError as exc:
+        return _request_refused(request, thread, exc)
+    return redirect(_back_url(thread).replace("#thread", "#requests"))
+
+
+@login_required
+@require_POST
+def request_reply(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        replied = requests.request_reply(
+            signed_in(request),
+            request_id=request_id,
+            kind=request.POST.get("kind"),
+            client_id=request.POST.get("client_id") or str(uuid.uuid4()),
+            body=request.POST.get("body", ""),
+        )
+    except NotFound:
+        return not_found(request)
+    except DomainError as exc:
+        thread = Thread.objects.get(requests__pk=request_id)
+        return _request_refused(request, thread, exc)
+    return redirect(_back_url(replied.request.thread).replace("#thread", "#requests"))
+
+
+@login_required
+@require_POST
+def request_withdraw(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        made = requests.request_withdraw(signed_in(request), request_id=request_id)
+    except NotFound:
+        return not_found(request)
+    except DomainError as exc:
+        thread = Thread.objects.get(requests__pk=request_id)
+        return _request_refused(request, thread, exc)
+    return redirect(_back_url(made.thread).replace("#thread", "#requests"))

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.errors import NotFound
+from media.models import MAX_PER_MESSAGE, BodySite
 from messaging.access import thread_member_ids
 from messaging.fold import highlight
 from messaging.mentions import MENTION_RE
@@ -36,6 +37,7 @@ from messaging.models import (
     ThreadKind,
 )
 from messaging.selectors import (
+    attach_attachments,
     attach_mentions,
     audit_thread_read,
     home_unread_threads,
@@ -152,6 +154,15 @@ class ThreadPage:
         )
 
     @property
+    def body_sites(self) -> list[tuple[str, Any]]:
+        return list(BodySite.choices)
+
+    @property
+    def takes_photos(self) -> bool:
+        """Photos go to a patient's threads only (`media.services.check_attachable`)."""
+        return self.thread.patient_id is not None
+
+    @property
     def oldest_seq(self) -> int | None:
         return self.messages[0].seq if self.messages else None
 
@@ -172,7 +183,10 @@ class ThreadPage:
             "renderedAt": int(self.rendered_at.timestamp() * 1000),
             "pageSize": PAGE_SIZE,
             "members": self.members,
+            "patient": self.thread.patient_id,
+            "maxPhotos": MAX_PER_MESSAGE,
             "urls": {
+                "attachments": reverse("media:attachment-upload"),
                 "messages": reverse("messaging:thread-messages", args=[str(thread_id)]),
                 "read": reverse("messaging:thread-read", args=[str(thread_id)]),
                 # Pages of one message; thread.js puts the seq in place of the 0.
@@ -361,6 +375,7 @@ def thread_page(
     rows = rows[:limit]
     rows.reverse()
     attach_mentions(rows)
+    attach_attachments(rows)
     marks = dict(ReadState.objects.filter(thread=thread).values_list("user_id", "last_read_seq"))
     orgs = _organizations(thread, {m.author_id for m in rows})
     _attach(rows, marks, orgs)
@@ -453,3 +468,19 @@ def search_hits(messages: list[Message], q: str) -> list[SearchHit]:
         )
         for m in messages
     ]
+
+
+def thread_page_since(user: User, thread: Thread, *, since: dt.datetime) -> ThreadPage:
+    """The messages of a gated thread posted since `since` (at most 200), oldest first: the
+    hand-off card's last 72 hours. An audited read."""
+    rows = list(messages_base().filter(thread=thread, created_at__gte=since).order_by("-seq")[:200])
+    rows.reverse()
+    attach_mentions(rows)
+    marks = dict(ReadState.objects.filter(thread=thread).values_list("user_id", "last_read_seq"))
+    orgs = _organizations(thread, {m.author_id for m in rows})
+    _attach(rows, marks, orgs)
+    audit_thread_read(user, thread, f"messages since={since.isoformat()}")
+    return ThreadPage(
+        user=user, thread=thread, messages=rows, has_older=False, read_marks=marks,
+        organizations=orgs,
+    )  # fmt: skip

@@ -51,6 +51,7 @@ from patients.models import (
     CareTeamMember,
     ConferenceGrant,
     Consent,
+    EscalationGrant,
     Patient,
     Referral,
     ReferralInvitation,
@@ -105,6 +106,7 @@ ORG_ADMIN = "org_admin"
 COORDINATOR = "coordinator"
 BREAK_GLASS_READER = "break_glass"
 PHYSICIAN_OR_NURSE = "physician_or_nurse"
+ESCALATION = "escalation"
 CONFERENCE_GUEST = "conference_guest"
 
 STANDING_LABELS: Mapping[str, Promise] = {
@@ -112,6 +114,7 @@ STANDING_LABELS: Mapping[str, Promise] = {
     COORDINATOR: _("ネットワークのコーディネーター"),
     BREAK_GLASS_READER: _("緊急アクセス中の人"),
     PHYSICIAN_OR_NURSE: _("医師・看護師(職種)"),
+    ESCALATION: _("緊急依頼で呼ばれた当番医・病院"),
     CONFERENCE_GUEST: _("退院時カンファレンスの病院側参加者"),
 }
 
@@ -156,6 +159,9 @@ POLICY: Mapping[str, frozenset[Capability]] = {
     BREAK_GLASS_READER: frozenset({C.READ}),
     # Emergencies reach physicians and nurses first: they may open break glass.
     PHYSICIAN_OR_NURSE: frozenset({C.BREAK_GLASS}),
+    # The on-call physician or hospital contact an urgent request reached, off the team:
+    # reads the patient and answers in the thread, for the life of the request + 12 hours.
+    ESCALATION: frozenset({C.READ, C.POST}),
     # Hospital staff invited to one discharge conference read the patient for the meeting's
     # window (conferences/), to bring the diagnoses home: nothing else, and never a place.
     CONFERENCE_GUEST: frozenset({C.READ}),
@@ -255,6 +261,12 @@ def _break_glass(at: Moment) -> QuerySet[Any]:
     return BreakGlassGrant.objects.filter(expires_at__gt=at.now)
 
 
+def _escalation(at: Moment) -> QuerySet[Any]:
+    return EscalationGrant.objects.filter(granted_at__lte=at.now).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=at.now)
+    )
+
+
 def _conference_guests(at: Moment) -> QuerySet[Any]:
     return ConferenceGrant.objects.filter(starts_at__lte=at.now, ends_at__gt=at.now)
 
@@ -275,6 +287,8 @@ GRANTS: tuple[Grant, ...] = (
     Grant("care_team", _team_places, receives_events=True, policy=BY_ROLE),
     Grant(BREAK_GLASS_READER, _break_glass, receives_events=False),
     Grant(ORG_ADMIN, _organization_admins, receives_events=False),
+    # Reached by an escalation: answers in the thread, so follows it live.
+    Grant(ESCALATION, _escalation, receives_events=True),
     Grant(CONFERENCE_GUEST, _conference_guests, receives_events=False),
     Grant(COORDINATOR, _network_coordinators, receives_events=False),
 )

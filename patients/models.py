@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -73,6 +74,18 @@ class Patient(models.Model):
     )
     address = models.CharField(_("住所"), max_length=300, blank=True)
     phone = models.CharField(_("電話番号"), max_length=30, blank=True)
+    # The care team's escalation deadlines (messaging.escalation): how long the primary
+    # physician has to acknowledge an urgent request, and each later step.
+    escalation_first_minutes = models.PositiveSmallIntegerField(
+        _("主治医の応答期限(分)"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+    )
+    escalation_next_minutes = models.PositiveSmallIntegerField(
+        _("以降の応答期限(分)"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -350,6 +363,31 @@ class BreakGlassGrant(models.Model):
                 condition=Q(expires_at__gt=F("granted_at")), name="break_glass_expires_after_grant"
             ),
         ]
+
+
+class EscalationGrant(models.Model):
+    """Reading (and posting) granted to someone an urgent request reached who is not on the
+    care team: the network's on-call physician or a hospital's contact. It lasts for the life
+    of the request and 12 hours after (`ends_at` set when the request closes)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # What it was given for ("request 12"), for the audit and the patient page.
+    reason = models.CharField(_("理由"), max_length=200)
+    request_ref = models.BigIntegerField()
+    granted_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-granted_at"]
+        verbose_name = _("エスカレーションによる閲覧")
+        verbose_name_plural = _("エスカレーションによる閲覧")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request_ref", "user"], name="one_escalation_grant_per_request"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "patient"])]
 
 
 class ConferenceGrant(models.Model):

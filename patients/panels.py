@@ -39,10 +39,11 @@ def panel_contexts(user: User, patient: Patient) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class HomePanel:
-    """A section of the home page: its name in the page's context, and the function that builds
-    its context for the signed-in user and the ids of the patients the page lists. A context
-    with a `per_patient` mapping (patient id -> object) also shows on each patient's card, as
-    the card's `extras.<name>`."""
+    """A section of the home page (the unread counts and my open requests are messaging's):
+    its name in the page's context, and the function that builds its context for the
+    signed-in user and the ids of the patients the page lists. A context with a `per_patient`
+    mapping (patient id -> object) also shows on each patient's card, as the card's
+    `extras.<name>`."""
 
     name: str
     context: Callable[[User, list[int]], object]
@@ -69,3 +70,15 @@ def per_patient(contexts: dict[str, object], patient_id: int) -> dict[str, objec
         if isinstance(mapping, dict) and patient_id in mapping:
             out[name] = mapping[patient_id]
     return out
+
+
+_handoff_panels: dict[str, Panel] = {}
+
+
+def register_handoff(panel: Panel) -> None:
+    """Add a section to the hand-off card (the contact book's last 72 hours: messaging's)."""
+    _handoff_panels[panel.name] = panel
+
+
+def handoff_contexts(user: User, patient: Patient) -> dict[str, object]:
+    return {name: panel.context(user, patient) for name, panel in _handoff_panels.items()}

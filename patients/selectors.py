@@ -8,9 +8,11 @@ the whole list).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
@@ -30,6 +32,7 @@ from patients.models import (
     CareWish,
     Consent,
     Disclosure,
+    EscalationGrant,
     Patient,
     PatientStatus,
     RecordChange,
@@ -209,3 +212,17 @@ def record_model(kind: str) -> type[RecordItem]:
             fields={"kind": [_("記録の種類が正しくありません。")]},
         )
     return model
+
+
+def escalation_grants(user: AnyUser, patient_id: Any) -> list[EscalationGrant]:
+    """Who reads the patient through an urgent request that reached them (on-call physician,
+    hospital contact), in force now or ended within the last day: listed on the patient
+    page and the hand-off card. For someone who may see the patient."""
+    patient = access_patient(user, patient_id)
+    since = timezone.now() - dt.timedelta(days=1)
+    return list(
+        EscalationGrant.objects.filter(patient=patient)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=since))
+        .select_related("user")
+        .order_by("-granted_at")
+    )

@@ -61,6 +61,7 @@ from patients.models import (
     ConsentItem,
     ConsentMethod,
     Disclosure,
+    EscalationGrant,
     Patient,
     RecordChange,
     RecordItem,
@@ -972,6 +973,41 @@ def break_glass_open(
         )
         signals.break_glass_opened.send(sender=Patient, grant=grant)
     return grant
+
+
+# --- grants to those an urgent request reaches (messaging.escalation) -----------------------
+
+ESCALATION_GRANT_HOURS_AFTER = 12
+
+
+def escalation_grant_open(
+    user: User, *, patient: Patient | int, request_ref: int, reason: str
+) -> EscalationGrant | None:
+    """Let `user` (an on-call physician, a hospital's contact, off the care team) read the
+    patient and post in its threads while request `request_ref` is open and 12 hours after.
+
+    Called by the escalation inside the step's transaction; audited. None when `user`
+    already holds one for this request.
+    """
+    patient_id = patient if isinstance(patient, int) else patient.pk
+    grant, created = EscalationGrant.objects.get_or_create(
+        request_ref=request_ref,
+        user=user,
+        defaults={"patient_id": patient_id, "reason": reason[:200]},
+    )
+    if not created:
+        return None
+    audit_record(
+        user, AuditAction.CREATE, patient=patient_id, obj=grant, detail=f"escalation {reason}"[:500]
+    )
+    return grant
+
+
+def escalation_grants_close(request_ref: int, *, at: dt.datetime) -> int:
+    """The request closed at `at`: its grants end 12 hours later. Returns how many."""
+    return EscalationGrant.objects.filter(request_ref=request_ref, ends_at__isnull=True).update(
+        ends_at=at + dt.timedelta(hours=ESCALATION_GRANT_HOURS_AFTER)
+    )
 
 
 # --- conference guests (called by conferences.services) ----------------------------------

@@ -11,6 +11,7 @@ urlpatterns = [
     path("referrals/", include("patients.referral_urls")),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient-detail"),
     path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient-edit"),
+    path("patients/<int:patient_id>/handoff/", views.handoff_card, name="patient-handoff"),
     path("patients/<int:patient_id>/consent/", views.consent_page, name="patient-consent"),
     path(
         "patients/<int:patient_id>/consent/disclosures.csv",

@@ -231,6 +231,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "wishes": _wish_section(request, patient, since=since),
         "team": team,
         "my_roles": [m.get_role_display() for m in team if m.user_id == user.pk],
+        "escalation_grants": selectors.escalation_grants(user, patient.pk),
         # Other apps' sections: the contact book (連絡帳) is messaging's.
         **panels.panel_contexts(user, patient),
     }
@@ -657,3 +658,32 @@ def disclosures_csv(request: HttpRequest, patient_id: int) -> HttpResponse:
             ]
         )
     return response
+
+
+# --- the hand-off card: what someone called in from outside the team reads first ----------
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def handoff_card(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """One screen (one A4 sheet in print) with what an on-call physician or a hospital needs
+    to take over: problems, medications, allergies, devices, the key person and emergency
+    contacts, the green and yellow card, the care team with phone numbers, and the last 72
+    hours of the contact book (messaging's `handoff_thread` panel)."""
+    user = signed_in(request)
+    try:
+        patient = selectors.patient_get(user, patient_id)
+    except NotFound:
+        return not_found(request)
+    records = {k: list(selectors.record_items(user, patient.pk, kind=k)) for k in RECORD_KINDS}
+    context = {
+        "patient": patient,
+        "age": age_on(patient.date_of_birth, timezone.localdate()),
+        "records": records,
+        "labels": SECTION_LABELS,
+        "wishes": selectors.current_wishes(user, patient.pk),
+        "team": list(selectors.care_team_list(user, patient.pk)),
+        "grants": selectors.escalation_grants(user, patient.pk),
+        **panels.handoff_contexts(user, patient),
+    }
+    return render(request, "patients/handoff.html", context)

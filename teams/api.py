@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.parsers import FormParser, JSONParser, MultiPartParser
-from teams import csv_io, selectors, services, throttle
+from teams import csv_io, rotation, selectors, services, throttle
 from teams.authentication import idle_seconds
 from teams.identity import signed_in
 from teams.models import ApiToken, Organization
@@ -32,8 +32,13 @@ from teams.serializers import (
     DevicesOut,
     ImportIn,
     ImportReportOut,
+    LeaveIn,
+    LeaveOut,
     MeOut,
     NetworkOut,
+    OffDutyIn,
+    OnCallMonthIn,
+    OnCallMonthOut,
     OrganizationCreateIn,
     OrganizationFilterIn,
     OrganizationIn,
@@ -298,3 +303,78 @@ class PersonEndAccessApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         ended = services.access_end_all(signed_in(request), pk)
         return Response(AccessEndedOut(ended).data)
+
+
+# --- on call: the rotation and availability ------------------------------------------------
+
+
+def _on_call_day(day: Any) -> dict[str, Any]:
+    entry = day.entry
+    return {
+        "date": day.date.isoformat(),
+        "kind": day.kind,
+        "holiday_name": day.holiday_name,
+        "physician": (
+            {"id": entry.physician_id, "display_name": str(entry.physician)} if entry else None
+        ),
+        "backup_hospital": (
+            {"id": entry.backup_hospital_id, "name": entry.backup_hospital.name}
+            if entry and entry.backup_hospital
+            else None
+        ),
+    }
+
+
+class RotationMonthApi(APIView):
+    """A network's on-call rotation for one month (GET: every day, gaps as null). PUT
+    replaces the month (coordinators): every day exactly once, or 400 naming the dates."""
+
+    @extend_schema(responses=OnCallMonthOut)
+    def get(self, request: Request, pk: int, month: str) -> Response:
+        network, days = rotation.month_view(signed_in(request), pk, month)
+        return Response(
+            {"network": network.pk, "month": month, "days": [_on_call_day(d) for d in days]}
+        )
+
+    @extend_schema(request=OnCallMonthIn, responses=OnCallMonthOut)
+    def put(self, request: Request, pk: int, month: str) -> Response:
+        data = OnCallMonthIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        rotation.rotation_set_month(
+            signed_in(request), network_id=pk, month=month, days=data.validated_data["days"]
+        )
+        return self.get(request, pk, month)
+
+
+class OffDutyApi(APIView):
+    """My "off duty now" switch: urgent requests skip me while it is on."""
+
+    @extend_schema(request=OffDutyIn, responses=OffDutyIn)
+    def put(self, request: Request) -> Response:
+        data = OffDutyIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = rotation.off_duty_set(signed_in(request), off_duty=data.validated_data["off_duty"])
+        return Response({"off_duty": user.off_duty})
+
+
+class LeaveListApi(APIView):
+    """My leave periods (GET); POST adds one."""
+
+    @extend_schema(responses=LeaveOut(many=True))
+    def get(self, request: Request) -> Response:
+        rows = signed_in(request).leave_periods.order_by("starts_on")
+        return Response(LeaveOut(rows, many=True).data)
+
+    @extend_schema(request=LeaveIn, responses={201: LeaveOut})
+    def post(self, request: Request) -> Response:
+        data = LeaveIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        leave = rotation.leave_add(signed_in(request), **data.validated_data)
+        return Response(LeaveOut(leave).data, status=status.HTTP_201_CREATED)
+
+
+class LeaveDetailApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        rotation.leave_delete(signed_in(request), pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -30,4 +30,12 @@ urlpatterns: list[URLPattern] = [
     path("people/<int:pk>/end-access/", api.PersonEndAccessApi.as_view(), name="api-end-access"),
     path("networks/", api.NetworkListApi.as_view(), name="api-networks"),
     path("networks/<int:pk>/", api.NetworkDetailApi.as_view(), name="api-network"),
+    path(
+        "networks/<int:pk>/rotation/<str:month>/",
+        api.RotationMonthApi.as_view(),
+        name="api-rotation-month",
+    ),
+    path("me/off-duty/", api.OffDutyApi.as_view(), name="api-off-duty"),
+    path("me/leave/", api.LeaveListApi.as_view(), name="api-leave"),
+    path("me/leave/<int:pk>/", api.LeaveDetailApi.as_view(), name="api-leave-detail"),
 ]

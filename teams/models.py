@@ -47,6 +47,9 @@ class User(AbstractUser):
         _("職種"), max_length=20, choices=Profession.choices, default=Profession.OTHER
     )
     phone = models.CharField(_("電話番号"), max_length=30, blank=True)
+    # The "off duty now" switch (a physician on a visit with no signal, ill, at a funeral):
+    # urgent requests skip them at once (messaging.escalation).
+    off_duty = models.BooleanField(_("現在対応不可"), default=False)
 
     class Meta:
         verbose_name = _("利用者")
@@ -113,6 +116,16 @@ class Organization(models.Model):
     phone = models.CharField(_("電話番号"), max_length=30, blank=True)
     fax = models.CharField(_("FAX"), max_length=30, blank=True)
     notes = models.TextField(_("備考"), blank=True)
+    # Who receives an escalation that reaches this organization (a hospital's emergency desk,
+    # 地域連携室): a hospital "has a contact" when this is set.
+    emergency_contact = models.ForeignKey(
+        "User",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("緊急連絡担当者"),
+    )
     # Empty: settings.KIZUNA_SESSION_IDLE_MINUTES. A person in several organizations gets the
     # strictest of theirs (teams.sessions).
     session_idle_minutes = models.PositiveSmallIntegerField(
@@ -181,6 +194,68 @@ class Network(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- On call: the network's rotation (当番表) and the physicians' availability ----------------
+
+
+class OnCallDay(models.Model):
+    """Who is on call for one day of a network's rotation, and which hospital backs them up.
+
+    A day's duty runs from `ON_CALL_DAY_STARTS` (09:00, Asia/Tokyo) to the same time the next
+    day: on weekdays that is the evening and the night (the team answers in the day), on
+    weekends and public holidays the whole day. One row per network and date.
+    """
+
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="on_call_days")
+    date = models.DateField(_("日付"))
+    physician = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="on_call_days", verbose_name=_("当番医")
+    )
+    backup_hospital = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("後方支援病院"),
+    )
+    updated_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["network_id", "date"]
+        verbose_name = _("当番")
+        verbose_name_plural = _("当番表")
+        constraints = [
+            models.UniqueConstraint(fields=["network", "date"], name="one_on_call_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.network_id} {self.date}: {self.physician_id}"
+
+
+class LeavePeriod(models.Model):
+    """Days a person is away (休暇, 学会): urgent requests skip them. Inclusive dates."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="leave_periods")
+    starts_on = models.DateField(_("開始日"))
+    ends_on = models.DateField(_("終了日"))
+    note = models.CharField(_("備考"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_id", "starts_on"]
+        verbose_name = _("休暇")
+        verbose_name_plural = _("休暇")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")), name="leave_dates_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.starts_on}–{self.ends_on}"
 
 
 # --- Access: API tokens and signed-in sessions ----------------------------------------------

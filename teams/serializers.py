@@ -293,3 +293,39 @@ class DevicesOut(serializers.Serializer[Any]):
 class AccessEndedOut(serializers.Serializer[Any]):
     sessions = serializers.IntegerField()
     tokens = serializers.IntegerField()
+
+
+# --- on call ---------------------------------------------------------------------------------
+
+
+class OnCallDayIn(serializers.Serializer[Any]):
+    date = serializers.DateField()
+    physician = strict.IntegerField(min_value=1)
+    backup_hospital = strict.IntegerField(min_value=1, required=False, allow_null=True)
+
+
+class OnCallMonthIn(serializers.Serializer[Any]):
+    days = OnCallDayIn(many=True)
+
+
+class OnCallMonthOut(serializers.Serializer[Any]):
+    network = serializers.IntegerField()
+    month = serializers.CharField()
+    days = serializers.ListField(child=serializers.DictField())
+
+
+class OffDutyIn(serializers.Serializer[Any]):
+    off_duty = serializers.BooleanField()
+
+
+class LeaveIn(serializers.Serializer[Any]):
+    starts_on = serializers.DateField()
+    ends_on = serializers.DateField()
+    note = strict.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class LeaveOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    starts_on = serializers.DateField()
+    ends_on = serializers.DateField()
+    note = serializers.CharField()

@@ -12,6 +12,7 @@ organization administrator's page that ends all of one person's access.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
@@ -33,10 +34,10 @@ from audit.context import client_ip
 from config.api import error_body
 from config.errors import DomainError, NotFound
 from config.web import not_found
-from teams import passkeys, second_factor, selectors, services, sessions, throttle
+from teams import passkeys, rotation, second_factor, selectors, services, sessions, throttle
 from teams.forms import GuardedPasswordChangeForm, RegistrationForm
 from teams.identity import signed_in
-from teams.models import CapabilityCode, OrganizationKind, Profession
+from teams.models import CapabilityCode, Organization, OrganizationKind, Profession, User
 from teams.selectors import organization_search
 
 ORGANIZATIONS_PER_PAGE = 50
@@ -350,6 +351,26 @@ def two_factor_recovery_codes(request: HttpRequest) -> HttpResponse:
     )
 
 
+# --- the on-call rotation (当番表): a month view, and its form for the coordinators ----------
+
+
+def _rotation_choices(network: Any) -> tuple[list[User], list[Organization]]:
+    physicians = list(
+        User.objects.filter(
+            is_active=True,
+            profession=Profession.PHYSICIAN,
+            memberships__organization__networks=network,
+            memberships__is_active=True,
+        )
+        .distinct()
+        .order_by("name_kana", "pk")
+    )
+    hospitals = list(
+        network.organizations.filter(kind=OrganizationKind.HOSPITAL).order_by("name_kana")
+    )
+    return physicians, hospitals
+
+
 # --- passkeys: registering, the sign-in step, removing -------------------------------------------
 
 
@@ -420,6 +441,54 @@ def passkey_sign_in(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
+def rotation_month(request: HttpRequest, pk: int, month: str) -> HttpResponse:
+    """The month of the network's rotation: each day, its kind (weekday night, weekend,
+    holiday) and who is on call; coordinators save the whole month from the same table."""
+    user = signed_in(request)
+    try:
+        network, days = rotation.month_view(user, pk, month)
+    except NotFound:
+        return not_found(request)
+    except DomainError as exc:
+        context = {"status": 400, "message": exc.message}
+        return render(request, "request_error.html", context, status=400)
+    editable = rotation.is_coordinator(user, network)
+    errors: list[str] = []
+    status = 200
+    if request.method == "POST":
+        if not editable:
+            raise PermissionDenied(_("当番表を編集できるのはネットワークのコーディネーターです。"))
+        rows = [
+            {
+                "date": d.date.isoformat(),
+                "physician": request.POST.get(f"physician-{d.date.isoformat()}"),
+                "backup_hospital": request.POST.get(f"hospital-{d.date.isoformat()}") or None,
+            }
+            for d in days
+            if request.POST.get(f"physician-{d.date.isoformat()}")
+        ]
+        try:
+            rotation.rotation_set_month(user, network_id=pk, month=month, days=rows)
+        except DomainError as exc:
+            errors = [str(m) for msgs in exc.fields.values() for m in msgs] or [str(exc.message)]
+            status = 400
+        else:
+            messages.success(request, _("当番表を保存しました。"))
+            return redirect(request.path)
+    physicians, hospitals = _rotation_choices(network)
+    context = {
+        "network": network,
+        "month": month,
+        "days": days,
+        "kinds": rotation.DAY_KIND_LABELS,
+        "editable": editable,
+        "physicians": physicians,
+        "hospitals": hospitals,
+        "errors": errors,
+    }
+    return render(request, "teams/rotation.html", context, status=status)
+
+
 def passkey_new(request: HttpRequest) -> HttpResponse:
     """Register a passkey on this tablet or phone, named by the person. At the first
     enrolment it passes the second factor and shows the recovery codes, as the app's does."""

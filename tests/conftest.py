@@ -19,6 +19,7 @@ from django.test.client import ClientMixin
 from rest_framework.test import APIClient
 
 from messaging import publish
+from messaging import requests as messaging_requests
 from messaging import services as messaging_services
 from patients.models import CareRole, CareTeamMember, Patient, Problem
 from teams import sessions
@@ -218,7 +219,13 @@ def api_objects(net: Network) -> dict[str, Any]:
         net.primary, thread=book.pk, client_id=uuid.uuid4(), body="本日訪問しました。"
     )
     problem = Problem.objects.create(patient=net.patient, name="高血圧", updated_by=net.primary)
+    asked = messaging_requests.request_create(
+        net.nurse, thread=book.pk, client_id=uuid.uuid4(), body="往診をお願いします",
+        to_role=CareRole.PRIMARY_PHYSICIAN,
+    )  # fmt: skip
     return {
+        "request_id": asked.pk,
+        "month": "2027-01",
         "patient_id": net.patient.pk,
         "thread_id": book.pk,
         "seq": 1,

@@ -61,12 +61,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    # The conference room (tests/browser/test_conference_room.py): a fake camera and
-    # microphone, allowed without a prompt. Pages that ask for no media are unaffected.
+    # The conference room (tests/browser/test_conference_room.py) and the in-page photo camera
+    # (tests/browser/test_photos.py): a fake camera and microphone, allowed without a prompt.
+    # Pages that ask for no media are unaffected.
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
 ]
 TABLET = {"width": 1024, "height": 768}
+ESCALATION_MINUTE_SECONDS = "0.5"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -241,6 +243,8 @@ def live_server_url(browser_data: BrowserData, django_db_blocker: Any) -> Iterat
         "DJANGO_DEBUG": "1",
         "REDIS_URL": settings.REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # The escalation's clock runs fast: a team's 10-minute deadline is 5 s (routing tests).
+        "KIZUNA_ESCALATION_MINUTE_SECONDS": ESCALATION_MINUTE_SECONDS,
     }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = open(ARTIFACTS / "daphne.log", "wb")  # noqa: SIM115 (closed below)

@@ -36,6 +36,7 @@ from tests.deploy.dev_scripts import (
     load,
     port_accepts,
 )
+from tests.media import photos
 
 LOGIN = "nurse.suzuki"
 PASSWORD = "kizuna-demo"  # seed_demo's, for every demo login
@@ -232,6 +233,27 @@ def test_embedded_mode_serves_the_demo_on_its_own_postgres_and_stops_everything(
         assert [r["message"]["id"] for r in found.json()["results"]] == [message["id"]]
 
         post_over_the_socket(server, client, thread_id, f"ソケットからの投稿 {marker}")
+
+        # A photo: derivatives are made eagerly in the embedded mode (no worker to start).
+        uploaded = client.post(
+            "/api/v1/attachments/",
+            data={"client_id": str(uuid.uuid4()), "patient": str(patient_id)},
+            files={"file": ("photo.jpg", photos.jpeg(), "image/jpeg")},
+            headers={"X-CSRFToken": client.cookies["csrftoken"]},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        photo_id = uploaded.json()["id"]
+        with_photo = api(
+            client,
+            "POST",
+            f"/api/v1/threads/{thread_id}/messages/",
+            {"client_id": str(uuid.uuid4()), "body": f"写真 {marker}", "attachments": [photo_id]},
+        )
+        assert with_photo.status_code == 201, with_photo.text
+        assert with_photo.json()["attachments"][0]["state"] == "ready"
+        thumb = client.get(f"/api/v1/attachments/{photo_id}/thumb/")
+        assert thumb.status_code == 200
+        assert thumb.headers["content-type"] == "image/jpeg"
 
     started = descendants(server.proc.pid) | {server.proc.pid, postmaster}
     started |= descendants(postmaster)

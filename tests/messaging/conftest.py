@@ -8,16 +8,19 @@ test databases).
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from messaging import publish, receivers, services
-from messaging.models import Message, Thread
-from teams.models import User
+from messaging import publish, receivers, requests, services
+from messaging.models import Message, Request, Thread
+from teams.models import Network, OnCallDay, OrganizationKind, Profession, User
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +93,61 @@ def on_commit(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
         return django_capture_on_commit_callbacks(execute=True)
 
     return ctx
+
+
+# --- requests and their escalation ------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def queued_steps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float]]:
+    """Steps queued for their deadline, as (step id, countdown), not sent to a broker."""
+    queued: list[tuple[int, float]] = []
+
+    class FakeTask:
+        @staticmethod
+        def apply_async(args: tuple[int], countdown: float) -> None:
+            queued.append((args[0], countdown))
+
+    monkeypatch.setattr(receivers, "fire_step", FakeTask)
+    return queued
+
+
+@pytest.fixture
+def ask() -> Callable[..., Request]:
+    """`ask(user, thread, body, **kwargs)` makes a request with a fresh client_id."""
+
+    def do(user: User, thread: Thread, body: str = "往診をお願いします", **kwargs: Any) -> Request:
+        kwargs.setdefault("client_id", uuid.uuid4())
+        return requests.request_create(user, thread=thread.pk, body=body, **kwargs)
+
+    return do
+
+
+@pytest.fixture
+def on_call(net: Any) -> Any:
+    """The network's on-call physician (not on the patient's team) for today and yesterday,
+    and its backup hospital with a contact."""
+    network = Network.objects.get(name="中央区在宅ネットワーク")
+    night = OrganizationFactory(name="夜間診療所", kind=OrganizationKind.CLINIC)
+    hospital = OrganizationFactory(name="中央総合病院", kind=OrganizationKind.HOSPITAL)
+    network.organizations.add(night, hospital)
+    doctor = UserFactory(
+        username="oncall", display_name="当番 一郎", profession=Profession.PHYSICIAN
+    )
+    MembershipFactory(user=doctor, organization=night)
+    desk = UserFactory(username="desk", display_name="病院 連携", profession=Profession.NURSE)
+    MembershipFactory(user=desk, organization=hospital)
+    hospital.emergency_contact = desk
+    hospital.save()
+    today = timezone.localdate()
+    for day in (today - dt.timedelta(1), today):
+        OnCallDay.objects.create(
+            network=network, date=day, physician=doctor, backup_hospital=hospital
+        )
+
+    class OnCall:
+        pass
+
+    out = OnCall()
+    out.network, out.doctor, out.hospital, out.desk = network, doctor, hospital, desk
+    return out

@@ -120,13 +120,16 @@ def build_url(route: Route, values: dict[str, str]) -> str:
 def sample_string(converter: Any, route_text: str) -> str:
     """A value the converter accepts for a string kwarg, meaningful where the route hints.
 
-    A kind name fits most string routes: a record kind ("problems"), or a wish kind on
-    wish routes, so the view gets past its own kind check and reaches the gate.
+    A kind name fits most string routes: a record kind ("problems"), a wish kind on wish
+    routes, or a body site on photo routes, so the view gets past its own kind check and
+    reaches the gate.
     """
     if isinstance(converter, UUIDConverter):
         return str(uuid.uuid4())
     if "wish" in route_text:
         return "green"
+    if "photos" in route_text:
+        return "sacrum"  # a body site: the wound timeline (media.views)
     return "problems"
 
 

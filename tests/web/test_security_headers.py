@@ -35,7 +35,7 @@ EXPECTED_CSP = {
     "default-src": "'self'",
     "script-src": "'self' NONCE",
     "style-src": "'self'",
-    "img-src": "'self' data:",
+    "img-src": "'self' data: blob:",  # blob: the previews of photos on the page (media/)
     "font-src": "'self'",
     "connect-src": "'self' ws://{host}",
     "manifest-src": "'self'",

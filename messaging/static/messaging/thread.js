@@ -13,18 +13,23 @@
      thread/reads.js     mark-read of what is on screen
      thread/storage.js   localStorage, all under "kizuna." (removed at logout)
      thread/http.js      JSON requests to the API with the CSRF token
+     ../media/*.js       photos: the in-page camera, the composer's tray, the photo store
+                         (IndexedDB) and the uploads that precede a post with photos
+     thread/requests.js  the requests panel (依頼), refreshed when a request or its chain changes
 
    The wire protocol is docs/events.md ("How the web page posts"). Every string shown comes
    translated from the data-str-* attributes of #thread-card. window.kizunaThread is for the
    browser tests and for debugging from the console. */
 
+import { makePhotoControls } from "../media/controls.js";
 import { MessageActions } from "./thread/actions.js";
-import { Composer } from "./thread/composer.js";
+import { Composer, newClientId } from "./thread/composer.js";
 import { MentionPicker } from "./thread/mentions.js";
 import { makeApi } from "./thread/http.js";
 import { Outbox } from "./thread/outbox.js";
 import { ReadTracker } from "./thread/reads.js";
 import { MessageRenderer } from "./thread/render.js";
+import { RequestsPanel } from "./thread/requests.js";
 import { LiveSocket } from "./thread/socket.js";
 import { clearLocalData, storageKeys } from "./thread/storage.js";
 import { ThreadSync } from "./thread/sync.js";
@@ -67,8 +72,10 @@ function start(card, cfg) {
     list: byId("thread-outbox"),
     renderer, view, sync, socket, api, str, stats,
   });
+  const photos = cfg.patient ? makePhotoControls({ form, str, max: cfg.maxPhotos, newClientId }) : null;
   const composer = new Composer({
     form,
+    photos,
     bodyField: byId("thread-body"),
     bodyError: byId("thread-body-error"),
     kindField,
@@ -94,14 +101,20 @@ function start(card, cfg) {
 
   sync.onCaughtUp = () => reads.schedule();
   sync.onGone = () => composer.disable();
+  const requestsPanel = new RequestsPanel(document);
   socket.onOpen = (reopened) => {
     sync.opened(reopened);
     outbox.flush();
+    if (reopened) {
+      requestsPanel.refresh();
+    }
   };
   socket.onClose = () => outbox.socketClosed();
   socket.onFrame = (frame) => {
     if (frame.type === "ack" || (frame.type === "error" && frame.client_id)) {
       outbox.answered(frame.client_id, frame);
+    } else if (requestsPanel.handles(frame)) {
+      requestsPanel.refresh();
     } else {
       sync.handleFrame(frame);
     }

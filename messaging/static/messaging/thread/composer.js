@@ -8,8 +8,10 @@
    - Sending makes an outbox item with a new client_id (a UUID v4) and hands it to the outbox,
      which keeps it on the device before sending it; an empty text is refused here with the
      data-str-empty message.
+   - Photos in the tray (media/tray.js) go with the post: `item.photos`, their Blobs already
+     in the photo store; a post of photos alone gets the data-str-photo-body text.
    - A post the server refused for good comes back here (giveBack) with its error shown under
-     the text field. */
+     the text field, and its photos back in the tray. */
 
 import { load, save, remove } from "./storage.js";
 
@@ -38,8 +40,9 @@ export function newClientId() {
 }
 
 export class Composer {
-  constructor({ form, bodyField, bodyError, kindField, priorityField, draftKey, list, outbox, str }) {
+  constructor({ form, photos, bodyField, bodyError, kindField, priorityField, draftKey, list, outbox, str }) {
     this.form = form;
+    this.photos = photos; // the photo tray (media/tray.js), or null where photos cannot go
     this.bodyField = bodyField;
     this.bodyError = bodyError;
     this.kindField = kindField;
@@ -90,7 +93,9 @@ export class Composer {
 
   send() {
     const { bodyField, kindField, priorityField } = this;
-    const text = bodyField.value;
+    const count = this.photos ? this.photos.count() : 0;
+    // A post of photos alone says so in its text (the server wants one).
+    const text = bodyField.value.trim() || !count ? bodyField.value : this.str("photo-body");
     if (!text.trim()) {
       this.setError(this.str("empty"));
       bodyField.focus();
@@ -106,6 +111,9 @@ export class Composer {
     };
     if (this.replyTo) {
       item.reply_to = this.replyTo;
+    }
+    if (count) {
+      item.photos = this.photos.take(); // [{client_id, body_site, body_site_other, caption}]
     }
     this.outbox.add(item);
     this.setReply(null);
@@ -189,6 +197,9 @@ export class Composer {
     }
     if (item.reply_to) {
       this.setReply(item.reply_to);
+    }
+    if (this.photos && item.photos) {
+      this.photos.giveBack(item.photos);
     }
     this.saveDraft();
     this.setError(errorText);

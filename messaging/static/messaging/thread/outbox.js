@@ -20,8 +20,16 @@
      送信待ち (queued), 送信中 (a try is out), 再試行中 N回目 with the reason of the last
      failure (offline, no answer, the server's error), and after GIVE_UP_AFTER failed tries
      or a sign-in that lapsed, 送信できません with what to do (it is still kept and tried).
+   - A post with photos (item.photos: [{client_id, body_site, body_site_other, caption,
+     attachment_id}], their Blobs in the photo store, media/photostore.js) first uploads each
+     photo not uploaded yet (POST /api/v1/attachments/, with a progress bar on the greyed
+     post; the same photo client_id on every try), notes each photo's attachment id in the
+     kept post, and then posts with `attachments`. Offline, the photos wait on the device
+     with the post. Once the post is stored, its photos are deleted from the device.
    - The composer is set by thread.js (outbox.composer) after both are made. */
 
+import { deletePhoto, getPhoto } from "../../media/photostore.js";
+import { uploadPhoto } from "../../media/upload.js";
 import { el } from "./render.js";
 import { load, save, remove } from "./storage.js";
 
@@ -125,8 +133,96 @@ export class Outbox {
     );
     li.classList.add("pending");
     li.removeAttribute("data-seq");
+    if (item.photos && item.photos.length) {
+      li.insertBefore(this.pendingPhotos(item), li.querySelector(".msg-foot"));
+    }
     this.pendingEls.set(item.client_id, li);
     this.list.appendChild(li);
+  }
+
+  // The photos of a kept post, from the device, each with its upload's progress bar.
+  pendingPhotos(item) {
+    const box = el("div", "msg-photos pending-photos");
+    item.photos.forEach((photo) => {
+      const figure = el("figure", "msg-photo");
+      figure.setAttribute("data-photo-client-id", photo.client_id);
+      const img = el("img", "msg-photo-thumb");
+      img.alt = this.str("photo");
+      getPhoto(photo.client_id).then((blob) => {
+        if (blob) {
+          img.src = URL.createObjectURL(blob);
+        }
+      });
+      figure.appendChild(img);
+      const bar = el("progress", "photo-progress");
+      bar.max = 1;
+      bar.value = photo.attachment_id ? 1 : 0;
+      bar.setAttribute("aria-label", this.str("photo-uploading"));
+      figure.appendChild(bar);
+      box.appendChild(figure);
+    });
+    return box;
+  }
+
+  setProgress(item, photo, fraction) {
+    const li = this.pendingEls.get(item.client_id);
+    const bar =
+      li && li.querySelector('[data-photo-client-id="' + photo.client_id + '"] progress');
+    if (bar) {
+      bar.value = fraction;
+    }
+  }
+
+  forgetPhotos(item) {
+    (item.photos || []).forEach((photo) => deletePhoto(photo.client_id));
+  }
+
+  // Upload the first photo of the post not uploaded yet; then go on (flush) with the next
+  // one or the post itself.
+  uploadNext(item) {
+    const photo = item.photos.filter((p) => !p.attachment_id)[0];
+    getPhoto(photo.client_id).then((blob) => {
+      if (!blob) {
+        this.sending = false;
+        this.postDone(item, "refused", { error: { message: this.str("photo-lost") } });
+        return;
+      }
+      uploadPhoto(
+        this.cfg.urls.attachments,
+        {
+          blob,
+          clientId: photo.client_id,
+          patient: this.cfg.patient,
+          bodySite: photo.body_site,
+          bodySiteOther: photo.body_site_other,
+          caption: photo.caption,
+        },
+        (fraction) => this.setProgress(item, photo, fraction),
+      ).then(
+        (r) => {
+          this.sending = false;
+          if ((r.status === 200 || r.status === 201) && r.data && r.data.id) {
+            photo.attachment_id = r.data.id;
+            this.setProgress(item, photo, 1);
+            this.persist();
+            this.flush();
+          } else if (r.status === 429) {
+            this.rateLimited(item, r.data, r.retryAfter);
+          } else if (r.status >= 400 && r.status < 500 && [401, 403, 408].indexOf(r.status) === -1) {
+            this.postDone(item, "refused", r.data); // not a photo we take, too large …
+          } else if (r.status === 401 || r.status === 403) {
+            this.postDone(item, "later", r.data, this.str("login"), true);
+          } else {
+            this.postDone(item, "later", r.data, this.str("reason-server").replace("{code}", r.status));
+          }
+        },
+        () => {
+          this.sending = false; // offline: the photo waits on the device
+          const reason = navigator.onLine ? this.str("reason-unreachable") : this.str("reason-offline");
+          this.postDone(item, "later", null, reason);
+        },
+      );
+    });
   }
 
   // Its message is in the thread: the greyed copy goes (a refused one stays with its reason).
@@ -174,7 +270,10 @@ export class Outbox {
     });
     const drop = el("button", "button small danger", str("discard"));
     drop.type = "button";
-    drop.addEventListener("click", discard);
+    drop.addEventListener("click", () => {
+      this.forgetPhotos(item);
+      discard();
+    });
     actions.appendChild(restore);
     actions.appendChild(drop);
     li.querySelector(".msg-foot").appendChild(actions);
@@ -262,6 +361,7 @@ export class Outbox {
     if (outcome === "ok") {
       this.retryDelayS = FIRST_RETRY_S;
       this.removeItem(item.client_id);
+      this.forgetPhotos(item);
       this.flush();
     } else if (outcome === "refused") {
       this.removeItem(item.client_id);
@@ -379,6 +479,13 @@ export class Outbox {
       return;
     }
     this.sending = true;
+    if (item.photos && item.photos.some((p) => !p.attachment_id)) {
+      // An upload is a try of the post too: a failing one counts towards 送信できません.
+      item.attempts = (item.attempts || 0) + 1;
+      this.showState(item, "sending", this.str("sending"));
+      this.uploadNext(item);
+      return;
+    }
     item.attempts = (item.attempts || 0) + 1;
     this.showState(item, "sending", this.str("sending"));
     const payload = { client_id: item.client_id, body: item.body, kind: item.kind };
@@ -387,6 +494,9 @@ export class Outbox {
     }
     if (item.reply_to) {
       payload.reply_to = item.reply_to;
+    }
+    if (item.photos && item.photos.length) {
+      payload.attachments = item.photos.map((p) => p.attachment_id);
     }
     if (!this.postOverSocket(item, payload)) {
       this.postOverHttp(item, payload);

@@ -141,6 +141,33 @@ export function quoteText(li, seq, str) {
   return (author ? author.textContent + ": " : "") + text;
 }
 
+// A message's photos as messaging/partials/message_photos.html renders them: the thumbnail
+// (a placeholder while the worker makes it) linking to the display size.
+function photoFigure(photo, str) {
+  const figure = el("figure", "msg-photo");
+  figure.setAttribute("data-photo", photo.id);
+  figure.setAttribute("data-state", photo.state);
+  const label = [photo.body_site_label, photo.caption].filter(Boolean).join(" ・ ");
+  if (photo.urls && photo.urls.thumb) {
+    const link = el("a", "msg-photo-link");
+    link.href = photo.urls.display || photo.urls.full;
+    link.target = "_blank";
+    link.rel = "noopener";
+    const img = el("img", "msg-photo-thumb");
+    img.src = photo.urls.thumb;
+    img.alt = label || str("photo");
+    img.loading = "lazy";
+    link.appendChild(img);
+    figure.appendChild(link);
+  } else {
+    figure.appendChild(el("span", "msg-photo-wait", str("photo-processing")));
+  }
+  if (label) {
+    figure.appendChild(el("figcaption", "", label));
+  }
+  return figure;
+}
+
 export class MessageRenderer {
   // cfg: the page's thread-data (me, meName, organizations); card: #thread-card.
   constructor({ cfg, card, str, kindField, priorityField }) {
@@ -153,6 +180,12 @@ export class MessageRenderer {
       card.getAttribute("data-time-format") || "Y-m-d H:i",
       card.getAttribute("data-time-zone") || "Asia/Tokyo",
     );
+  }
+
+  photos(attachments) {
+    const box = el("div", "msg-photos");
+    attachments.forEach((photo) => box.appendChild(photoFigure(photo, this.str)));
+    return box;
   }
 
   readLabel(n) {
@@ -223,6 +256,9 @@ export class MessageRenderer {
       const p = el("p", "msg-body");
       fillBody(p, m.body || "", m.mentions);
       li.appendChild(p);
+    }
+    if (!m.deleted && m.attachments && m.attachments.length) {
+      li.appendChild(this.photos(m.attachments));
     }
     const foot = el("div", "msg-foot");
     if (opts.pending) {

@@ -5,7 +5,11 @@
    removed at logout (here and by kizuna.js):
      kizuna.outbox.<user>.<thread>   posts not yet stored by the server (outbox.js)
      kizuna.draft.<user>.<thread>    the text being typed (composer.js)
-     kizuna.seq.<user>               {thread: the highest seq seen} (sync.js) */
+     kizuna.seq.<user>               {thread: the highest seq seen} (sync.js)
+   The photos waiting with their posts are in IndexedDB (media/photostore.js), deleted at
+   logout with the rest. */
+
+import { deletePhotoStore } from "../../media/photostore.js";
 
 export const STORAGE_PREFIX = "kizuna.";
 
@@ -41,8 +45,10 @@ export function remove(key) {
   }
 }
 
-// Every "kizuna." key: at logout nothing of a patient stays on the device.
+// Every "kizuna." key and every stored photo: at logout nothing of a patient stays on the
+// device.
 export function clearLocalData() {
+  deletePhotoStore();
   try {
     const doomed = [];
     for (let i = 0; i < window.localStorage.length; i++) {

@@ -10,7 +10,8 @@
      a resync only brings newer seqs, not edits, deletions or read counts.
    - A resync answer that lists this thread under "removed" means it was taken away from this
      user: the socket stops and onGone() runs (thread.js disables the composer).
-   - Frames handled here: message.new, message.edited, message.deleted, read.updated,
+   - Frames handled here: message.new, message.edited, message.deleted, attachments.ready
+     (a message again, its photos' thumbnails now made), read.updated,
      resync. Posts' answers (ack, error) belong to the outbox. */
 
 import { load, save } from "./storage.js";
@@ -85,6 +86,7 @@ export class ThreadSync {
         break;
       case "message.edited":
       case "message.deleted":
+      case "attachments.ready":
         if (Number(frame.thread) !== this.thread) {
           return;
         }

@@ -10,6 +10,11 @@
      read tracker observes it); onPostShown(clientId) when a message with a client_id is in
      the list (the outbox drops its greyed copy). */
 
+// What of a message's photos the page shows: each photo's id and state.
+function photoKey(m) {
+  return (m.attachments || []).map((a) => a.id + ":" + a.state).join(",");
+}
+
 export class ThreadView {
   constructor({ cfg, list, emptyNote, statusNode, renderer, api, str, stats }) {
     this.cfg = cfg;
@@ -43,6 +48,9 @@ export class ThreadView {
         serverReadBy: Number(li.getAttribute("data-read-by")) || 0,
         edited: li.getAttribute("data-edited") || "",
         deleted: li.getAttribute("data-deleted") === "1",
+        photos: Array.from(li.querySelectorAll("figure.msg-photo[data-photo]"), (f) =>
+          f.getAttribute("data-photo") + ":" + f.getAttribute("data-state"),
+        ).join(","),
         el: li,
       };
       this.records.set(seq, rec);
@@ -151,7 +159,10 @@ export class ThreadView {
     let rec = this.records.get(seq);
     if (rec) {
       rec.serverReadBy = Math.max(rec.serverReadBy || 0, Number(m.read_by) || 0);
-      const changed = Boolean(m.deleted) !== rec.deleted || (m.edited_at || "") !== rec.edited;
+      const changed =
+        Boolean(m.deleted) !== rec.deleted ||
+        (m.edited_at || "") !== rec.edited ||
+        photoKey(m) !== rec.photos; // a photo's thumbnail is ready (attachments.ready)
       if (changed) {
         const fresh = this.renderer.message(m);
         this.list.replaceChild(fresh, rec.el);
@@ -159,6 +170,7 @@ export class ThreadView {
         rec.el = fresh;
         rec.deleted = Boolean(m.deleted);
         rec.edited = m.edited_at || "";
+        rec.photos = photoKey(m);
       }
       this.showRead(rec);
     } else {
@@ -171,6 +183,7 @@ export class ThreadView {
         serverReadBy: Number(m.read_by) || 0,
         edited: m.edited_at || "",
         deleted: Boolean(m.deleted),
+        photos: photoKey(m),
         el: li,
       };
       this.records.set(seq, rec);
