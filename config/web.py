@@ -50,10 +50,19 @@ SHELL_STATIC = (
     "messaging/thread/outbox.js",
     "messaging/thread/reads.js",
     "messaging/thread/render.js",
+    "messaging/thread/requests.js",
     "messaging/thread/socket.js",
     "messaging/thread/storage.js",
     "messaging/thread/sync.js",
     "messaging/thread/view.js",
+    # The photo modules the thread imports (camera, tray, photo store, uploads) and their
+    # style: a patient page read offline still takes photos into its outbox.
+    "media/camera.js",
+    "media/controls.js",
+    "media/photostore.js",
+    "media/tray.js",
+    "media/upload.js",
+    "media/photos.css",
 )
 
 # A cached patient page older than this is neither served nor kept (milliseconds, for JS).

@@ -59,6 +59,9 @@ def test_the_patient_page_loads_every_module_with_no_error(
 ):
     assert len(MODULES) >= 4, MODULES
     login(page, browser_data.nurse)
+    # The home page's bell asks its unread count as it connects: leaving the page before the
+    # answer aborts that request, which is the earlier page's, not this one's.
+    page.wait_for_load_state("networkidle")
     seen = _watch(page)
     page.goto(_patient_url(live_server_url, browser_data))
     expect(page.locator("#thread-card")).to_have_attribute("data-live", "open", timeout=LIVE)
