@@ -72,6 +72,10 @@ screenshots: bootstrap-test $(STAMP) messages
 	bash deploy/dev/services.sh
 	$(BIN)/pytest --create-db tests/browser/test_web_app.py -k test_nurse_edits_the_yellow_card
 	cp tests/browser/artifacts/docs/screenshot-patient.png docs/screenshot-patient.png
+	$(BIN)/pytest tests/browser/test_contact_book_pages.py -k "first_unread or unread_counts or audit_page"
+	mkdir -p docs/screenshots
+	for page in home patient-page audit; do for size in tablet phone; do \
+		cp tests/browser/artifacts/book-$$page-$$size.png docs/screenshots/$$page-$$size.png; done; done
 
 # The API fuzzed against its schema, longer than the run inside `make pytest` (5 examples per
 # operation, under a minute): 50 per operation, a few minutes (tests/test_schemathesis.py).

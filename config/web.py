@@ -35,18 +35,34 @@ SHELL_STATIC = (
     "notifications/bell.js",
     "messaging/thread.js",
     "messaging/thread.css",
+    # The patient page's tabs and columns, and home's live unread counts (issue 15).
+    "patients/tabs.js",
+    "patients/patient.css",
+    "messaging/unread.js",
+    "messaging/unread.css",
     # The thread page's ES modules, imported by messaging/thread.js: in the shell so that a
     # patient page read offline still runs its thread and outbox, and so that a changed
     # module makes a new worker (tests/browser/test_page_scripts.py checks the list).
+    "messaging/thread/actions.js",
     "messaging/thread/composer.js",
     "messaging/thread/http.js",
+    "messaging/thread/mentions.js",
     "messaging/thread/outbox.js",
     "messaging/thread/reads.js",
     "messaging/thread/render.js",
+    "messaging/thread/requests.js",
     "messaging/thread/socket.js",
     "messaging/thread/storage.js",
     "messaging/thread/sync.js",
     "messaging/thread/view.js",
+    # The photo modules the thread imports (camera, tray, photo store, uploads) and their
+    # style: a patient page read offline still takes photos into its outbox.
+    "media/camera.js",
+    "media/controls.js",
+    "media/photostore.js",
+    "media/tray.js",
+    "media/upload.js",
+    "media/photos.css",
 )
 
 # A cached patient page older than this is neither served nor kept (milliseconds, for JS).

@@ -16,8 +16,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models import F, Func, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -144,6 +143,15 @@ class Message(models.Model):
     # A deleted message stays as a tombstone: its place in the thread (and its seq) is kept,
     # its body is hidden from every output, and the row itself is kept for the record.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The body as search compares it (messaging.fold: NFKC, lower case, katakana to hiragana,
+    # old forms to new), kept by PostgreSQL itself on every insert and edit. Stored, so a
+    # search rechecks a short LIKE rather than folding each candidate again; never read by
+    # the message pages (messaging.sql.MESSAGE_FIELDS leaves it out).
+    body_folded = models.GeneratedField(
+        expression=Func(F("body"), function="kizuna_fold", output_field=models.TextField()),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["thread_id", "seq"]
@@ -155,10 +163,11 @@ class Message(models.Model):
             models.CheckConstraint(condition=Q(seq__gte=1), name="message_seq_positive"),
         ]
         indexes = [
-            # icontains on PostgreSQL compiles to UPPER(body) LIKE UPPER(%q%): the trigram
-            # index is on that expression so the planner can use it. Created on PostgreSQL only
-            # (migration 0002); SQLite scans.
-            GinIndex(OpClass(Upper("body"), name="gin_trgm_ops"), name="message_body_trgm"),
+            # Search, newest first: a common word is found by walking the newest messages
+            # (this index) and a rare one through the trigrams (docs/bench.md, "Search").
+            models.Index(F("created_at").desc(), name="message_created_desc"),
+            # Search: body_folded LIKE '%' || kizuna_fold(q) || '%' (migration 0006).
+            GinIndex(OpClass(F("body_folded"), name="gin_trgm_ops"), name="message_body_fold_trgm"),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,8 @@ The one place where messaging's reactions are connected (from `MessagingConfig.r
   messaging owns; its daily digest lists the person's unread threads (`unread_threads`);
 - a photo whose derivatives are ready (`media.signals.attachment_ready`, after the commit)
   updates its message live on the team's screens (`attachments.ready`);
-- the patient page shows the contact book (`patients.panels`).
+- the patient page shows the contact book and its requests, and home the unread counts and my
+  open requests (`patients.panels`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ from messaging.notices import thread_url
 from messaging.publish import publish, revoke_on_commit, revoke_sessions_on_commit, send_to_users
 from messaging.revocation import user_pre_save
 from messaging.tasks import fire_step, notify_message
-from messaging.web_selectors import ThreadPage, thread_page, thread_page_since
+from messaging.web_selectors import (
+    HomeUnread,
+    ThreadPage,
+    home_unread,
+    thread_page,
+    thread_page_since,
+)
 from notifications import signals as notification_signals
 from notifications import sources as notification_sources
 from patients import panels
@@ -146,12 +153,18 @@ def contact_book_panel(user: User, patient: Patient) -> ThreadPage:
     return thread_page(user, services.contact_book_ensure(patient))
 
 
+def unread_panel(user: User, patient_ids: list[int]) -> HomeUnread:
+    """Home's unread counts (threads urgent first, and per patient card), kept live by
+    messaging/unread.js."""
+    return home_unread(user, patient_ids)
+
+
 def requests_panel(user: User, patient: Patient) -> dict[str, object]:
     """The patient page's requests (依頼): each with its replies and its urgent chain."""
     return views.requests_panel_context(user, services.contact_book_ensure(patient))
 
 
-def my_requests(user: User) -> list[Request]:
+def my_requests(user: User, patient_ids: list[int]) -> list[Request]:
     """The home page's list: the open requests I must answer, oldest due first."""
     return list(requests.open_requests_for(user)[:50])
 
@@ -176,6 +189,7 @@ def connect() -> None:
     signals.escalation_step_due.connect(on_escalation_step_due, dispatch_uid="kz-escalation")
     pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="kizuna-revoke")
     panels.register(panels.Panel("contact_book", contact_book_panel))
+    panels.register_home(panels.HomePanel("unread", unread_panel))
     panels.register(panels.Panel("requests_panel", requests_panel))
     panels.register_home(panels.HomePanel("my_requests", my_requests))
     panels.register_handoff(panels.Panel("handoff_thread", handoff_thread))

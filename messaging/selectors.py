@@ -17,15 +17,19 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import (
     BigIntegerField,
+    BooleanField,
     Count,
     Exists,
     F,
+    Func,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    TextField,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from audit.models import AuditAction
@@ -36,7 +40,7 @@ from media.models import Attachment
 from media.selectors import attachments_of
 from messaging import sql
 from messaging.access import access_thread, threads_visible_to
-from messaging.models import Message, MessageRevision, ReadState, Thread
+from messaging.models import Message, MessageRevision, Priority, ReadState, Thread
 from patients.models import Patient
 from teams.identity import AnyUser
 from teams.models import User
@@ -60,9 +64,12 @@ def messages_base() -> QuerySet[Message]:
     """Messages with their author and reply target, and whether they carry photos
     (`has_photos`). Their mentions and photos are not loaded here: callers attach them to the
     rows they keep with `attach_mentions` and `attach_attachments` (a query each; none for
-    photos when no row has any)."""
-    return Message.objects.select_related("author", "reply_to").annotate(
-        has_photos=Exists(Attachment.objects.filter(message=OuterRef("pk")))
+    photos when no row has any). The search copy of the body stays in the database (only
+    `search` compares it, there)."""
+    return (
+        Message.objects.select_related("author", "reply_to")
+        .defer("body_folded", "reply_to__body_folded")
+        .annotate(has_photos=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
     )
 
 
@@ -170,6 +177,36 @@ def patient_threads(user: User, patient: Patient) -> AuditedRows[Thread]:
     return AuditedRows(threads, lambda rows: _audit_threads(user, AuditAction.LIST, rows))
 
 
+def home_unread_threads(user: User) -> AuditedRows[Thread]:
+    """The user's threads with unread messages: those with unread urgent messages first, then
+    newest activity; each has `unread` and `unread_urgent`. Listed threads are audited as
+    listed, like `thread_list` (home shows them; the digest's `unread_threads` shows no
+    thread's content and audits nothing)."""
+    urgent = (
+        Message.objects.filter(
+            thread=OuterRef("pk"),
+            seq__gt=OuterRef("my_last_read"),
+            deleted_at__isnull=True,
+            priority=Priority.URGENT,
+        )
+        .exclude(author=user)
+        .order_by()
+        .values("thread")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    threads = (
+        _threads(user)
+        .annotate(
+            unread_urgent=Coalesce(Subquery(urgent), Value(0), output_field=BigIntegerField())
+        )
+        # `unread` is annotated by `_threads`; the stubs do not follow it.
+        .filter(unread__gt=0)  # type: ignore[misc]
+        .order_by(F("unread_urgent").desc(), F("last_message_at").desc(nulls_last=True), "-id")
+    )
+    return AuditedRows(threads, lambda rows: _audit_threads(user, AuditAction.LIST, rows))
+
+
 def thread_get(user: AnyUser, thread_id: Any) -> Thread:
     """One thread the user may see, else `NotFound`; an audited read."""
     thread = access_thread(user, thread_id)
@@ -231,7 +268,7 @@ def _messages_from_rows(raw: Iterable[Sequence[Any]]) -> list[Message]:
     """Messages from the rows of `sql.messages_page` and `sql.messages_missed`, with author,
     reply target (its seq), mentions and `read_by` set, as `messages_base` plus the
     `attach_*` helpers give them."""
-    fields = Message._meta.concrete_fields
+    fields = sql.MESSAGE_FIELDS
     n_message, n_user = len(fields), len(sql.USER_REF_FIELDS)
     attnames = [f.attname for f in fields]
     author_field, reply_field = Message.author.field, Message.reply_to.field
@@ -379,16 +416,24 @@ def sync(user: User, known: dict[int, int], *, limit: int = MAX_PAGE) -> SyncRes
 
 
 def search(user: AnyUser, q: str) -> AuditedRows[Message]:
-    """Live messages in the user's threads whose body contains `q`, newest first; the
+    """Live messages in the user's threads whose body contains `q`, newest first, folded
+    alike (`messaging.fold`: ムクミ finds むくみ, ＳｐＯ２ finds SpO2, 髙橋 finds 高橋); the
     messages taken from it are audited as reads of their threads.
 
-    On PostgreSQL `icontains` is UPPER(body) LIKE UPPER('%q%'), which the trigram index on
-    UPPER(body) serves for queries of three characters or more (Japanese included).
+    Both sides go through the SQL function kizuna_fold (the stored `body_folded` and the
+    query), so the text and the query fold by the same rule; the trigram index on
+    body_folded serves queries of three characters or more (Japanese included).
     """
+    folded_q = Func(Value(q), function="kizuna_fold", output_field=TextField())
+    # The gate first, as a list of ids: planned inside the search, its many branches cost
+    # more to plan (144 ms) than the search costs to run (docs/bench.md, "Search").
+    visible = list(threads_visible_to(user).values_list("pk", flat=True))
+    in_threads = RawSQL(sql.MESSAGE_IN_THREADS, (visible,), output_field=BooleanField())  # noqa: S611
     messages = (
         messages_base()
         .select_related("thread", "thread__patient", "thread__organization", "thread__network")
-        .filter(thread__in=threads_visible_to(user), deleted_at__isnull=True, body__icontains=q)
+        .filter(in_threads, deleted_at__isnull=True)
+        .filter(body_folded__contains=folded_q)
         .order_by("-created_at", "-id")
     )
     return AuditedRows(

@@ -475,7 +475,7 @@ def _insert_post(user: User, post: CheckedPost, *, at: dt.datetime) -> Inserted 
     reply_to = post.reply_to
     message = Message.from_db(
         DEFAULT_DB_ALIAS,
-        [f.attname for f in Message._meta.concrete_fields],
+        [f.attname for f in sql.MESSAGE_FIELDS],
         [
             message_id,
             thread.pk,

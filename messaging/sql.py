@@ -29,12 +29,22 @@ THREAD_RELATED: tuple[Any, ...] = (
     Thread.network.field,
 )
 
+# A message's columns as the pages and the API read them: all but the search copy of the
+# body (`body_folded`), which only search reads, in the database.
+MESSAGE_FIELDS = tuple(f for f in Message._meta.concrete_fields if f.name != "body_folded")
+
 # What `serializers.user_ref` reads of a user (its `__str__` included); the rest is deferred.
 USER_REF_FIELDS = ("id", "username", "display_name", "first_name", "last_name")
 
 
 def _q(name: str) -> str:
     return str(connection.ops.quote_name(name))
+
+
+# A message in one of a list of threads, the list as one array parameter. Why SQL: the ORM's
+# `thread_id__in` sends one parameter per thread, and planning that list took half of a
+# search over 200 threads (docs/bench.md, "Search").
+MESSAGE_IN_THREADS = f"{_q(Message._meta.db_table)}.{_q('thread_id')} = ANY(%s)"
 
 
 @cache
@@ -164,7 +174,7 @@ def _messages(source: str, order: str) -> str:
     mentions = _q(Message.mentions.through._meta.db_table)
     read_state = _q(ReadState._meta.db_table)
     photos = _q(Attachment._meta.db_table)
-    message_cols = ", ".join(f"m.{_q(str(f.column))}" for f in Message._meta.concrete_fields)
+    message_cols = ", ".join(f"m.{_q(str(f.column))}" for f in MESSAGE_FIELDS)
     author_cols = ", ".join(f"a.{_q(name)}" for name in USER_REF_FIELDS)
     mention_cols = ", ".join(f"mu.{_q(name)}" for name in USER_REF_FIELDS)
     return (

@@ -7,6 +7,19 @@ from django.urls import path
 from messaging import views
 
 urlpatterns = [
+    path("search/", views.search_page, name="search-page"),
+    path("threads/<int:thread_id>/", views.thread_detail, name="thread-page"),
+    path("threads/<int:thread_id>/read-all/", views.thread_read_all, name="thread-read-all"),
+    path(
+        "threads/<int:thread_id>/messages/<int:seq>/readers/",
+        views.message_readers_page,
+        name="message-readers-page",
+    ),
+    path(
+        "threads/<int:thread_id>/messages/<int:seq>/history/",
+        views.message_history_page,
+        name="message-history-page",
+    ),
     path("threads/<int:thread_id>/older/", views.thread_older, name="thread-older"),
     path("threads/<int:thread_id>/post/", views.thread_post, name="thread-post"),
     path("threads/<int:thread_id>/requests/", views.requests_panel, name="thread-requests"),

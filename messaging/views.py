@@ -6,6 +6,13 @@ thread the user may not see gives the styled 404 page, exactly like a missing on
 someone who sees the thread but may not post there (`config.errors.Forbidden`) gives the 403
 page with the reason.
 
+- `thread-page`: a thread on its own page (topic and coordination threads; a contact book
+  is read on its patient's page, which the page links to);
+- `thread-read-all`: "すべて既読にする" of one thread, from home or the thread, back to `next`;
+- `message-readers-page` / `message-history-page`: a message's read list (who read it,
+  who has not) and its edit history, as a page that thread.js shows in its panel;
+- `search-page`: one search box for all my threads, hits newest first and highlighted,
+  folded alike (`messaging.fold`), over the person's search rate like the API (429);
 - `thread-older`: the page of messages before a seq ("さらに古いメッセージ"), which thread.js
   replaces by the API when it runs;
 - `thread-post`: the composer's form target; a refused post comes back with the error next
@@ -19,26 +26,39 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import DomainError, NotFound, Throttled
 from config.web import not_found, too_many_requests
 from messaging import requests, services
 from messaging.access import access_thread
-from messaging.models import MessageKind, Priority, ReplyKind, Thread
-from messaging.web_selectors import thread_page
+from messaging.models import MessageKind, Priority, ReplyKind, Thread, ThreadKind
+from messaging.selectors import search
+from messaging.web_selectors import message_history, read_list, search_hits, thread_page
 from patients.access import Capability
 from teams import throttle
 from teams.identity import signed_in
 
 
 def _back_url(thread: Thread) -> str:
-    if thread.patient_id is not None:
+    if thread.kind == ThreadKind.CONTACT_BOOK and thread.patient_id is not None:
         return reverse("patient-detail", args=[thread.patient_id]) + "#thread"
-    return reverse("home")
+    return reverse("thread-page", args=[thread.pk])
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    """`next` when it is a path on this site, else `fallback` (never an open redirect)."""
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ) and target.startswith("/"):
+        return target
+    return fallback
 
 
 def _before(request: HttpRequest) -> int | None:
@@ -52,6 +72,75 @@ def _before(request: HttpRequest) -> int | None:
     if value < 1:
         raise NotFound
     return value
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def thread_detail(request: HttpRequest, thread_id: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id)
+    except NotFound:
+        return not_found(request)
+    page = thread_page(signed_in(request), thread)
+    return render(request, "messaging/thread_page.html", {"page": page, "thread": thread})
+
+
+@login_required
+@require_POST
+def thread_read_all(request: HttpRequest, thread_id: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id)
+        services.thread_mark_read(signed_in(request), thread=thread, seq=thread.last_seq)
+    except NotFound:
+        return not_found(request)
+    return redirect(_safe_next(request, reverse("home")))
+
+
+# Its write is the reader's own read mark: seeing the thread is enough (a break-glass reader's
+# too), as for the API's ThreadReadView; the access matrix reads this.
+thread_read_all.capability = Capability.READ  # type: ignore[attr-defined]
+
+
+SEARCH_PAGE_SIZE = 20
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def search_page(request: HttpRequest) -> HttpResponse:
+    q = (request.GET.get("q") or "").strip()[:200]
+    context: dict[str, Any] = {"q": q, "hits": None}
+    if q:
+        throttle.limit("search", signed_in(request))  # over it: the 429 page
+        page = Paginator(search(request.user, q), SEARCH_PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
+        context["page"] = page
+        context["hits"] = search_hits(list(page.object_list), q)
+    return render(request, "messaging/search.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def message_readers_page(request: HttpRequest, thread_id: int, seq: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id)
+        readers = read_list(signed_in(request), thread, seq)
+    except NotFound:
+        return not_found(request)
+    context = {"thread": thread, "list": readers, "back_url": _back_url(thread)}
+    return render(request, "messaging/message_readers.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def message_history_page(request: HttpRequest, thread_id: int, seq: int) -> HttpResponse:
+    try:
+        thread = access_thread(request.user, thread_id)
+        history = message_history(signed_in(request), thread, seq)
+    except NotFound:
+        return not_found(request)
+    context = {"thread": thread, "history": history, "back_url": _back_url(thread)}
+    return render(request, "messaging/message_history.html", context)
 
 
 @login_required

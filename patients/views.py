@@ -19,7 +19,7 @@ import csv
 import datetime as dt
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -65,6 +65,13 @@ def _role_label(role: str | None) -> str:
     return str(CareRole(role).label) if role in CareRole.values else ""
 
 
+def _unread_rank(extras: dict[str, Any]) -> int:
+    counts = extras.get("unread")
+    if counts is None:
+        return 2
+    return 0 if getattr(counts, "urgent", 0) else 1
+
+
 def _is_htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
 
@@ -92,15 +99,20 @@ def home(request: HttpRequest) -> HttpResponse:
     ids = [p.pk for p in rows]
     changes = changes_since_last_visit(user, ids)
     today = timezone.localdate()
+    # Other apps' sections of home: the unread counts are messaging's.
+    sections = panels.home_contexts(user, ids)
     entries = [
         {
             "patient": p,
             "age": age_on(p.date_of_birth, today),
             "my_role": _role_label(getattr(p, "my_role", None)),
             "changes": changes[p.pk],
+            "extras": panels.per_patient(sections, p.pk),
         }
         for p in rows
     ]
+    # Patients with unread urgent messages first, then those with any unread (stable sort).
+    entries.sort(key=lambda e: _unread_rank(cast(dict[str, Any], e["extras"])))
     context = {
         "entries": entries,
         "page": page,
@@ -108,7 +120,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "q": q or "",
         "statuses": PatientStatus.choices,
         "error": error,
-        **panels.home_contexts(user),
+        **sections,
     }
     return render(request, "patients/home.html", context, status=400 if error else 200)
 

@@ -91,7 +91,9 @@ def test_a_post_appears_live_on_the_other_page_once_and_its_read_count_updates(
 
     on_doctor = _messages_with(doctor, first_line)
     expect(on_doctor).to_have_count(1, timeout=LIVE)
-    expect(on_doctor.locator("mark.mention")).to_have_text("@" + browser_data.primary.username)
+    mention = on_doctor.locator("mark.mention")
+    expect(mention).to_have_text("@" + str(browser_data.primary))  # shown by name
+    expect(mention).to_have_attribute("data-username", browser_data.primary.username)
     expect(on_doctor.locator(".msg-author")).to_have_text(str(browser_data.nurse))
     mine = _messages_with(page, first_line)
     expect(mine).to_have_count(1, timeout=LIVE)
@@ -121,7 +123,9 @@ def test_a_post_written_offline_waits_and_is_sent_once_when_back_online(
 
     pending = page.locator("#thread-outbox li.pending", has_text=body)
     expect(pending).to_have_count(1)
-    expect(pending.locator(".msg-state")).to_have_text("送信待ち")
+    expect(pending.locator(".msg-state")).to_have_text(
+        "送信待ち: オフラインです"
+    )  # with the reason
     stored = page.evaluate(
         "() => Object.keys(localStorage).filter((k) => k.startsWith('kizuna.outbox.'))"
         ".map((k) => localStorage.getItem(k)).join('')"

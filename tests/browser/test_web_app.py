@@ -72,6 +72,8 @@ def test_nurse_edits_the_yellow_card_and_the_new_wish_shows(
     login(page, browser_data.nurse)
     page.click(f"text={browser_data.patient.name}")
     expect(page.locator("#patient-name")).to_have_text(browser_data.patient.name)
+    # The wishes are a pane of their own beside the contact book (the 希望 tab).
+    page.locator('#patient-tabs a[data-pane="pane-wishes"]').click()
     card = page.locator("#wish-yellow")
     card.get_by_role("link", name=re.compile("更新")).click()
     page.fill("#id_wish_preference", "中央総合病院に入院したい")
@@ -82,8 +84,9 @@ def test_nurse_edits_the_yellow_card_and_the_new_wish_shows(
         "中央総合病院に入院したい"
     )
     expect(card).to_contain_text(browser_data.hospital.name)
-    # htmx swapped the section in place: the browser never left the patient page.
-    assert page.url == _patient_url(live_server_url, browser_data)
+    # htmx swapped the section in place: the browser never left the patient page (the hash
+    # is the chosen tab's).
+    assert page.url.split("#")[0] == _patient_url(live_server_url, browser_data)
     wish = CareWish.objects.get(patient=browser_data.patient, kind="yellow")
     assert wish.recorded_by_id == browser_data.nurse.pk
     assert wish.hospital_id == browser_data.hospital.pk
@@ -115,7 +118,9 @@ def test_a_refused_form_shows_the_error_next_to_the_field(page, login, browser_d
     expect(page.locator("#id_medications_name")).to_have_value("フロセミド錠")
     # Swapped in place: the rest of the page (header, other sections) is still there.
     expect(page.locator("header.app-header")).to_be_visible()
-    expect(page.locator("#sec-wishes")).to_be_visible()
+    # (The wishes are in their own pane, behind the 希望 tab: still in the page.)
+    expect(page.locator("#sec-wishes")).to_have_count(1)
+    expect(page.locator("#pane-record")).to_be_visible()
     shoot(page, "form-error")
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from django.db import connection
+from django.db.models import Func, TextField, Value
 from django.urls import reverse
 
 from messaging import services
+from messaging.fold import fold, sql_function
 from messaging.models import Message
 from messaging.selectors import search
 
@@ -54,12 +58,53 @@ def test_blank_query_is_400(api_as, net):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="trigram index is PostgreSQL only")
 def test_search_can_use_the_trigram_index_for_japanese(net, book, post):
     post(net.nurse, book, "仙骨部の褥瘡、ポケット縮小傾向。")
-    # The lookup search() uses: icontains must compile to the indexed expression.
-    qs = Message.objects.filter(body__icontains="褥瘡の処置").order_by().values("pk")
+    # The lookup search() uses: the stored folded body against the folded query.
+    query = Func(Value("褥瘡の処置"), function="kizuna_fold", output_field=TextField())
+    qs = Message.objects.filter(body_folded__contains=query).order_by().values("pk")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SELECT show_trgm(%s)", ["褥瘡の処置"])
         trigrams = cursor.fetchone()[0]
     plan = qs.explain()
     assert trigrams, "pg_trgm sees no trigrams in Japanese text (database locale?)"
-    assert "message_body_trgm" in plan
+    assert "message_body_fold_trgm" in plan
+
+
+def test_katakana_finds_hiragana_and_back(net, book, post):
+    post(net.nurse, book, "両足のむくみが強い")
+    post(net.nurse, book, "ムクミは軽快")
+    found = sorted(m.body for m in search(net.primary, "ムクミ"))
+    assert found == ["ムクミは軽快", "両足のむくみが強い"]
+    assert len(list(search(net.primary, "むくみ"))) == 2
+
+
+def test_half_width_and_full_width_match(net, book, post):
+    post(net.nurse, book, "ＳｐＯ２ 95%、ｶﾞｰｾﾞ交換")
+    assert len(list(search(net.primary, "spo2"))) == 1
+    assert len(list(search(net.primary, "ガーゼ"))) == 1
+    assert len(list(search(net.primary, "がーぜ"))) == 1
+
+
+def test_old_character_forms_match_the_new(net, book, post):
+    post(net.nurse, book, "髙橋薬局から連絡あり")
+    assert len(list(search(net.primary, "高橋"))) == 1
+
+
+@pytest.mark.parametrize(
+    "text", ["ムクミ", "ｶﾞｰｾﾞ", "ＳｐＯ２", "髙橋 﨑 邊", "Ｈｂ１ｃ ７．２％", "ヴァイタル", "ヽヾ"]
+)
+def test_python_fold_equals_the_database_function(db, text):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT kizuna_fold(%s)", [text])
+        assert cursor.fetchone()[0] == fold(text)
+
+
+def test_the_migration_keeps_the_fold_function_of_messaging_fold():
+    migration = importlib.import_module("messaging.migrations.0006_message_body_fold")
+    assert sql_function() == migration.FOLD_FUNCTION
+
+
+def test_an_edit_is_found_by_its_new_text(net, book, post):
+    message = post(net.nurse, book, "発赤なし")
+    services.message_edit(net.nurse, thread=book, seq=message.seq, body="発赤あり、ムクミ軽度")
+    assert [m.pk for m in search(net.primary, "むくみ")] == [message.pk]

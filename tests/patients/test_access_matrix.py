@@ -320,7 +320,10 @@ def reader(net, ids):
 
 
 def _reads_only(route: Route) -> bool:
-    return getattr(route.view_class, "capability", None) == Capability.READ
+    declared = getattr(route.view_class, "capability", None) or getattr(
+        route.callback, "capability", None
+    )
+    return declared == Capability.READ
 
 
 def _answers(route: Route, method: str) -> set[int]:
@@ -329,7 +332,7 @@ def _answers(route: Route, method: str) -> set[int]:
     if method == "get":
         allowed = {200, 403}
     elif _reads_only(route):
-        allowed = {200, 201, 204, 400}
+        allowed = {200, 201, 204, 400, 302}  # 302: a page's form answered with a redirect
     else:
         allowed = {403}
     if route.implements(method) is not True:

@@ -50,8 +50,9 @@ def test_patient_page_shows_the_contact_book_with_composer_and_script(net, clien
     assert 'id="thread-card"' in body
     assert 'aria-live="polite"' in body
     assert '<label for="thread-body">メッセージ</label>' in body
-    assert '<label for="thread-kind">種別</label>' in body
-    assert '<label for="thread-priority">優先度</label>' in body
+    assert '<label for="thread-kind">これは何の連絡ですか</label>' in body
+    # One choice: the priority follows from the kind (an urgent message is urgent).
+    assert 'id="thread-priority"' not in body
     assert "/static/messaging/thread.js" in body
     assert "/static/messaging/thread.css" in body
     assert "まだメッセージはありません。" in body
@@ -85,7 +86,8 @@ def test_messages_render_with_author_organization_badges_time_and_line_breaks(ne
     # Japanese date and time in Asia/Tokyo; the line break is kept as typed (pre-wrap).
     local = timezone.localtime(Message.objects.get(thread=book).created_at)
     assert f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}" in body
-    mention = '<mark class="mention">@nurse</mark>'
+    # The text keeps the login name; the page shows the person's name.
+    mention = f'<mark class="mention" data-username="nurse">@{net.nurse}</mark>'
     assert f'<p class="msg-body">血圧 128/76\n{mention} 明日の訪問で確認を</p>' in body
 
 
@@ -93,7 +95,7 @@ def test_only_resolved_mentions_are_highlighted_and_text_is_escaped(net, client_
     _post(net.primary, book, "<b>注意</b> mail: taro@example.jp @secondary")
     body = _page(client_as(net.nurse), net)
     assert "&lt;b&gt;注意&lt;/b&gt; mail: taro@example.jp " in body
-    assert '<mark class="mention">@secondary</mark>' in body
+    assert f'<mark class="mention" data-username="secondary">@{net.secondary}</mark>' in body
     assert "<b>注意</b>" not in body
 
 
@@ -111,7 +113,11 @@ def test_read_count_counts_readers_other_than_the_author(net, client_as, book):
     message = _post(net.primary, book)
     services.thread_mark_read(net.pharmacist, thread=book.pk, seq=message.seq)
     body = _page(client_as(net.nurse), net)
-    assert '<span class="msg-read">既読 1</span>' in body
+    # 既読 N is a button now: it opens the read list.
+    assert (
+        '<button type="button" class="msg-read link-button" data-action="readers">既読 1</button>'
+        in body
+    )
     marks = _thread_data(body)["readMarks"]
     assert marks == {str(net.primary.pk): 1, str(net.pharmacist.pk): 1}
 

@@ -7,7 +7,9 @@
      thread/view.js      the list of messages merged by seq, 既読 counts, older pages
      thread/render.js    one message's <li>, as the server renders it
      thread/outbox.js    posts kept on the device and sent over the socket or HTTP
-     thread/composer.js  the form: drafts, sending, refused posts given back
+     thread/composer.js  the form: drafts, sending, refused posts given back, replies
+     thread/mentions.js  the composer's @ picker (name, kana, profession, role)
+     thread/actions.js   a message's 返信 / 編集 / 削除, its read list and edit history
      thread/reads.js     mark-read of what is on screen
      thread/storage.js   localStorage, all under "kizuna." (removed at logout)
      thread/http.js      JSON requests to the API with the CSRF token
@@ -20,7 +22,9 @@
    browser tests and for debugging from the console. */
 
 import { makePhotoControls } from "../media/controls.js";
+import { MessageActions } from "./thread/actions.js";
 import { Composer, newClientId } from "./thread/composer.js";
+import { MentionPicker } from "./thread/mentions.js";
 import { makeApi } from "./thread/http.js";
 import { Outbox } from "./thread/outbox.js";
 import { ReadTracker } from "./thread/reads.js";
@@ -59,7 +63,7 @@ function start(card, cfg) {
     cfg, seqKey: storageKeys.seq(cfg.me), socket, view, api: backgroundApi, stats,
   });
   sync.rememberSeq();
-  view.scrollToBottom();
+  view.scrollToFirstUnread();
   view.enableOlder(byId("thread-older"));
 
   const outbox = new Outbox({
@@ -81,6 +85,10 @@ function start(card, cfg) {
   });
   outbox.composer = composer; // a refused post gives its text back
   composer.start();
+  new MessageActions({ cfg, list, view, composer, api, str }).start();
+  new MentionPicker({
+    field: byId("thread-body"), list: byId("thread-mentions"), members: cfg.members, str,
+  }).start();
   outbox.restore();
 
   const reads = new ReadTracker({

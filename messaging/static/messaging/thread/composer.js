@@ -2,7 +2,9 @@
 
    - The text being typed is kept as a draft on the device (kizuna.draft.<user>.<thread>,
      300 ms after the last keystroke) and put back when the page opens again.
-   - Choosing the "urgent" kind sets the priority to urgent when none was chosen.
+   - One choice says what the message is (連絡, バイタル, 質問, 申し送り, 緊急); the server gives
+     an urgent one urgent priority. The line under it (#thread-kind-hint) says in words what
+     the chosen kind is for and does (the option's data-hint).
    - Sending makes an outbox item with a new client_id (a UUID v4) and hands it to the outbox,
      which keeps it on the device before sending it; an empty text is refused here with the
      data-str-empty message.
@@ -50,11 +52,21 @@ export class Composer {
     this.outbox = outbox;
     this.str = str;
     this.draftTimer = null;
+    this.replyTo = null;
+  }
+
+  showKindHint() {
+    const hint = document.getElementById("thread-kind-hint");
+    const option = this.kindField.options[this.kindField.selectedIndex];
+    if (hint && option) {
+      hint.textContent = option.getAttribute("data-hint") || "";
+      hint.classList.toggle("urgent", this.kindField.value === "urgent");
+    }
   }
 
   // Put back the draft and listen to the form.
   start() {
-    const { form, bodyField, bodyError, kindField, priorityField } = this;
+    const { form, bodyField, bodyError, kindField } = this;
     if (!form || !bodyField) {
       return;
     }
@@ -69,12 +81,9 @@ export class Composer {
         this.setError(null);
       }
     });
-    if (kindField && priorityField) {
-      kindField.addEventListener("change", () => {
-        if (kindField.value === "urgent" && !priorityField.value) {
-          priorityField.value = "urgent";
-        }
-      });
+    if (kindField) {
+      kindField.addEventListener("change", () => this.showKindHint());
+      this.showKindHint();
     }
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -100,10 +109,14 @@ export class Composer {
       priority: priorityField ? priorityField.value : "",
       created: Date.now(),
     };
+    if (this.replyTo) {
+      item.reply_to = this.replyTo;
+    }
     if (count) {
       item.photos = this.photos.take(); // [{client_id, body_site, body_site_other, caption}]
     }
     this.outbox.add(item);
+    this.setReply(null);
     bodyField.value = "";
     this.saveDraft();
     if (kindField) {
@@ -114,6 +127,24 @@ export class Composer {
     }
     this.list.scrollTop = this.list.scrollHeight;
     this.outbox.flush();
+  }
+
+  // Answer message `seq` (null: no longer a reply). The bar above the text says to whom,
+  // quoting the start of the message (#thread-reply, with its cancel button).
+  setReply(seq, quote) {
+    this.replyTo = seq || null;
+    const bar = document.getElementById("thread-reply");
+    if (!bar) {
+      return;
+    }
+    bar.hidden = !this.replyTo;
+    const text = document.getElementById("thread-reply-text");
+    if (text) {
+      text.textContent = this.replyTo ? quote || "#" + seq : "";
+    }
+    if (this.replyTo) {
+      this.focus();
+    }
   }
 
   saveDraft() {
@@ -163,6 +194,9 @@ export class Composer {
     }
     if (this.priorityField) {
       this.priorityField.value = item.priority || "";
+    }
+    if (item.reply_to) {
+      this.setReply(item.reply_to);
     }
     if (this.photos && item.photos) {
       this.photos.giveBack(item.photos);

@@ -16,6 +16,10 @@
      when the socket (re)opens. Over the person's rate (HTTP 429, or the socket's error frame
      "rate_limited"), the server says when: the timer waits that long (Retry-After,
      retry_after) and the post says why while it waits.
+   - Each waiting post says honestly where it is (.msg-state, data-state on its <li>):
+     送信待ち (queued), 送信中 (a try is out), 再試行中 N回目 with the reason of the last
+     failure (offline, no answer, the server's error), and after GIVE_UP_AFTER failed tries
+     or a sign-in that lapsed, 送信できません with what to do (it is still kept and tried).
    - A post with photos (item.photos: [{client_id, body_site, body_site_other, caption,
      attachment_id}], their Blobs in the photo store, media/photostore.js) first uploads each
      photo not uploaded yet (POST /api/v1/attachments/, with a progress bar on the greyed
@@ -33,6 +37,7 @@ const MAX_RETRY_S = 60;
 const FIRST_RETRY_S = 2;
 const ACK_TIMEOUT_MS = 15000;
 const OWN_POST_WAIT_MS = 2000;
+const GIVE_UP_AFTER = 4; // failed tries before a post says 送信できません (it is still tried)
 
 // The API's one error shape: {"error": {"code", "message", "fields": {field: [text]}}}; the
 // socket's error frame has code and message (and fields) at the top.
@@ -205,13 +210,16 @@ export class Outbox {
             this.rateLimited(item, r.data, r.retryAfter);
           } else if (r.status >= 400 && r.status < 500 && [401, 403, 408].indexOf(r.status) === -1) {
             this.postDone(item, "refused", r.data); // not a photo we take, too large …
+          } else if (r.status === 401 || r.status === 403) {
+            this.postDone(item, "later", r.data, this.str("login"), true);
           } else {
-            this.postDone(item, "later");
+            this.postDone(item, "later", r.data, this.str("reason-server").replace("{code}", r.status));
           }
         },
         () => {
           this.sending = false; // offline: the photo waits on the device
-          this.postDone(item, "later");
+          const reason = navigator.onLine ? this.str("reason-unreachable") : this.str("reason-offline");
+          this.postDone(item, "later", null, reason);
         },
       );
     });
@@ -275,6 +283,39 @@ export class Outbox {
     }
   }
 
+  // The post's state in words (and data-state for the style and the tests).
+  showState(item, state, text) {
+    const li = this.pendingEls.get(item.client_id);
+    if (!li) {
+      return;
+    }
+    li.setAttribute("data-state", state);
+    li.classList.toggle("stuck", state === "stuck");
+    const node = li.querySelector(".msg-state");
+    if (node && node.textContent !== text) {
+      node.textContent = text;
+    }
+    if (node) {
+      if (state === "stuck") {
+        node.setAttribute("role", "alert");
+      } else {
+        node.removeAttribute("role");
+      }
+    }
+  }
+
+  // A try failed for a reason that may pass: say so, with the count of tries, and after
+  // GIVE_UP_AFTER of them (or at once when `stuck`) what to do.
+  showRetry(item, reason, stuck) {
+    const n = item.attempts || 1;
+    if (stuck || n >= GIVE_UP_AFTER) {
+      const help = stuck ? "" : " " + this.str("stuck-help");
+      this.showState(item, "stuck", this.str("stuck") + ": " + reason + help);
+    } else {
+      this.showState(item, "retrying", this.str("retrying").replace("{n}", String(n)) + ": " + reason);
+    }
+  }
+
   // Try again later: after `waitS` seconds when the server said so (over the rate), else
   // after the next of the growing delays.
   scheduleRetry(waitS) {
@@ -289,11 +330,7 @@ export class Outbox {
 
   // Over the rate: the post waits (greyed, with the server's reason) and goes after waitS.
   rateLimited(item, data, waitS) {
-    const li = this.pendingEls.get(item.client_id);
-    const state = li && li.querySelector(".msg-state");
-    if (state) {
-      state.textContent = this.str("pending") + ": " + errorText(data, "");
-    }
+    this.showState(item, "waiting", this.str("pending") + ": " + errorText(data, ""));
     this.scheduleRetry(waitS || FIRST_RETRY_S);
   }
 
@@ -317,7 +354,10 @@ export class Outbox {
 
   // A post is answered: stored ("ok"), refused for good ("refused": shown next to it, text
   // given back), or not now ("later": tried again).
-  postDone(item, outcome, data) {
+  postDone(item, outcome, data, reason, stuck) {
+    if (outcome === "later") {
+      this.showRetry(item, reason || this.str("reason-unreachable"), stuck);
+    }
     if (outcome === "ok") {
       this.retryDelayS = FIRST_RETRY_S;
       this.removeItem(item.client_id);
@@ -351,7 +391,12 @@ export class Outbox {
       this.rateLimited(item, frame, frame.retry_after);
     } else {
       // A server error may pass; everything else (too long, not on the team …) will not.
-      this.postDone(item, frame.code === "server_error" ? "later" : "refused", frame);
+      this.postDone(
+        item,
+        frame.code === "server_error" ? "later" : "refused",
+        frame,
+        this.str("reason-server").replace("{code}", frame.code || ""),
+      );
     }
   }
 
@@ -381,6 +426,7 @@ export class Outbox {
       timer: window.setTimeout(() => {
         // No answer on a weak line: try again; the server keeps one message per client_id.
         this.settleInFlight();
+        this.showRetry(item, this.str("reason-timeout"));
         this.scheduleRetry();
       }, ACK_TIMEOUT_MS),
     };
@@ -401,20 +447,17 @@ export class Outbox {
           this.rateLimited(item, r.data, r.retryAfter);
         } else if (r.status >= 400 && r.status < 500 && [401, 403, 408].indexOf(r.status) === -1) {
           this.postDone(item, "refused", r.data); // too long, not a member any more …
+        } else if (r.status === 401 || r.status === 403) {
+          // Signed out (or the second factor lapsed): it cannot go until the person signs in.
+          this.postDone(item, "later", r.data, this.str("login"), true);
         } else {
-          if (r.status === 401 || r.status === 403) {
-            const li = this.pendingEls.get(item.client_id);
-            const state = li && li.querySelector(".msg-state");
-            if (state) {
-              state.textContent = this.str("pending") + ": " + this.str("login");
-            }
-          }
-          this.postDone(item, "later");
+          this.postDone(item, "later", r.data, this.str("reason-server").replace("{code}", r.status));
         }
       },
       () => {
         this.sending = false; // offline or the server is unreachable: keep it and try again
-        this.postDone(item, "later");
+        const reason = navigator.onLine ? this.str("reason-unreachable") : this.str("reason-offline");
+        this.postDone(item, "later", null, reason);
       },
     );
   }
@@ -431,17 +474,26 @@ export class Outbox {
     }
     window.clearTimeout(this.retryTimer);
     if (!navigator.onLine) {
+      this.showState(item, "waiting", this.str("pending") + ": " + this.str("reason-offline"));
       this.scheduleRetry(); // the "online" event sends it sooner
       return;
     }
     this.sending = true;
     if (item.photos && item.photos.some((p) => !p.attachment_id)) {
+      // An upload is a try of the post too: a failing one counts towards 送信できません.
+      item.attempts = (item.attempts || 0) + 1;
+      this.showState(item, "sending", this.str("sending"));
       this.uploadNext(item);
       return;
     }
+    item.attempts = (item.attempts || 0) + 1;
+    this.showState(item, "sending", this.str("sending"));
     const payload = { client_id: item.client_id, body: item.body, kind: item.kind };
     if (item.priority) {
       payload.priority = item.priority;
+    }
+    if (item.reply_to) {
+      payload.reply_to = item.reply_to;
     }
     if (item.photos && item.photos.length) {
       payload.attachments = item.photos.map((p) => p.attachment_id);

@@ -101,7 +101,7 @@ const MENTION = /(^|[^A-Za-z0-9_.+\-@])@([A-Za-z0-9_.+-]*[A-Za-z0-9_+])/g;
 function fillBody(p, body, mentions) {
   const names = {};
   (mentions || []).forEach((u) => {
-    names[u.username] = true;
+    names[u.username] = u.display_name || u.username;
   });
   let pos = 0;
   let match;
@@ -112,7 +112,10 @@ function fillBody(p, body, mentions) {
       if (at > pos) {
         p.appendChild(document.createTextNode(body.slice(pos, at)));
       }
-      p.appendChild(el("mark", "mention", "@" + match[2]));
+      // The text keeps the login name (the mention is stored by person); it shows the name.
+      const mark = el("mark", "mention", "@" + names[match[2]]);
+      mark.setAttribute("data-username", match[2]);
+      p.appendChild(mark);
       pos = at + 1 + match[2].length;
     }
     if (match[0].length === 0) {
@@ -122,6 +125,20 @@ function fillBody(p, body, mentions) {
   if (pos < body.length) {
     p.appendChild(document.createTextNode(body.slice(pos)));
   }
+}
+
+// "author: the start of the text" of a shown message, else "#seq".
+export function quoteText(li, seq, str) {
+  if (!li) {
+    return str("reply-to").replace("{n}", String(seq));
+  }
+  const author = li.querySelector(".msg-author");
+  const body = li.querySelector(".msg-body");
+  let text = body ? body.textContent.replace(/\s+/g, " ").trim() : "";
+  if (text.length > 60) {
+    text = text.slice(0, 60) + "…";
+  }
+  return (author ? author.textContent + ": " : "") + text;
 }
 
 // A message's photos as messaging/partials/message_photos.html renders them: the thumbnail
@@ -212,7 +229,7 @@ export class MessageRenderer {
           el(
             "span",
             "badge msg-priority prio-" + m.priority,
-            optionLabel(this.priorityField, m.priority),
+            this.str("prio-" + m.priority) || optionLabel(this.priorityField, m.priority),
           ),
         );
       }
@@ -223,9 +240,15 @@ export class MessageRenderer {
       head.appendChild(time);
     }
     if (m.edited_at && !m.deleted) {
-      head.appendChild(el("span", "msg-edited", str("edited")));
+      const edited = el("button", "msg-edited link-button", str("edited"));
+      edited.type = "button";
+      edited.setAttribute("data-action", "history");
+      head.appendChild(edited);
     }
     li.appendChild(head);
+    if (m.reply_to && !m.deleted) {
+      li.appendChild(this.quote(m.reply_to));
+    }
 
     if (m.deleted) {
       li.appendChild(el("p", "msg-body tombstone", str("deleted")));
@@ -241,11 +264,38 @@ export class MessageRenderer {
     if (opts.pending) {
       foot.appendChild(el("span", "msg-state", str("pending")));
     } else {
-      const read = el("span", "msg-read", "");
+      if (!m.deleted && m.seq) {
+        foot.appendChild(this.actions(authorId === this.me));
+      }
+      const read = el("button", "msg-read link-button", "");
+      read.type = "button";
+      read.setAttribute("data-action", "readers");
       read.hidden = true;
       foot.appendChild(read);
     }
     li.appendChild(foot);
     return li;
+  }
+
+  // 返信, and for one's own message 編集 and 削除 (thread/actions.js handles the taps).
+  actions(mine) {
+    const bar = el("span", "msg-tools");
+    const names = mine ? ["reply", "edit", "delete"] : ["reply"];
+    names.forEach((name) => {
+      const button = el("button", "link-button", this.str("action-" + name));
+      button.type = "button";
+      button.setAttribute("data-action", name);
+      bar.appendChild(button);
+    });
+    return bar;
+  }
+
+  // The quoted start of the message this one answers: a link that jumps to it.
+  quote(seq) {
+    const link = el("a", "msg-quote");
+    link.href = "#msg-" + seq;
+    link.setAttribute("data-reply-to", String(seq));
+    link.textContent = quoteText(document.getElementById("msg-" + seq), seq, this.str);
+    return link;
   }
 }

@@ -127,6 +127,17 @@ export class ThreadView {
     this.list.scrollTop = this.list.scrollHeight;
   }
 
+  // Open at the first unread message: the "新着 N件" divider (#thread-new) at the top of the
+  // list, or the newest message when everything was read.
+  scrollToFirstUnread() {
+    const divider = document.getElementById("thread-new");
+    if (!divider || !this.list.contains(divider)) {
+      this.scrollToBottom();
+      return;
+    }
+    this.list.scrollTop += divider.getBoundingClientRect().top - this.list.getBoundingClientRect().top;
+  }
+
   place(li, seq) {
     // Keep seq order: before the first shown message with a higher seq.
     const children = this.list.children;
