@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,6 +67,30 @@ def _no_such_occurrence() -> DomainError:
     )
 
 
+def _expand(
+    conference: Conference,
+    *,
+    changes: Iterable[OccurrenceChange],
+    after: dt.datetime,
+    before: dt.datetime,
+    with_cancelled: bool = False,
+) -> list[Occurrence]:
+    """The conference's occurrences starting in [after, before), `changes` applied."""
+    return recurrence.expand(
+        conference_id=conference.pk,
+        starts_at=conference.starts_at,
+        ends_at=conference.ends_at,
+        rule_text=conference.recurrence,
+        tz=recurrence.zone(conference.time_zone),
+        is_online=conference.is_online,
+        place=conference.place,
+        changes=changes,
+        after=after,
+        before=before,
+        with_cancelled=with_cancelled,
+    )
+
+
 def occurrence_list(
     conference: Conference,
     *,
@@ -75,14 +100,8 @@ def occurrence_list(
 ) -> list[Occurrence]:
     """The conference's occurrences starting in [after, before) (two years on by default)."""
     changes = list(conference.changes.all())
-    return recurrence.expand(
-        conference_id=conference.pk,
-        starts_at=conference.starts_at,
-        ends_at=conference.ends_at,
-        rule_text=conference.recurrence,
-        tz=recurrence.zone(conference.time_zone),
-        is_online=conference.is_online,
-        place=conference.place,
+    return _expand(
+        conference,
         changes=changes,
         after=after,
         before=before or after + dt.timedelta(days=recurrence.MAX_SPAN_DAYS + 1),
@@ -103,14 +122,8 @@ def find_occurrence(conference: Conference, key: Any, *, with_cancelled: bool = 
         raise _no_such_occurrence()
     at = at.astimezone(dt.UTC)
     change = conference.changes.filter(original_start=at).first()
-    found = recurrence.expand(
-        conference_id=conference.pk,
-        starts_at=conference.starts_at,
-        ends_at=conference.ends_at,
-        rule_text=conference.recurrence,
-        tz=recurrence.zone(conference.time_zone),
-        is_online=conference.is_online,
-        place=conference.place,
+    found = _expand(
+        conference,
         changes=[change] if change else [],
         after=min(at, change.starts_at if change and change.starts_at else at),
         before=max(at, change.starts_at if change and change.starts_at else at)
@@ -146,14 +159,8 @@ def occurrences_for(
     )
     out: list[Dated] = []
     for conference in conferences:
-        for occurrence in recurrence.expand(
-            conference_id=conference.pk,
-            starts_at=conference.starts_at,
-            ends_at=conference.ends_at,
-            rule_text=conference.recurrence,
-            tz=recurrence.zone(conference.time_zone),
-            is_online=conference.is_online,
-            place=conference.place,
+        for occurrence in _expand(
+            conference,
             changes=conference.changes.all(),
             after=after,
             before=before,
@@ -205,25 +212,17 @@ def conference_page(
     tz = recurrence.zone(conference.time_zone)
     now = timezone.now()
     changes = list(conference.changes.all())
-    expand_args = {
-        "conference_id": conference.pk,
-        "starts_at": conference.starts_at,
-        "ends_at": conference.ends_at,
-        "rule_text": conference.recurrence,
-        "tz": tz,
-        "is_online": conference.is_online,
-        "place": conference.place,
-        "changes": changes,
-    }
-    upcoming = recurrence.expand(
-        **expand_args,  # type: ignore[arg-type]
+    upcoming = _expand(
+        conference,
+        changes=changes,
         after=now - (conference.ends_at - conference.starts_at),
         before=now + dt.timedelta(days=recurrence.MAX_SPAN_DAYS + 1),
         with_cancelled=True,
     )[:12]
     if not upcoming:
-        upcoming = recurrence.expand(
-            **expand_args,  # type: ignore[arg-type]
+        upcoming = _expand(
+            conference,
+            changes=changes,
             after=conference.starts_at - dt.timedelta(days=1),
             before=now + dt.timedelta(days=1),
             with_cancelled=True,
@@ -353,14 +352,8 @@ def next_occurrence(conference: Conference, *, now: dt.datetime | None = None) -
     now = now or timezone.now()
     if conference.cancelled_at is not None:
         return None
-    found = recurrence.expand(
-        conference_id=conference.pk,
-        starts_at=conference.starts_at,
-        ends_at=conference.ends_at,
-        rule_text=conference.recurrence,
-        tz=recurrence.zone(conference.time_zone),
-        is_online=conference.is_online,
-        place=conference.place,
+    found = _expand(
+        conference,
         changes=conference.changes.all(),
         after=now - (conference.ends_at - conference.starts_at),
         before=now + dt.timedelta(days=recurrence.MAX_SPAN_DAYS + 1),
